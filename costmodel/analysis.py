@@ -1,0 +1,193 @@
+"""What a factorization saves: exact ratios, closed forms, break-even widths, limits.
+
+>>> from costmodel.symbols import C_OUT, K
+>>> result = savings("3x3", scheme="depthwise-separable", c_in=64, c_out=64)
+>>> result.macs_ratio
+73/576
+>>> result.macs_ratio_closed_form
+(C_out + 9)/(9*C_out)
+>>> limit_of_ratio("asymmetric")
+0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import sympy
+
+from costmodel import symbols
+from costmodel.block import Block
+from costmodel.counts import Counts, count_layer
+from costmodel.kernel import parse_kernel
+from costmodel.layer import ConvLayer, Size
+from costmodel.schemes import factorize, scheme_names
+
+METRICS = ("params", "macs", "flops", "memory_bytes", "activation_elements")
+
+# Layer fields that a closed form replaces by their symbol (structural fields
+# such as stride, padding and groups keep the user's value).
+_SYMBOL_FOR = {"c_in": symbols.C_IN, "c_out": symbols.C_OUT, "height": symbols.H,
+               "width": symbols.W, "mid": symbols.MID, "multiplier": symbols.MULTIPLIER}
+
+
+def ratio(before: Counts, after: Counts, metric: str) -> sympy.Expr:
+    """after / before for one metric, cancelled to lowest terms.
+
+    >>> from costmodel.layer import ConvLayer
+    >>> one = count_layer(ConvLayer(5, 5, c_in=8, c_out=8))
+    >>> two = count_layer(ConvLayer(3, 3, c_in=8, c_out=8)) * 2
+    >>> ratio(one, two, "params")
+    18/25
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    return sympy.factor(sympy.cancel(sympy.S(getattr(after, metric)) / getattr(before, metric)))
+
+
+def _layer_and_options(kernel, scheme: str, values: dict) -> tuple[ConvLayer, dict]:
+    """Split user values into the original layer and the scheme's options."""
+    scheme_options = {option for step in scheme_names(scheme) for option in step.options}
+    layer_fields = {field.name for field in dataclasses.fields(ConvLayer)}
+    unknown = sorted(set(values) - scheme_options - layer_fields)
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r}")
+    if isinstance(kernel, sympy.Basic):
+        kernel_h = kernel_w = kernel
+    else:
+        kernel_h, kernel_w = parse_kernel(kernel)
+    layer_values = {k: v for k, v in values.items() if k in layer_fields}
+    layer_values.setdefault("c_in", symbols.C_IN)
+    layer_values.setdefault("c_out", symbols.C_OUT)
+    layer = ConvLayer(kernel_h, kernel_w, **layer_values)
+    return layer, {k: v for k, v in values.items() if k in scheme_options}
+
+
+def _symbolic(values: dict) -> dict:
+    """The same values with every size a user gave replaced by its symbol."""
+    return {key: _SYMBOL_FOR.get(key, value) if value is not None else None
+            for key, value in values.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Savings:
+    """One layer, one factorization, and everything the comparison implies.
+
+    ``layer``/``block`` hold the values given; ``symbolic_layer``/``symbolic_block``
+    the same structure with every given size a symbol, for the closed forms.
+    """
+
+    scheme: str
+    layer: ConvLayer
+    block: Block
+    symbolic_layer: ConvLayer
+    symbolic_block: Block
+
+    @property
+    def before(self) -> Counts:
+        return count_layer(self.layer)
+
+    @property
+    def after(self) -> Counts:
+        return self.block.counts()
+
+    def ratio(self, metric: str) -> sympy.Expr:
+        """after/before for a metric, with the values given."""
+        return ratio(self.before, self.after, metric)
+
+    def closed_form(self, metric: str) -> sympy.Expr:
+        """after/before for a metric, in symbols."""
+        return ratio(count_layer(self.symbolic_layer), self.symbolic_block.counts(), metric)
+
+    @property
+    def params_ratio(self) -> sympy.Expr:
+        return self.ratio("params")
+
+    @property
+    def macs_ratio(self) -> sympy.Expr:
+        return self.ratio("macs")
+
+    @property
+    def params_saving(self) -> sympy.Expr:
+        return sympy.factor(1 - self.params_ratio)
+
+    @property
+    def macs_saving(self) -> sympy.Expr:
+        return sympy.factor(1 - self.macs_ratio)
+
+    @property
+    def params_ratio_closed_form(self) -> sympy.Expr:
+        return self.closed_form("params")
+
+    @property
+    def macs_ratio_closed_form(self) -> sympy.Expr:
+        return self.closed_form("macs")
+
+    @property
+    def receptive_field(self) -> tuple[Size, Size]:
+        return self.block.receptive_field
+
+
+def savings(kernel, scheme: str, **values) -> Savings:
+    """Compare a k_h x k_w layer with its factorization by ``scheme``.
+
+    Parameters
+    ----------
+    kernel : str, int, (int, int) or sympy.Expr
+        ``'5x5'``, ``5``, ``'1x7'``, ``(5, 5)``, or a symbol for a square kernel.
+    scheme : str
+        A registered scheme or a ``+``-joined composition.
+    **values
+        Layer fields (``c_in``, ``c_out``, ``height``, ``width``, ``batch``,
+        ``stride``, ``dilation``, ``groups``, ``padding``, ``bias``,
+        ``dtype_bytes``) and scheme options (``mid``, ``m``, ``order``,
+        ``multiplier``).  Omitted channels and sizes stay symbols.
+
+    >>> savings("7x7", scheme="asymmetric", c_in=64, c_out=64).macs_ratio
+    2/7
+    >>> savings("3x3", scheme="asymmetric").macs_ratio
+    (C_in + C_out)/(3*C_in)
+    """
+    values = {key: value for key, value in values.items() if value is not None}
+    layer, options = _layer_and_options(kernel, scheme, values)
+    symbolic_layer, symbolic_options = _layer_and_options(kernel, scheme, _symbolic(values))
+    return Savings(scheme=scheme, layer=layer, block=factorize(layer, scheme, **options),
+                   symbolic_layer=symbolic_layer,
+                   symbolic_block=factorize(symbolic_layer, scheme, **symbolic_options))
+
+
+def break_even_width(kernel, scheme: str, metric: str = "macs", **values) -> Optional[sympy.Expr]:
+    """The intermediate width (or depth multiplier) at which the factorization stops saving.
+
+    Solves after/before = 1 for the scheme's width option; wider than this and
+    the factorized block costs more than the original.  ``None`` when no
+    positive width breaks even.
+
+    >>> break_even_width("5x5", "stack")
+    25*C_in*C_out/(9*(C_in + C_out))
+    >>> break_even_width("3x3", "depthwise-separable", c_in=64, c_out=64)
+    576/73
+    """
+    width_option = scheme_names(scheme)[0].width_option
+    width = _SYMBOL_FOR[width_option]
+    values = {**values, width_option: width}
+    comparison = savings(kernel, scheme, **values)
+    # Widths are integer symbols; the break-even point is usually not an
+    # integer, so solve over the positive reals.
+    real_width = sympy.Symbol(width.name, positive=True)
+    equation = sympy.Eq(comparison.ratio(metric).subs(width, real_width), 1)
+    roots = [root for root in sympy.solve(equation, real_width) if root.is_positive is not False]
+    return sympy.factor(roots[0].subs(real_width, width)) if roots else None
+
+
+def limit_of_ratio(scheme: str, metric: str = "macs", **values) -> sympy.Expr:
+    """after/before as a square kernel k grows without bound.
+
+    >>> limit_of_ratio("depthwise-separable")
+    1/C_out
+    >>> limit_of_ratio("stack", c_in=64, c_out=64)
+    0
+    """
+    comparison = savings(symbols.K, scheme, **values)
+    return sympy.limit(comparison.ratio(metric), symbols.K, sympy.oo)

@@ -1,0 +1,189 @@
+"""A block: an ordered sequence of layers, each possibly repeated.
+
+A :class:`Stage` is one layer applied ``repeats`` times in a row.  Repeats may
+be symbolic, which is how a stack of 3x3 layers replacing a k x k layer is
+written for *any* k: ``(k - 1)/2`` layers whose count is a symbol.
+
+>>> from costmodel.layer import ConvLayer
+>>> block = Block.of(ConvLayer(3, 3, c_in=8, c_out=16), ConvLayer(3, 3, c_in=16, c_out=16))
+>>> block.receptive_field
+(5, 5)
+>>> block.counts().params
+3456
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Union
+
+import sympy
+
+from costmodel.counts import Counts, count_layer, _exact
+from costmodel.layer import ConvLayer, Size, as_size
+
+
+def same_size(a: Size, b: Size) -> bool:
+    """True when two sizes are provably equal (symbolically or as numbers)."""
+    return sympy.simplify(sympy.S(a) - b) == 0
+
+
+Unit = Union[ConvLayer, "Block"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One layer or sub-block, applied ``repeats`` times in a row.
+
+    ``repeats`` may be a symbol (assumed >= 1).  A repeated stage must map its
+    input shape onto itself, so every repeat costs the same.
+    """
+
+    unit: Unit
+    repeats: Size = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.unit, (ConvLayer, Block)):
+            raise TypeError(f"a stage holds a ConvLayer or a Block, got {type(self.unit).__name__}")
+        if not (isinstance(self.repeats, sympy.Basic) and not self.repeats.is_number):
+            object.__setattr__(self, "repeats", as_size("repeats", self.repeats))
+        if self.repeats != 1:
+            self._check_repeatable()
+
+    @property
+    def first(self) -> ConvLayer:
+        return self.unit if isinstance(self.unit, ConvLayer) else self.unit.first
+
+    @property
+    def last(self) -> ConvLayer:
+        return self.unit if isinstance(self.unit, ConvLayer) else self.unit.last
+
+    def counts(self) -> Counts:
+        unit_counts = count_layer(self.unit) if isinstance(self.unit, ConvLayer) else self.unit.counts()
+        return unit_counts * self.repeats
+
+    def describe(self) -> str:
+        label = self.unit.describe()
+        if isinstance(self.unit, Block) and len(self.unit.stages) > 1:
+            label = f"[{label}]"
+        return label if self.repeats == 1 else f"{self.repeats} x {label}"
+
+    def _check_repeatable(self) -> None:
+        first, last = self.first, self.last
+        keeps_shape = (same_size(first.c_in, last.c_out)
+                       and same_size(last.output_hw[0], first.height)
+                       and same_size(last.output_hw[1], first.width))
+        if not keeps_shape:
+            raise ValueError(
+                f"a unit repeated {self.repeats} times must keep its input shape; "
+                f"{self.unit.describe()} does not"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """Layers applied in order; each one's output is the next one's input.
+
+    Parameters
+    ----------
+    stages : tuple of Stage
+        The layers (or sub-blocks), in order.
+    name : str
+        What the block is, for tables (e.g. ``'stack'``).
+    """
+
+    stages: tuple
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        stages = tuple(self.stages)
+        if not stages:
+            raise ValueError("a block needs at least one layer")
+        object.__setattr__(self, "stages", stages)
+        for before, after in zip(stages, stages[1:]):
+            _check_chain(before.last, after.first)
+
+    @classmethod
+    def of(cls, *units: Unit, name: str = "") -> "Block":
+        """A block of layers (or sub-blocks) applied once each."""
+        return cls(tuple(Stage(unit) for unit in units), name=name)
+
+    def __iter__(self) -> Iterator[Stage]:
+        return iter(self.stages)
+
+    @property
+    def first(self) -> ConvLayer:
+        return self.stages[0].first
+
+    @property
+    def last(self) -> ConvLayer:
+        return self.stages[-1].last
+
+    @property
+    def depth(self) -> Size:
+        """Number of layers, counting repeats."""
+        total = sympy.S(0)
+        for stage in self.stages:
+            inner = 1 if isinstance(stage.unit, ConvLayer) else stage.unit.depth
+            total += stage.repeats * inner
+        return _exact(total)
+
+    def layers(self) -> list[ConvLayer]:
+        """Every layer in order, repeats expanded; needs numeric repeat counts."""
+        expanded = []
+        for stage in self.stages:
+            if not isinstance(stage.repeats, int):
+                raise ValueError(f"cannot list {stage.repeats} layers: the count is symbolic")
+            inner = [stage.unit] if isinstance(stage.unit, ConvLayer) else stage.unit.layers()
+            expanded.extend(inner * stage.repeats)
+        return expanded
+
+    def counts(self) -> Counts:
+        """Summed counts of every layer (intermediate tensors are written and read back)."""
+        total = self.stages[0].counts()
+        for stage in self.stages[1:]:
+            total = total + stage.counts()
+        return total
+
+    @property
+    def receptive_field(self) -> tuple[Size, Size]:
+        """(height, width) of the input window one output position sees."""
+        return tuple(_exact(sympy.expand(1 + _reach(self, axis)[0])) for axis in (0, 1))
+
+    def describe(self) -> str:
+        """One line: each stage's label, with its repeat count when not 1."""
+        return " -> ".join(stage.describe() for stage in self.stages)
+
+
+def _reach(unit: Unit, axis: int) -> tuple[sympy.Expr, sympy.Expr]:
+    """(receptive field - 1, total stride) of a layer or block along one axis.
+
+    A layer reaches dilation*(kernel-1) positions; in a sequence each reach is
+    scaled by the product of the strides before it.
+    """
+    if isinstance(unit, ConvLayer):
+        return (sympy.S(unit.dilation[axis]) * (unit.kernel[axis] - 1), sympy.S(unit.stride[axis]))
+    reach, jump = sympy.S(0), sympy.S(1)
+    for stage in unit.stages:
+        stage_reach, stage_stride = _reach(stage.unit, axis)
+        # A repeated stage keeps its shape, so its stride is 1 and its reaches simply add up.
+        reach += stage.repeats * stage_reach * jump
+        jump *= stage_stride ** stage.repeats
+    return reach, jump
+
+
+def _check_chain(before: ConvLayer, after: ConvLayer) -> None:
+    """Refuse a block whose layers do not fit one into the next."""
+    if not same_size(before.c_out, after.c_in):
+        raise ValueError(
+            f"layers do not chain: {before.describe()} gives {before.c_out} channels, "
+            f"the next layer takes {after.c_in}"
+        )
+    if not (same_size(before.output_hw[0], after.height)
+            and same_size(before.output_hw[1], after.width)):
+        raise ValueError(
+            f"layers do not chain: {before.describe()} outputs {before.output_hw}, "
+            f"the next layer takes {(after.height, after.width)}"
+        )
+    if not same_size(before.batch, after.batch):
+        raise ValueError(f"layers do not chain: batch {before.batch} then {after.batch}")

@@ -1,0 +1,253 @@
+"""One convolution layer, described once, validated once.
+
+:class:`ConvLayer` is the single source of truth for what the cost model counts
+and what the validator builds and times.  Every size may be a plain integer or
+a sympy expression in positive integer symbols; impossible values are refused
+at construction with an error that names the field and the value.
+
+>>> from costmodel.layer import ConvLayer
+>>> ConvLayer(5, 5, c_in=64, c_out=64).kernel
+(5, 5)
+>>> ConvLayer(3, 3, c_in=64, c_out=30, groups=4)
+Traceback (most recent call last):
+...
+ValueError: c_out=30 is not divisible by groups=4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Union
+
+import sympy
+
+from costmodel import symbols
+
+Size = Union[int, sympy.Expr]
+Padding = Union[str, tuple]
+
+PADDING_MODES = ("same", "valid")
+
+
+def as_size(field: str, value, minimum: int = 1) -> Size:
+    """Return ``value`` as an exact size (``int`` or sympy expression), or raise.
+
+    Parameters
+    ----------
+    field : str
+        The field's name, quoted in the error.
+    value : int or sympy.Expr
+        What the user gave.
+    minimum : int
+        The smallest integer allowed (1 for sizes, 0 for paddings).
+
+    >>> as_size("c_in", 8)
+    8
+    >>> as_size("c_in", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: c_in must be an integer >= 1, got 0
+    >>> as_size("c_in", 2.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: c_in must be an integer or a sympy symbol, got 2.5 (float)
+    """
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, sympy.Basic)):
+        raise TypeError(
+            f"{field} must be an integer or a sympy symbol, got {value!r} ({type(value).__name__})"
+        )
+    if isinstance(value, sympy.Basic):
+        if value.has(sympy.Float):
+            raise TypeError(f"{field} must be exact, got the float expression {value}")
+        if value.is_number:
+            if not value.is_integer:
+                raise ValueError(f"{field} must be an integer >= {minimum}, got {value}")
+            value = int(value)
+        elif value.is_positive is False or value.is_integer is False:
+            raise ValueError(f"{field} must be a positive integer expression, got {value}")
+        else:
+            return value
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{field} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def as_pair(field: str, value, minimum: int = 1) -> tuple[Size, Size]:
+    """Return a (height, width) pair from one value or two.
+
+    >>> as_pair("stride", 2)
+    (2, 2)
+    >>> as_pair("stride", (1, 2))
+    (1, 2)
+    """
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{field} must be one value or a (height, width) pair, got {value!r}")
+        return (as_size(f"{field}[0]", value[0], minimum), as_size(f"{field}[1]", value[1], minimum))
+    size = as_size(field, value, minimum)
+    return (size, size)
+
+
+def as_padding(value) -> Padding:
+    """Return 'same', 'valid' or an explicit (rows, columns) zero padding per side.
+
+    >>> as_padding("SAME")
+    'same'
+    >>> as_padding(1)
+    (1, 1)
+    """
+    if isinstance(value, str):
+        mode = value.lower()
+        if mode not in PADDING_MODES:
+            raise ValueError(
+                f"padding must be 'same', 'valid' or a number of zeros per side, got {value!r}"
+            )
+        return mode
+    return as_pair("padding", value, minimum=0)
+
+
+def is_known(value) -> bool:
+    """True when a size is a concrete number rather than a symbolic expression."""
+    return isinstance(value, int) or (isinstance(value, sympy.Basic) and value.is_number)
+
+
+def output_length(length: Size, kernel: Size, stride: Size, dilation: Size, padding) -> Size:
+    """Output positions along one axis, by TensorFlow's rules.
+
+    ``padding`` is 'same', 'valid' or the zeros added on each side.
+
+    >>> output_length(32, 5, 1, 1, "valid")
+    28
+    >>> output_length(symbols.H, 3, 2, 1, "same")
+    ceiling(H/2)
+    """
+    if padding == "same":
+        return sympy.ceiling(sympy.S(length) / stride)
+    zeros = 0 if padding == "valid" else padding
+    span = dilation * (kernel - 1) + 1
+    return sympy.floor(sympy.S(length + 2 * zeros - span) / stride) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+    """A 2-D convolution: what it computes, on what input, in what precision.
+
+    Parameters
+    ----------
+    kernel_h, kernel_w : int or sympy.Expr
+        Kernel height and width.
+    c_in, c_out : int or sympy.Expr
+        Input and output channels.
+    groups : int or sympy.Expr
+        Channel groups; ``groups == c_in`` is a depthwise convolution whose
+        depth multiplier is ``c_out / c_in``.
+    stride, dilation : int or (int, int)
+        One value for both axes or a (height, width) pair.
+    padding : 'same', 'valid', int or (int, int)
+        TensorFlow's modes, or explicit zeros on each side of (rows, columns).
+    bias : bool
+        Whether the layer adds a bias per output channel.
+    height, width : int or sympy.Expr
+        Input height and width; symbols ``H`` and ``W`` when not given.
+    batch : int or sympy.Expr
+        Images per call; counts are per batch, so the default 1 means per image.
+    dtype_bytes : int
+        Bytes per element (4 for float32), for memory traffic.
+
+    >>> layer = ConvLayer(3, 3, c_in=32, c_out=32, height=16, width=16, padding="valid")
+    >>> layer.output_hw
+    (14, 14)
+    """
+
+    kernel_h: Size
+    kernel_w: Size
+    c_in: Size
+    c_out: Size
+    groups: Size = 1
+    stride: tuple = (1, 1)
+    dilation: tuple = (1, 1)
+    padding: Padding = "same"
+    bias: bool = False
+    height: Size = symbols.H
+    width: Size = symbols.W
+    batch: Size = 1
+    dtype_bytes: Size = 4
+
+    def __post_init__(self) -> None:
+        for field in ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "height", "width",
+                      "batch", "dtype_bytes"):
+            object.__setattr__(self, field, as_size(field, getattr(self, field)))
+        object.__setattr__(self, "stride", as_pair("stride", self.stride))
+        object.__setattr__(self, "dilation", as_pair("dilation", self.dilation))
+        object.__setattr__(self, "padding", as_padding(self.padding))
+        if not isinstance(self.bias, bool):
+            raise TypeError(f"bias must be True or False, got {self.bias!r}")
+        self._check_groups()
+        self._check_kernel_fits()
+
+    def _check_groups(self) -> None:
+        for field in ("c_in", "c_out"):
+            channels = getattr(self, field)
+            if is_known(channels) and is_known(self.groups) and channels % self.groups:
+                raise ValueError(f"{field}={channels} is not divisible by groups={self.groups}")
+
+    def _check_kernel_fits(self) -> None:
+        if self.padding == "same":
+            return  # TensorFlow pads as much as needed
+        for axis, length in (("height", self.height), ("width", self.width)):
+            out = self._output_length(axis, length)
+            if is_known(out) and out < 1:
+                raise ValueError(
+                    f"kernel {self.kernel_h}x{self.kernel_w} (dilation {self.dilation}) does not fit "
+                    f"the {self.padding!r}-padded input: {axis}={length} gives {out} output positions"
+                )
+
+    def _output_length(self, axis: str, length: Size) -> Size:
+        index = 0 if axis == "height" else 1
+        kernel = (self.kernel_h, self.kernel_w)[index]
+        padding = self.padding if isinstance(self.padding, str) else self.padding[index]
+        return output_length(length, kernel, self.stride[index], self.dilation[index], padding)
+
+    @classmethod
+    def depthwise(cls, kernel_h: Size, kernel_w: Size, channels: Size, multiplier: Size = 1,
+                  **options) -> "ConvLayer":
+        """A depthwise convolution: one group per input channel.
+
+        >>> ConvLayer.depthwise(3, 3, channels=32, multiplier=2).c_out
+        64
+        """
+        multiplier = as_size("multiplier", multiplier)
+        return cls(kernel_h, kernel_w, c_in=channels, c_out=channels * multiplier,
+                   groups=channels, **options)
+
+    @property
+    def kernel(self) -> tuple[Size, Size]:
+        return (self.kernel_h, self.kernel_w)
+
+    @property
+    def is_depthwise(self) -> bool:
+        """True when every input channel is its own group (and there is more than one)."""
+        return self.groups != 1 and sympy.simplify(self.groups - self.c_in) == 0
+
+    @property
+    def output_hw(self) -> tuple[Size, Size]:
+        """Output (height, width)."""
+        return (self._output_length("height", self.height),
+                self._output_length("width", self.width))
+
+    def replace(self, **changes) -> "ConvLayer":
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """A short human label, e.g. ``'3x3 conv 64->64'`` or ``'3x3 depthwise 64->64'``.
+
+        >>> ConvLayer(1, 7, c_in=8, c_out=16).describe()
+        '1x7 conv 8->16'
+        """
+        kind = "depthwise" if self.is_depthwise else "conv"
+        if self.groups != 1 and not self.is_depthwise:
+            kind = f"conv/{self.groups}g"
+        return f"{self.kernel_h}x{self.kernel_w} {kind} {self.c_in}->{self.c_out}"

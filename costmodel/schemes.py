@@ -1,0 +1,256 @@
+"""The factorizations: named transforms from one layer to a block.
+
+Every scheme is a function ``(layer, **options) -> Block`` registered in
+:data:`SCHEMES`; adding one is one function and one line.  Names join with
+``+`` to compose: ``"stack+asymmetric"`` stacks 3x3 layers, then splits each
+of them into 1x3 and 3x1.
+
+Conventions shared by every scheme, so that the factorized block computes the
+same output positions as the original layer:
+
+* the intermediate width ``mid`` defaults to the layer's ``c_out``
+  (Szegedy et al.'s assumption);
+* along each axis, the stride goes to the last layer whose kernel spans that
+  axis, explicit padding to the first one, and dilation to each one;
+* every factor layer keeps the original's bias flag and groups.
+
+>>> from costmodel.layer import ConvLayer
+>>> block = factorize(ConvLayer(5, 5, c_in=64, c_out=64), "stack")
+>>> block.describe()
+'3x3 conv 64->64 -> 3x3 conv 64->64'
+>>> factorize(ConvLayer(4, 4, c_in=8, c_out=8), "stack")
+Traceback (most recent call last):
+...
+ValueError: stack of 3x3 layers cannot give a 4x4 receptive field exactly (n layers of 3x3 cover 2n+1); nearest kernel sizes that work: 3 and 5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Callable
+
+import sympy
+
+from costmodel.block import Block, Stage, same_size
+from costmodel.counts import _exact
+from costmodel.layer import ConvLayer, Size, as_size, is_known
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+    """A registered factorization.
+
+    ``width_option`` names the option whose value sets the block's
+    intermediate width, the one a break-even analysis solves for.
+    """
+
+    name: str
+    build: Callable[..., Block]
+    width_option: str
+    summary: str
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword options ``build`` accepts besides the layer."""
+        return tuple(inspect.signature(self.build).parameters)[1:]
+
+
+def _chain(layer: ConvLayer, specs: list[dict]) -> list[ConvLayer]:
+    """Layers built from the original's fields, each fed the previous one's output size."""
+    layers, height, width = [], layer.height, layer.width
+    for spec in specs:
+        built = layer.replace(height=height, width=width, **spec)
+        height, width = (_exact(size) for size in built.output_hw)
+        layers.append(built)
+    return layers
+
+
+def _per_axis(layer: ConvLayer, spans: tuple[bool, bool], *, first: bool, last: bool) -> dict:
+    """Stride, dilation and padding of one factor layer, axis by axis.
+
+    ``spans`` says along which axes this factor's kernel is longer than 1;
+    ``first``/``last`` say whether it is the first/last factor spanning them.
+    """
+    stride = tuple(layer.stride[a] if spans[a] and last else 1 for a in (0, 1))
+    dilation = tuple(layer.dilation[a] if spans[a] else 1 for a in (0, 1))
+    if isinstance(layer.padding, str):
+        padding = layer.padding
+    else:
+        padding = tuple(layer.padding[a] if spans[a] and first else 0 for a in (0, 1))
+    return {"stride": stride, "dilation": dilation, "padding": padding}
+
+
+def _nearest_stackable(kernel: int, m: int) -> str:
+    below = ((kernel - 1) // (m - 1)) * (m - 1) + 1
+    sizes = [size for size in (below, below + m - 1) if size >= m]
+    return " and ".join(str(size) for size in sizes)
+
+
+def _stack_depth(layer: ConvLayer, m: int) -> Size:
+    """How many m x m layers reach the layer's kernel: n with n(m-1)+1 = k."""
+    spans = [k for k in layer.kernel if k != 1]
+    if len(spans) == 2 and not sympy.simplify(sympy.S(spans[0]) - spans[1]) == 0:
+        raise ValueError(
+            f"stack covers k x k, 1 x k and k x 1 kernels, not {layer.kernel_h}x{layer.kernel_w}"
+        )
+    if not spans:
+        raise ValueError("stack needs a kernel larger than 1x1")
+    kernel = spans[0]
+    depth = sympy.S(kernel - 1) / (m - 1)
+    if is_known(kernel) and not depth.is_integer:
+        raise ValueError(
+            f"stack of {m}x{m} layers cannot give a {layer.kernel_h}x{layer.kernel_w} receptive "
+            f"field exactly (n layers of {m}x{m} cover {_cover(m)}); nearest kernel sizes that "
+            f"work: {_nearest_stackable(int(kernel), m)}"
+        )
+    return _exact(depth)
+
+
+def _cover(m: int) -> str:
+    return f"{m - 1}n+1" if m > 2 else "n+1"
+
+
+def stack(layer: ConvLayer, m: int = 3, mid: Size | None = None) -> Block:
+    """k x k -> n layers of m x m with n(m-1)+1 = k: 5x5 -> two 3x3, 7x7 -> three 3x3.
+
+    A symbolic kernel gives a symbolic number of layers: the middle ones form
+    one repeated stage, which needs 'same' padding (every repeat keeps the size).
+
+    >>> stack(ConvLayer(3, 3, c_in=8, c_out=8), m=2).describe()
+    '2x2 conv 8->8 -> 2x2 conv 8->8'
+    """
+    m = as_size("m", m)
+    if m < 2:
+        raise ValueError(f"stack needs m >= 2, got m={m}")
+    mid = layer.c_out if mid is None else as_size("mid", mid)
+    depth = _stack_depth(layer, m)
+    spans = (layer.kernel_h != 1, layer.kernel_w != 1)
+    small = {"kernel_h": m if spans[0] else 1, "kernel_w": m if spans[1] else 1}
+    if depth == 1:
+        return Block.of(layer, name="stack")
+
+    def factor(c_in, c_out, first, last):
+        # Every factor spans the original's axes, so stride and padding go to the last/first one.
+        placement = _per_axis(layer, (True, True), first=first, last=last)
+        return {**small, "c_in": c_in, "c_out": c_out, **placement}
+
+    if isinstance(depth, int):
+        specs = ([factor(layer.c_in, mid, True, False)]
+                 + [factor(mid, mid, False, False)] * (depth - 2)
+                 + [factor(mid, layer.c_out, False, True)])
+        return Block.of(*_chain(layer, specs), name="stack")
+    if layer.padding != "same":
+        raise ValueError("stack with a symbolic kernel size needs 'same' padding, "
+                         f"got {layer.padding!r}; give the kernel size as a number")
+    head, middle, tail = _chain(layer, [factor(layer.c_in, mid, True, False),
+                                        factor(mid, mid, False, False),
+                                        factor(mid, layer.c_out, False, True)])
+    return Block((Stage(head), Stage(middle, depth - 2), Stage(tail)), name="stack")
+
+
+def asymmetric(layer: ConvLayer, mid: Size | None = None, order: str = "1xk-first") -> Block:
+    """k_h x k_w -> 1 x k_w then k_h x 1 (or the other order): 3x3 -> 1x3 + 3x1.
+
+    >>> asymmetric(ConvLayer(7, 7, c_in=8, c_out=8)).describe()
+    '1x7 conv 8->8 -> 7x1 conv 8->8'
+    """
+    orders = ("1xk-first", "kx1-first")
+    if order not in orders:
+        raise ValueError(f"order must be one of {', '.join(orders)}; got {order!r}")
+    if layer.kernel_h == 1 or layer.kernel_w == 1:
+        raise ValueError(
+            f"asymmetric splits a kernel wider than 1 on both axes, got {layer.kernel_h}x{layer.kernel_w}"
+        )
+    mid = layer.c_out if mid is None else as_size("mid", mid)
+    row = {"kernel_h": 1, "kernel_w": layer.kernel_w, **_per_axis(layer, (False, True), first=True, last=True)}
+    column = {"kernel_h": layer.kernel_h, "kernel_w": 1, **_per_axis(layer, (True, False), first=True, last=True)}
+    first, second = (row, column) if order == "1xk-first" else (column, row)
+    specs = [{**first, "c_in": layer.c_in, "c_out": mid}, {**second, "c_in": mid, "c_out": layer.c_out}]
+    return Block.of(*_chain(layer, specs), name="asymmetric")
+
+
+def depthwise_separable(layer: ConvLayer, multiplier: Size = 1) -> Block:
+    """k x k -> depthwise k x k (depth multiplier M) then pointwise 1x1, as in MobileNets.
+
+    >>> depthwise_separable(ConvLayer(3, 3, c_in=32, c_out=64)).describe()
+    '3x3 depthwise 32->32 -> 1x1 conv 32->64'
+    """
+    if layer.groups != 1:
+        raise ValueError(f"depthwise-separable splits an ungrouped convolution, got groups={layer.groups}")
+    multiplier = as_size("multiplier", multiplier)
+    wide = layer.c_in * multiplier
+    specs = [{"c_in": layer.c_in, "c_out": wide, "groups": layer.c_in},
+             {"kernel_h": 1, "kernel_w": 1, "c_in": wide, "c_out": layer.c_out,
+              "stride": 1, "dilation": 1, "padding": "valid"}]
+    return Block.of(*_chain(layer, specs), name="depthwise-separable")
+
+
+SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
+    Scheme("stack", stack, "mid", "k x k -> n stacked m x m layers (default m=3)"),
+    Scheme("asymmetric", asymmetric, "mid", "k_h x k_w -> 1 x k_w then k_h x 1"),
+    Scheme("depthwise-separable", depthwise_separable, "multiplier",
+           "k x k -> depthwise k x k then pointwise 1x1"),
+)}
+
+
+def scheme_names(name: str) -> list[Scheme]:
+    """The registered schemes a name like ``'stack+asymmetric'`` composes, in order."""
+    parts = [part.strip() for part in str(name).split("+")]
+    unknown = [part for part in parts if part not in SCHEMES]
+    if unknown:
+        raise ValueError(
+            f"unknown scheme {unknown[0]!r}; known schemes: {', '.join(SCHEMES)} "
+            "(join names with '+' to compose)"
+        )
+    return [SCHEMES[part] for part in parts]
+
+
+def factorize(layer: ConvLayer, scheme: str, **options) -> Block:
+    """Apply a scheme, or a ``+``-joined composition of schemes, to a layer.
+
+    Each scheme takes the options it knows; an option no scheme knows is an error.
+
+    >>> factorize(ConvLayer(5, 5, c_in=8, c_out=8), "stack+asymmetric").depth
+    4
+    """
+    chain = scheme_names(scheme)
+    known = {option for step in chain for option in step.options}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"option {unknown[0]!r} is not one of {scheme!r}'s: {', '.join(sorted(known))}")
+    block = _apply(chain[0], layer, options)
+    for step in chain[1:]:
+        block = _refactor(block, step, options)
+    _check_equivalent_shape(layer, block)
+    return dataclasses.replace(block, name="+".join(step.name for step in chain))
+
+
+def _check_equivalent_shape(layer: ConvLayer, block: Block) -> None:
+    """A factorization must see the same window and give the same output shape."""
+    original_field = (layer.dilation[0] * (layer.kernel_h - 1) + 1,
+                      layer.dilation[1] * (layer.kernel_w - 1) + 1)
+    checks = {"receptive field": (original_field, block.receptive_field),
+              "output size": (layer.output_hw, block.last.output_hw),
+              "output channels": ((layer.c_out,), (block.last.c_out,))}
+    for what, (expected, got) in checks.items():
+        if not all(same_size(a, b) for a, b in zip(expected, got)):
+            raise RuntimeError(f"bug: {block.name} changed the {what} from {expected} to {got}")
+
+
+def _apply(step: Scheme, layer: ConvLayer, options: dict) -> Block:
+    return step.build(layer, **{k: v for k, v in options.items() if k in step.options})
+
+
+def _refactor(block: Block, step: Scheme, options: dict) -> Block:
+    """Factorize every layer of a block again; a layer whose result is itself stays as is."""
+    stages = []
+    for stage in block.stages:
+        if isinstance(stage.unit, Block):
+            unit = _refactor(stage.unit, step, options)
+        else:
+            unit = _apply(step, stage.unit, options)
+            if len(unit.stages) == 1 and unit.stages[0].repeats == 1:
+                unit = unit.stages[0].unit
+        stages.append(Stage(unit, stage.repeats))
+    return Block(tuple(stages), name=block.name)

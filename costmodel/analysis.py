@@ -28,8 +28,8 @@ METRICS = ("params", "macs", "flops", "memory_bytes", "activation_elements")
 
 # Layer fields that a closed form replaces by their symbol (structural fields
 # such as stride, padding and groups keep the user's value).
-_SYMBOL_FOR = {"c_in": symbols.C_IN, "c_out": symbols.C_OUT, "height": symbols.H,
-               "width": symbols.W, "mid": symbols.MID, "multiplier": symbols.MULTIPLIER}
+SYMBOL_FOR = {"c_in": symbols.C_IN, "c_out": symbols.C_OUT, "height": symbols.H,
+               "width": symbols.W, "batch": symbols.BATCH, "mid": symbols.MID, "multiplier": symbols.MULTIPLIER}
 
 
 def ratio(before: Counts, after: Counts, metric: str) -> sympy.Expr:
@@ -66,7 +66,7 @@ def _layer_and_options(kernel, scheme: str, values: dict) -> tuple[ConvLayer, di
 
 def _symbolic(values: dict) -> dict:
     """The same values with every size a user gave replaced by its symbol."""
-    return {key: _SYMBOL_FOR.get(key, value) if value is not None else None
+    return {key: SYMBOL_FOR.get(key, value) if value is not None else None
             for key, value in values.items()}
 
 
@@ -170,15 +170,30 @@ def break_even_width(kernel, scheme: str, metric: str = "macs", **values) -> Opt
     576/73
     """
     width_option = scheme_names(scheme)[0].width_option
-    width = _SYMBOL_FOR[width_option]
+    width = SYMBOL_FOR[width_option]
     values = {**values, width_option: width}
     comparison = savings(kernel, scheme, **values)
     # Widths are integer symbols; the break-even point is usually not an
     # integer, so solve over the positive reals.
     real_width = sympy.Symbol(width.name, positive=True)
     equation = sympy.Eq(comparison.ratio(metric).subs(width, real_width), 1)
-    roots = [root for root in sympy.solve(equation, real_width) if root.is_positive is not False]
+    roots = [root for root in sympy.solve(equation, real_width) if _may_be_positive(root)]
     return sympy.factor(roots[0].subs(real_width, width)) if roots else None
+
+
+# Where sympy cannot decide a root's sign (a symbolic kernel size), the root
+# that is positive at a representative point is the branch that is positive
+# for every valid size: the equations are quadratics with one root of each sign.
+_PROBE = {symbols.K: 9, symbols.K_H: 9, symbols.K_W: 9}
+_PROBE_SIZE = 64
+
+
+def _may_be_positive(root: sympy.Expr) -> bool:
+    if root.is_positive is not None:
+        return bool(root.is_positive)
+    probe = {symbol: _PROBE.get(symbol, _PROBE_SIZE) for symbol in root.free_symbols}
+    value = root.subs(probe)
+    return bool(value.is_real and value > 0)
 
 
 def limit_of_ratio(scheme: str, metric: str = "macs", **values) -> sympy.Expr:
@@ -191,3 +206,44 @@ def limit_of_ratio(scheme: str, metric: str = "macs", **values) -> sympy.Expr:
     """
     comparison = savings(symbols.K, scheme, **values)
     return sympy.limit(comparison.ratio(metric), symbols.K, sympy.oo)
+
+
+def _fraction_text(value) -> str:
+    """An exact value as text: '18/25', '1', or the expression."""
+    return str(value)
+
+
+def _as_float(value) -> Optional[float]:
+    value = sympy.S(value)
+    return float(value) if value.is_number else None
+
+
+def equal_widths(expression: sympy.Expr) -> sympy.Expr:
+    """An expression with C_in, C_out and C_mid all set to one width C (Szegedy's assumption).
+
+    >>> equal_widths(9 * (symbols.C_IN + symbols.C_OUT) / (25 * symbols.C_IN))
+    18/25
+    """
+    same = {symbols.C_IN: symbols.C, symbols.C_OUT: symbols.C, symbols.MID: symbols.C}
+    return sympy.factor(sympy.S(expression).subs(same))
+
+
+def savings_record(result: Savings) -> dict:
+    """Everything about one comparison as a flat dict (exact values stay sympy)."""
+    record = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
+              "original": result.layer.describe(),
+              "factorized": [stage.describe() for stage in result.block.stages],
+              "receptive_field": list(result.receptive_field)}
+    before, after = result.before, result.after
+    for metric in METRICS:
+        exact = result.ratio(metric)
+        record.update({
+            f"{metric}_before": getattr(before, metric),
+            f"{metric}_after": getattr(after, metric),
+            f"{metric}_ratio": _fraction_text(exact),
+            f"{metric}_saving": _as_float(1 - exact),
+            f"{metric}_ratio_closed_form": str(result.closed_form(metric)),
+        })
+    record["arithmetic_intensity_before"] = _as_float(before.arithmetic_intensity)
+    record["arithmetic_intensity_after"] = _as_float(after.arithmetic_intensity)
+    return record

@@ -1,0 +1,264 @@
+"""``costmodel``: query what a factorization saves, from the shell.
+
+Subcommands share one set of layer options (``--c-in``, ``--c-out``, ``--mid``,
+``--height``, ``--width``, ``--batch``, ``--stride``, ``--dilation``,
+``--groups``, ``--padding``, ``--bias``, ``--dtype-bytes``); an omitted size
+stays a symbol.  Output is a table, ``--json`` or ``--csv``.  Bad input ends
+with one line on stderr and exit status 2, never a traceback.
+
+Examples::
+
+    costmodel savings 5x5 --scheme stack --c-in 64 --c-out 64
+    costmodel savings 3x3 --scheme depthwise-separable --c-in 64 --c-out 64 --json
+    costmodel sweep --kernels 2-11 --schemes asymmetric,stack --c-in 64 --c-out 64
+    costmodel formula --scheme depthwise-separable --latex
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import sympy
+
+from costmodel import render, symbols
+from costmodel.analysis import (METRICS, break_even_width, equal_widths, limit_of_ratio, savings,
+                                savings_record)
+from costmodel.kernel import parse_kernel
+from costmodel.schemes import SCHEMES, scheme_names
+from costmodel.sweep import sweep
+
+PROGRAM = "costmodel"
+SIZE_OPTIONS = ("c_in", "c_out", "mid", "height", "width", "batch")
+STRUCTURE_OPTIONS = ("stride", "dilation", "groups", "padding", "bias", "dtype_bytes",
+                     "m", "order", "multiplier")
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage dump
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 from text, or an argparse error naming it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def positive_ints(text: str) -> list[int]:
+    """A comma list and/or ranges of positive integers: '8,16,32' or '8-11'."""
+    values = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if dash:
+            start, stop = positive_int(low), positive_int(high)
+            if stop < start:
+                raise argparse.ArgumentTypeError(f"range {part!r} runs backwards")
+            values.extend(range(start, stop + 1))
+        else:
+            values.append(positive_int(part))
+    return values
+
+
+def pair(text: str):
+    """One integer or 'H,W'."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"expected N or H,W, got {text!r}")
+    values = [positive_int(part) for part in parts]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def padding(text: str):
+    """'same', 'valid', N or 'N,M' zeros per side."""
+    if text.lower() in ("same", "valid"):
+        return text.lower()
+    try:
+        parts = [int(part) for part in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 0:
+        raise argparse.ArgumentTypeError(f"expected same, valid, N or N,M zeros per side, got {text!r}")
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def kernel_list(text: str) -> list[str]:
+    """Kernels as '3,5,7', '2-11' (square) or '1x7,7x1'."""
+    kernels = []
+    for part in text.split(","):
+        if "-" in part:
+            kernels.extend(str(size) for size in positive_ints(part))
+        else:
+            try:
+                parse_kernel(part)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+            kernels.append(part.strip())
+    return kernels
+
+
+def scheme_name(text: str) -> str:
+    try:
+        scheme_names(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_layer_options(parser: argparse.ArgumentParser, sizes_type=positive_int) -> None:
+    """The layer and scheme options every subcommand names the same way."""
+    group = parser.add_argument_group("layer (an omitted size stays a symbol)")
+    group.add_argument("--c-in", type=sizes_type, help="input channels")
+    group.add_argument("--c-out", type=sizes_type, help="output channels")
+    group.add_argument("--mid", type=sizes_type, help="intermediate width (default: c-out)")
+    group.add_argument("--height", type=sizes_type, help="input height")
+    group.add_argument("--width", type=sizes_type, help="input width")
+    group.add_argument("--batch", type=sizes_type, help="images per call (default 1)")
+    group.add_argument("--stride", type=pair, help="N or H,W (default 1)")
+    group.add_argument("--dilation", type=pair, help="N or H,W (default 1)")
+    group.add_argument("--groups", type=positive_int, help="channel groups (default 1)")
+    group.add_argument("--padding", type=padding, help="same (default), valid, N or N,M")
+    group.add_argument("--bias", action="store_true", default=None, help="layers add a bias")
+    group.add_argument("--dtype-bytes", type=positive_int, help="bytes per element (default 4)")
+    factor = parser.add_argument_group("factorization")
+    factor.add_argument("--m", type=positive_int, help="stack: side of the small kernel (default 3)")
+    factor.add_argument("--order", choices=("1xk-first", "kx1-first"), help="asymmetric: which first")
+    factor.add_argument("--multiplier", type=positive_int, help="depthwise: depth multiplier (default 1)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument("--csv", action="store_true", help="print CSV")
+
+
+def layer_values(args, scheme: str | None = None) -> dict:
+    """The layer/scheme options given, dropping the scheme options a scheme does not take."""
+    values = {name: getattr(args, name) for name in SIZE_OPTIONS + STRUCTURE_OPTIONS
+              if getattr(args, name, None) is not None}
+    if scheme is not None:
+        accepted = {option for step in scheme_names(scheme) for option in step.options}
+        for option in ("mid", "m", "order", "multiplier"):
+            if option in values and option not in accepted:
+                raise UsageError(f"--{option} does not apply to scheme {scheme!r}")
+    return values
+
+
+def emit(args, rows: list[dict], columns: list[str] | None = None, document=None) -> str:
+    if args.json:
+        return render.to_json(document if document is not None else rows)
+    if args.csv:
+        return render.to_csv(rows, columns).rstrip("\n")
+    return render.table(rows, columns)
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def run_savings(args) -> str:
+    result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
+    record = savings_record(result)
+    labels = {"params": "params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "memory bytes",
+              "activation_elements": "activations"}
+    rows = [{"metric": labels[metric], "before": record[f"{metric}_before"],
+             "after": record[f"{metric}_after"], "ratio": record[f"{metric}_ratio"],
+             "saving": _percent(record[f"{metric}_saving"]),
+             "ratio_closed_form": record[f"{metric}_ratio_closed_form"]} for metric in METRICS]
+    if args.json or args.csv:
+        return emit(args, rows, document=record)
+    field = "x".join(map(str, result.receptive_field))
+    header = [f"{result.layer.describe()} by {result.scheme}: {result.block.describe()}",
+              f"receptive field {field} (same as the original's)", ""]
+    return "\n".join(header + [render.table(rows)])
+
+
+def run_sweep(args) -> str:
+    schemes = args.schemes or list(SCHEMES)
+    rows = sweep(args.kernels, schemes, **layer_values(args))
+    columns = ["kernel", "scheme", *SIZE_OPTIONS[:2], "mid", *SIZE_OPTIONS[3:], "params_ratio",
+               "params_saving", "macs_ratio", "macs_saving", "error"]
+    present = [column for column in columns if any(column in row for row in rows)]
+    return emit(args, rows, present)
+
+
+def formula_rows(kernel, scheme: str, values: dict) -> list[dict]:
+    """The closed forms of one scheme: ratios, equal-width ratios, break-even width, limit."""
+    kernel = symbols.K if kernel is None else kernel
+    result = savings(kernel, scheme, **values)
+    width_option = scheme_names(scheme)[0].width_option
+    given = {key: value for key, value in values.items() if key != width_option}
+    rows = []
+    for metric in ("params", "macs"):
+        form = result.ratio(metric)
+        rows += [{"scheme": scheme, "quantity": f"{metric} ratio", "expression": form},
+                 {"scheme": scheme, "quantity": f"{metric} ratio, C_in = C_out = C_mid = C",
+                  "expression": equal_widths(form)}]
+    rows.append({"scheme": scheme, "quantity": f"break-even {width_option} (MACs ratio = 1)",
+                 "expression": break_even_width(kernel, scheme, **given)})
+    rows.append({"scheme": scheme, "quantity": "MACs ratio as k -> oo (square k x k)",
+                 "expression": limit_of_ratio(scheme, **given)})
+    return rows
+
+
+def run_formula(args) -> str:
+    schemes = [args.scheme] if args.scheme else list(SCHEMES)
+    rows = []
+    for scheme in schemes:
+        rows += formula_rows(args.kernel, scheme, layer_values(args, scheme))
+    if args.latex:
+        rows = [{**row, "expression": sympy.latex(row["expression"])} for row in rows]
+    return emit(args, rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROGRAM, description="Exact costs of factorized convolutions.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    one = commands.add_parser("savings", help="one kernel, one scheme: before, after, ratio, saving")
+    one.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")
+    one.add_argument("--scheme", required=True, type=scheme_name,
+                     help=f"one of {', '.join(SCHEMES)}, or several joined by '+'")
+    add_layer_options(one)
+    add_output_options(one)
+    one.set_defaults(run=run_savings)
+
+    many = commands.add_parser("sweep", help="kernel sizes x schemes x sizes: one table")
+    many.add_argument("--kernels", type=kernel_list, default=["3", "5", "7"],
+                      help="e.g. 3,5,7 or 2-11 or 1x7 (default 3,5,7)")
+    many.add_argument("--schemes", type=lambda text: [scheme_name(t) for t in text.split(",")],
+                      help="comma list (default: every registered scheme)")
+    add_layer_options(many, sizes_type=positive_ints)
+    add_output_options(many)
+    many.set_defaults(run=run_sweep)
+
+    forms = commands.add_parser("formula", help="closed forms of each scheme's ratios")
+    forms.add_argument("kernel", nargs="?", help="kernel size (default: a symbolic k x k)")
+    forms.add_argument("--scheme", type=scheme_name, help="one scheme (default: all)")
+    forms.add_argument("--latex", action="store_true", help="print expressions as LaTeX")
+    add_layer_options(forms)
+    add_output_options(forms)
+    forms.set_defaults(run=run_formula)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (2 for bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+        print(args.run(args))
+    except (UsageError, ValueError, TypeError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+    return 0

@@ -215,8 +215,11 @@ def run_formula(args) -> str:
     rows = []
     for scheme in schemes:
         rows += formula_rows(args.kernel, scheme, layer_values(args, scheme))
-    if args.latex:
-        rows = [{**row, "expression": sympy.latex(row["expression"])} for row in rows]
+    for row in rows:
+        expression = sympy.S(row["expression"])
+        row["approx"] = float(expression) if expression.is_number else None
+        if args.latex:
+            row["expression"] = sympy.latex(expression)
     return emit(args, rows)
 
 

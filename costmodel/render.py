@@ -26,8 +26,6 @@ def plain(value):
         return [plain(item) for item in value]
     if isinstance(value, sympy.Basic):
         return int(value) if value.is_Integer else str(value)
-    if isinstance(value, float):
-        return round(value, 6)
     if hasattr(value, "item"):  # numpy scalars
         return plain(value.item())
     return value

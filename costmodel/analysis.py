@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional
 
 import sympy
@@ -84,13 +85,17 @@ class Savings:
     symbolic_layer: ConvLayer
     symbolic_block: Block
 
-    @property
+    @functools.cached_property
     def before(self) -> Counts:
         return count_layer(self.layer)
 
-    @property
+    @functools.cached_property
     def after(self) -> Counts:
         return self.block.counts()
+
+    @functools.cached_property
+    def _symbolic_counts(self) -> tuple[Counts, Counts]:
+        return count_layer(self.symbolic_layer), self.symbolic_block.counts()
 
     def ratio(self, metric: str) -> sympy.Expr:
         """after/before for a metric, with the values given."""
@@ -98,7 +103,7 @@ class Savings:
 
     def closed_form(self, metric: str) -> sympy.Expr:
         """after/before for a metric, in symbols."""
-        return ratio(count_layer(self.symbolic_layer), self.symbolic_block.counts(), metric)
+        return ratio(*self._symbolic_counts, metric)
 
     @property
     def params_ratio(self) -> sympy.Expr:

@@ -26,7 +26,6 @@ from costmodel.analysis import (METRICS, break_even_width, equal_widths, limit_o
                                 savings_record)
 from costmodel.kernel import parse_kernel
 from costmodel.schemes import SCHEMES, scheme_names
-from costmodel.sweep import sweep
 
 PROGRAM = "costmodel"
 SIZE_OPTIONS = ("c_in", "c_out", "mid", "height", "width", "batch")
@@ -183,6 +182,8 @@ def run_savings(args) -> str:
 
 
 def run_sweep(args) -> str:
+    from costmodel.sweep import sweep  # numpy is only needed here
+
     schemes = args.schemes or list(SCHEMES)
     rows = sweep(args.kernels, schemes, **layer_values(args))
     columns = ["kernel", "scheme", *SIZE_OPTIONS[:2], "mid", *SIZE_OPTIONS[3:], "params_ratio",

@@ -199,10 +199,10 @@ def formula_rows(kernel, scheme: str, values: dict) -> list[dict]:
     width_option = scheme_names(scheme)[0].width_option
     given = {key: value for key, value in values.items() if key != width_option}
     rows = []
-    for metric in ("params", "macs"):
+    for metric, label in (("params", "params"), ("macs", "MACs")):
         form = result.ratio(metric)
-        rows += [{"scheme": scheme, "quantity": f"{metric} ratio", "expression": form},
-                 {"scheme": scheme, "quantity": f"{metric} ratio, C_in = C_out = C_mid = C",
+        rows += [{"scheme": scheme, "quantity": f"{label} ratio", "expression": form},
+                 {"scheme": scheme, "quantity": f"{label} ratio, C_in = C_out = C_mid = C",
                   "expression": equal_widths(form)}]
     rows.append({"scheme": scheme, "quantity": f"break-even {width_option} (MACs ratio = 1)",
                  "expression": break_even_width(kernel, scheme, **given)})

@@ -81,7 +81,7 @@ def test_formula_latex(capsys):
     status, out, _ = run(capsys, "formula", "--scheme", "depthwise-separable", "--latex", "--json")
     rows = {row["quantity"]: row for row in json.loads(out)}
     assert status == 0
-    assert rows["macs ratio"]["expression"] == r"\frac{C_{out} + k^{2}}{C_{out} k^{2}}"
+    assert rows["MACs ratio"]["expression"] == r"\frac{C_{out} + k^{2}}{C_{out} k^{2}}"
     assert rows["MACs ratio as k -> oo (square k x k)"]["expression"] == r"\frac{1}{C_{out}}"
 
 

@@ -53,7 +53,8 @@ def _layer_and_options(kernel, scheme: str, values: dict) -> tuple[ConvLayer, di
     layer_fields = {field.name for field in dataclasses.fields(ConvLayer)}
     unknown = sorted(set(values) - scheme_options - layer_fields)
     if unknown:
-        raise ValueError(f"unknown option {unknown[0]!r}")
+        raise ValueError(f"option {unknown[0]!r} is neither a layer field nor one of {scheme!r}'s "
+                         f"options ({', '.join(sorted(scheme_options))})")
     if isinstance(kernel, sympy.Basic):
         kernel_h = kernel_w = kernel
     else:
@@ -167,7 +168,10 @@ def break_even_width(kernel, scheme: str, metric: str = "macs", **values) -> Opt
 
     Solves after/before = 1 for the scheme's width option; wider than this and
     the factorized block costs more than the original.  ``None`` when no
-    positive width breaks even.
+    positive width breaks even (e.g. a 3x3 "stack" of one 3x3 layer: always equal).
+
+    With a symbolic kernel size, a stack's answer assumes at least three
+    layers (k >= 2m+1); give the kernel as a number for smaller ones.
 
     >>> break_even_width("5x5", "stack")
     25*C_in*C_out/(9*(C_in + C_out))

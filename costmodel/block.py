@@ -45,7 +45,10 @@ class Stage:
     def __post_init__(self) -> None:
         if not isinstance(self.unit, (ConvLayer, Block)):
             raise TypeError(f"a stage holds a ConvLayer or a Block, got {type(self.unit).__name__}")
-        if not (isinstance(self.repeats, sympy.Basic) and not self.repeats.is_number):
+        if isinstance(self.repeats, sympy.Basic) and not self.repeats.is_number:
+            if self.repeats.is_positive is False:  # undecided (e.g. (k-5)/2) is assumed >= 1
+                raise ValueError(f"repeats must be positive, got {self.repeats}")
+        else:
             object.__setattr__(self, "repeats", as_size("repeats", self.repeats))
         if self.repeats != 1:
             self._check_repeatable()

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import re
 
+import sympy
+
 _KERNEL = re.compile(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*")
+
+
+def _is_size(item) -> bool:
+    return (isinstance(item, int) and not isinstance(item, bool)) or isinstance(item, sympy.Basic)
 
 
 def parse_kernel(text) -> tuple[int, int]:
@@ -26,7 +32,11 @@ def parse_kernel(text) -> tuple[int, int]:
     if isinstance(text, int):
         height = width = text
     elif isinstance(text, (tuple, list)) and len(text) == 2:
+        if not all(_is_size(item) for item in text):
+            raise TypeError(f"kernel size must be two integers or symbols, got {tuple(text)!r}")
         height, width = text
+        if not all(isinstance(item, int) for item in text):
+            return (height, width)  # symbolic: ConvLayer checks the rest
     elif isinstance(text, str):
         match = _KERNEL.fullmatch(text)
         if not match:

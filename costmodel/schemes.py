@@ -6,7 +6,10 @@ Every scheme is a function ``(layer, **options) -> Block`` registered in
 of them into 1x3 and 3x1.
 
 Conventions shared by every scheme, so that the factorized block computes the
-same output positions as the original layer:
+same output positions as the original layer (one exception: TensorFlow's
+'same' padding puts the extra zero of an *even* kernel after the input, so a
+stack of 2x2 layers under 'same' reads windows shifted by one position from
+the 3x3 it replaces; same counts, same sizes, other place):
 
 * the intermediate width ``mid`` defaults to the layer's ``c_out``
   (Szegedy et al.'s assumption);

@@ -130,6 +130,14 @@ def test_budget_stops_a_function_that_never_converges(budget_seconds):
     assert sum(measurement.samples_seconds[:-1]) < budget_seconds
 
 
+def test_guaranteed_samples_are_taken_past_the_budget():
+    timer = FakeTimer()
+    measurement = run_measure(timer, timer.function("fn", NEVER_CONVERGES), warmup_calls=0,
+                              budget_seconds=0.0001, guaranteed_samples=5)
+    assert measurement.stop_reason == "budget"
+    assert measurement.sample_count == 5
+
+
 def test_budget_counts_from_end_of_warmup():
     timer = FakeTimer()
     fn = timer.function("fn", [10.0, 10.0] + NEVER_CONVERGES * 1000)

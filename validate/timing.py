@@ -94,14 +94,18 @@ class TimingPolicy:
     budget_seconds : float
         Clock time at which the loop stops regardless, counted from the end
         of warm-up (so block-size calibration counts, warm-up does not: cutting
-        warm-up short would let one-off costs into the samples).  At least one
-        sample is always taken.
+        warm-up short would let one-off costs into the samples).  At least
+        ``guaranteed_samples`` samples are always taken.
     min_sample_seconds : float
         If one call takes less than this, several calls are timed together as
         one block and the sample is the block's time divided by the number of
         calls, as torch.utils.benchmark does: a single call that is short
         compared to the clock's resolution and overhead would be measured
         mostly as noise.  0 times every call on its own.
+    guaranteed_samples : int
+        Samples taken even past the budget, so that a slow configuration
+        (one call longer than the whole budget) still gets a median and a
+        spread rather than a single reading.
 
     Raises
     ------
@@ -126,6 +130,7 @@ class TimingPolicy:
     target_ci_relative: float = 0.02
     budget_seconds: float = 3.0
     min_sample_seconds: float = 0.0
+    guaranteed_samples: int = 1
 
     def __post_init__(self) -> None:
         _check_count("warmup_calls", self.warmup_calls, minimum=0)
@@ -135,6 +140,10 @@ class TimingPolicy:
         _check_real("target_ci_relative", self.target_ci_relative, allow_zero=False)
         _check_real("budget_seconds", self.budget_seconds, allow_zero=False)
         _check_real("min_sample_seconds", self.min_sample_seconds, allow_zero=True)
+        _check_count("guaranteed_samples", self.guaranteed_samples, minimum=1)
+        if self.guaranteed_samples > self.max_samples:
+            raise ValueError(f"guaranteed_samples must be <= max_samples ({self.max_samples}), "
+                             f"got {self.guaranteed_samples}")
 
 
 @dataclass(frozen=True)
@@ -364,7 +373,7 @@ def _stop_reason(
         return "converged"
     if sample_count >= policy.max_samples:
         return "max_samples"
-    if elapsed_seconds >= policy.budget_seconds:
+    if elapsed_seconds >= policy.budget_seconds and sample_count >= policy.guaranteed_samples:
         return "budget"
     return ""
 

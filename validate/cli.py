@@ -1,0 +1,120 @@
+"""``validate``: measure real TensorFlow latencies and set them beside the cost model.
+
+    python -m validate seed --profile quick --device cpu --out results/
+    python -m validate factorizations --profile default --device all --out results/ --resume
+
+Every configuration's rows are appended to CSV files under ``--out`` as soon
+as it finishes; ``--resume`` continues an interrupted run.  Bad input ends
+with one line on stderr and exit status 2; a failed cross-check with exit
+status 1 after the sweep (its row says what failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from costmodel.cli import UsageError, _Parser, positive_int, positive_ints
+from validate import experiments
+
+PROGRAM = "validate"
+
+
+def _float_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text}")
+    return value
+
+
+def _modes(text: str) -> tuple:
+    from validate.tf_runtime import MODES
+
+    modes = tuple(part.strip() for part in text.split(","))
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown mode {unknown[0]!r}; known: {', '.join(MODES)}")
+    return modes
+
+
+def _cases(text: str) -> tuple:
+    try:
+        return tuple(experiments.case_from_text(part) for part in text.split(","))
+    except (ValueError, TypeError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _activations(text: str) -> tuple:
+    names = tuple(part.strip() for part in text.split(","))
+    allowed = ("none", "linear", "relu")
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"activation must be none or relu, got {unknown[0]!r}")
+    return tuple(None if name in ("none", "linear") else name for name in names)
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=sorted(experiments.PROFILES), default="default",
+                        help="how much to measure (quick: under 2 minutes on 2 cores)")
+    parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu",
+                        help="where to measure; without a GPU, gpu/all fall back to the CPU")
+    parser.add_argument("--modes", type=_modes, help="graph, eager, predict, xla (comma list)")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
+                        help="folder of the CSV results and metadata (default results/)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (0: its choice)")
+    parser.add_argument("--inter-threads", type=int, help="TensorFlow inter-op threads (0: its choice)")
+    parser.add_argument("--budget", type=_float_seconds, help="seconds of timing per configuration")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROGRAM, description="Measure factorized convolutions in TensorFlow.")
+    commands = parser.add_subparsers(dest="experiment", required=True, parser_class=_Parser)
+    seed = commands.add_parser("seed", help="the seed's 16-layer networks, graph and predict mode")
+    seed.add_argument("--filters", type=positive_ints, help="e.g. 8,16,32,64")
+    add_common_options(seed)
+    factor = commands.add_parser("factorizations", help="original vs factorized stacks, interleaved")
+    factor.add_argument("--cases", type=_cases, help="e.g. 5x5:stack,3:stack:m=2,7:asymmetric")
+    factor.add_argument("--channels", type=positive_ints, help="e.g. 8,64,256")
+    factor.add_argument("--sizes", type=positive_ints, help="input height = width, e.g. 8,32")
+    factor.add_argument("--batches", type=positive_ints, help="e.g. 1,8")
+    factor.add_argument("--repeats", type=positive_int, help="how many times each block is stacked")
+    factor.add_argument("--activation", type=_activations, help="none, relu or none,relu")
+    add_common_options(factor)
+    return parser
+
+
+def chosen_profile(args) -> experiments.Profile:
+    overrides = {"budget_seconds": args.budget}
+    if args.experiment == "seed":
+        overrides.update(seed_filters=_tuple(args.filters), seed_modes=args.modes)
+    else:
+        overrides.update(cases=args.cases, channels=_tuple(args.channels), sizes=_tuple(args.sizes),
+                         batches=_tuple(args.batches), repeats=args.repeats,
+                         activations=args.activation, factorization_modes=args.modes)
+    return experiments.profile(args.profile, **overrides)
+
+
+def _tuple(values):
+    return tuple(values) if values else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run an experiment; 0 when every configuration passed its cross-checks."""
+    try:
+        args = build_parser().parse_args(argv)
+        chosen = chosen_profile(args)
+        from validate.session import run_experiment  # TensorFlow is imported from here on
+
+        return run_experiment(args.experiment, chosen, args, argv if argv is not None else sys.argv[1:])
+    except (UsageError, ValueError, TypeError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted; what was measured is saved, continue with --resume",
+              file=sys.stderr)
+        return 130

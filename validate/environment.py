@@ -1,0 +1,196 @@
+"""What machine measured, and how a run was started.
+
+Latencies only mean something next to the machine that produced them, so
+every results folder records
+
+* :func:`machine_info`, the machine's fingerprint: what must be the same for
+  two runs' results to be comparable (the store refuses to mix results whose
+  fingerprints differ);
+* :func:`run_info`, the circumstances of one run (date, command line,
+  threads, oneDNN setting), which may differ between runs that are resumed
+  into the same folder.
+
+This module asks the operating system only.  TensorFlow-specific facts
+(versions, visible GPUs, the Keras backend) are queried by the caller, which
+imports TensorFlow anyway, and passed in: importing TensorFlow here would
+cost seconds on every import of the package.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+__all__ = [
+    "ONEDNN_VARIABLE",
+    "cpu_model",
+    "gpu_driver",
+    "machine_info",
+    "run_info",
+]
+
+#: Environment variable switching TensorFlow's oneDNN CPU kernels on ("1") or
+#: off ("0").  TensorFlow enables oneDNN by default on x86 Linux since 2.9, so
+#: there an unset variable means *on*.  oneDNN changes which kernels run (and
+#: can change results in the last bits), so it is recorded with every run.
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+
+# nvidia-smi answers in well under a second; a hung driver must not hang the run.
+_NVIDIA_SMI_TIMEOUT_SECONDS = 10.0
+
+
+def cpu_model(cpuinfo_path: str | os.PathLike[str] = "/proc/cpuinfo") -> str:
+    """The CPU's marketing name, e.g. ``"AMD EPYC 7763 64-Core Processor"``.
+
+    Read from the first ``model name`` line of ``/proc/cpuinfo`` (Linux),
+    which is the full name; ``platform.processor()`` is the fallback elsewhere
+    (on Linux it is often just ``"x86_64"``), then ``platform.machine()``,
+    then ``"unknown"``, so the result is never empty.
+
+    Examples
+    --------
+    >>> isinstance(cpu_model(), str) and cpu_model() != ""
+    True
+    """
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                field, _, value = line.partition(":")
+                if field.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(backend_versions: Mapping[str, object] | None = None) -> dict:
+    """Fingerprint of this machine, to store with the results it measures.
+
+    Parameters
+    ----------
+    backend_versions : dict, optional
+        Facts the caller gets from the framework, added as they are, e.g.
+        ``{"tensorflow": "2.21.0", "keras": "3.12.0", "backend":
+        "tensorflow", "gpus": ["NVIDIA H200"], "gpu_driver": gpu_driver()}``.
+        Values must be JSON-serialisable.
+
+    Returns
+    -------
+    dict
+        ``cpu_model``, ``cores`` (logical, ``os.cpu_count()``), ``platform``
+        (``platform.platform()``: OS, kernel, architecture, libc),
+        ``python`` (version), then ``backend_versions``.
+
+    Raises
+    ------
+    ValueError
+        If ``backend_versions`` would overwrite one of the fields above.
+    TypeError
+        If a key of ``backend_versions`` is not a string.
+
+    Examples
+    --------
+    >>> info = machine_info({"tensorflow": "2.21.0"})
+    >>> list(info)
+    ['cpu_model', 'cores', 'platform', 'python', 'tensorflow']
+    >>> machine_info({"cores": 4})
+    Traceback (most recent call last):
+    ...
+    ValueError: backend_versions must not overwrite the measured field 'cores' (got 4)
+    """
+    info: dict[str, object] = {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    for key, value in (backend_versions or {}).items():
+        if not isinstance(key, str):
+            raise TypeError(f"backend_versions keys must be str, got {key!r}")
+        if key in info:
+            raise ValueError(
+                f"backend_versions must not overwrite the measured field {key!r} (got {value!r})"
+            )
+        info[key] = value
+    return info
+
+
+def run_info(
+    argv: Sequence[str], threads: Mapping[str, object], *, now: datetime | None = None
+) -> dict:
+    """Circumstances of one run, to append to the results folder's run list.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The command line, usually ``sys.argv``.
+    threads : dict
+        Thread settings in force, e.g. ``{"intra_op": 16, "inter_op": 2}``.
+    now : datetime, optional
+        The run's start; default the current time.  A naive datetime is
+        taken as local time; an aware one keeps its time zone.
+
+    Returns
+    -------
+    dict
+        ``started`` (ISO 8601 with the UTC offset, to the second),
+        ``command`` (``shlex.join(argv)``, so it can be pasted into a shell),
+        ``threads``, and ``tf_enable_onednn_opts``: the value of
+        ``TF_ENABLE_ONEDNN_OPTS`` or ``None`` when unset (which on x86 Linux
+        means oneDNN is on; see :data:`ONEDNN_VARIABLE`).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> info = run_info(["validate", "run", "--out", "my results"], {"intra_op": 8},
+    ...                 now=datetime(2025, 1, 2, 3, 4, 5, 678, tzinfo=timezone.utc))
+    >>> info["started"], info["command"], info["threads"]
+    ('2025-01-02T03:04:05+00:00', "validate run --out 'my results'", {'intra_op': 8})
+    """
+    if isinstance(argv, str):
+        raise TypeError(f"argv must be a sequence of str, not a str: {argv!r}")
+    started = datetime.now() if now is None else now
+    if started.tzinfo is None:
+        # A date without its offset is ambiguous once the results travel.
+        started = started.astimezone()
+    return {
+        "started": started.isoformat(timespec="seconds"),
+        "command": shlex.join(str(argument) for argument in argv),
+        "threads": dict(threads),
+        "tf_enable_onednn_opts": os.environ.get(ONEDNN_VARIABLE),
+    }
+
+
+def gpu_driver() -> str | None:
+    """NVIDIA GPU names and driver versions from ``nvidia-smi``, or None.
+
+    Returns
+    -------
+    str or None
+        One ``"name, driver_version"`` per GPU, joined by ``"; "``, e.g.
+        ``"NVIDIA H200, 550.54.15"``; ``None`` if ``nvidia-smi`` is not on the
+        ``PATH``, fails, or takes longer than 10 seconds (a hung driver must
+        not hang the run; the driver is useful to record, not essential).
+    """
+    executable = shutil.which("nvidia-smi")
+    if executable is None:
+        return None
+    try:
+        completed = subprocess.run(
+            [executable, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=_NVIDIA_SMI_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [line.strip() for line in completed.stdout.splitlines() if line.strip()]
+    if completed.returncode != 0 or not lines:
+        return None
+    return "; ".join(lines)

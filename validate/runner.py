@@ -1,0 +1,176 @@
+"""Measure one configuration at a time, record it at once, go on whatever happens.
+
+For each configuration of a plan: build the Keras model(s) from the
+costmodel values, cross-check them against the cost model (parameters, the
+profiler's FLOPs, and for factorizations the numerical equivalence), time
+them, and hand the rows to the :class:`~validate.store.ResultStore` before
+the next configuration starts.  A configuration that fails (out of memory,
+an op the device lacks) becomes a row with its error; a cross-check that
+fails is recorded the same way and counted, so the run can end non-zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import traceback
+from typing import Callable
+
+from validate import crosscheck, keras_build, tf_runtime
+from validate.divergence import judge
+from validate.experiments import FactorizationConfig, SeedConfig
+from validate.stats import Measurement
+from validate.timing import TimingPolicy, measure, measure_interleaved
+
+# Shape of the small layer on which each case's numerical equivalence is checked.
+EQUIVALENCE_SHAPE = {"channels": 4, "size": 12, "batch": 2}
+
+
+def _measurement_names(prefix: str = "") -> list[str]:
+    return [f"{prefix}{name}" for name in ("median_seconds", "iqr_seconds", "relative_iqr",
+                                           "ci_low_seconds", "ci_high_seconds", "noisy", "samples",
+                                           "calls_per_sample", "stop_reason")]
+
+
+# The result tables' columns, in order: the CSV schema (docs/validate.md explains each).
+SEED_COLUMNS = (["config_key", "device", "mode", "layer_type", "filters", "layers", "batch", "image"]
+                + _measurement_names()
+                + ["macs", "macs_ratio_vs_conv3x3", "params", "flops", "error"])
+FACTORIZATION_COLUMNS = (["config_key", "device", "mode", "case", "kernel", "scheme", "channels",
+                          "size", "batch", "repeats", "activation",
+                          "predicted_ratio", "measured_ratio", "ratio_ci_low", "ratio_ci_high",
+                          "divergence", "diverges", "sign_flip", "verdict",
+                          "predicted_params_ratio", "predicted_flops_ratio"]
+                         + _measurement_names("original_") + _measurement_names("factorized_")
+                         + ["params_original", "params_factorized", "flops_original",
+                            "flops_factorized", "equivalence_max_error", "error"])
+TABLES = {"seed": SEED_COLUMNS, "factorizations": FACTORIZATION_COLUMNS}
+
+
+def complete_row(row: dict, columns: list[str]) -> dict:
+    """The row in the table's column order, empty where it has no value (an error row)."""
+    unknown = set(row) - set(columns)
+    if unknown:
+        raise ValueError(f"row has columns the table does not: {sorted(unknown)}")
+    return {column: row.get(column, "") for column in columns}
+
+
+def measurement_columns(measurement: Measurement, prefix: str = "") -> dict:
+    """The statistics of one measurement as row columns (raw samples go to samples.csv)."""
+    values = (measurement.median_seconds, measurement.iqr_seconds, measurement.relative_iqr,
+              measurement.ci_low_seconds, measurement.ci_high_seconds, measurement.is_noisy,
+              measurement.sample_count, measurement.calls_per_sample, measurement.stop_reason)
+    return dict(zip(_measurement_names(prefix), values))
+
+
+def sample_rows(config_key: str, measurement: Measurement, role: str) -> list[dict]:
+    return [{"config_key": config_key, "role": role, "sample": index, "seconds": seconds}
+            for index, seconds in enumerate(measurement.samples_seconds)]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one configuration produced: its row, its raw samples, whether a check failed."""
+
+    row: dict
+    samples: list
+    check_failed: bool = False
+
+
+def _error_text(error: BaseException) -> str:
+    lines = str(error).strip().splitlines() or [""]
+    return f"{type(error).__name__}: {lines[0]}"[:500]
+
+
+def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """Turn any failure of one configuration into an error row, so the sweep goes on."""
+    @functools.wraps(measure_config)
+    def run(config, policy: TimingPolicy) -> Outcome:
+        try:
+            return measure_config(config, policy)
+        except crosscheck.CrossCheckError as error:
+            return Outcome(_identity(config) | {"error": _error_text(error)}, [], check_failed=True)
+        except Exception as error:  # OOM, a missing kernel: recorded, not fatal
+            traceback.print_exc(limit=0)
+            return Outcome(_identity(config) | {"error": _error_text(error)}, [])
+        finally:
+            keras_build.import_keras().backend.clear_session()  # free the models' memory
+    return run
+
+
+def _identity(config) -> dict:
+    """The columns that say which configuration a row is about."""
+    if isinstance(config, SeedConfig):
+        return {"config_key": config.key, "device": config.device, "mode": config.mode,
+                "layer_type": config.layer_type, "filters": config.filters,
+                "layers": config.repeats, "batch": config.batch, "image": config.unit.height}
+    return {"config_key": config.key, "device": config.device, "mode": config.mode,
+            "case": config.case.name, "kernel": config.case.kernel, "scheme": config.case.scheme,
+            "channels": config.channels, "size": config.size, "batch": config.batch,
+            "repeats": config.repeats, "activation": config.activation or "linear"}
+
+
+@functools.lru_cache(maxsize=None)
+def _counts_check(unit, repeats: int, batch: int, activation: str | None) -> dict:
+    """Parameters and profiler FLOPs of a model against the cost model (once per shape)."""
+    model = keras_build.build_model(unit, repeats=repeats, activation=activation)
+    params = crosscheck.check_params(model, unit, repeats=repeats)
+    flops = crosscheck.check_flops(model, unit, batch, repeats=repeats)
+    return {"params": params, "flops": flops.flops}
+
+
+@functools.lru_cache(maxsize=None)
+def _equivalence_error(case) -> float:
+    """Max |difference| between a factorized block and its composed single layer, small shape."""
+    from costmodel import ConvLayer
+
+    side = EQUIVALENCE_SHAPE["size"]
+    layer = ConvLayer(case.kernel, case.kernel, c_in=EQUIVALENCE_SHAPE["channels"],
+                      c_out=EQUIVALENCE_SHAPE["channels"], height=side, width=side)
+    return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"],
+                                        **dict(case.options))
+
+
+def _timed_call(unit, repeats: int, activation, mode: str, batch: int):
+    model = keras_build.build_model(unit, repeats=repeats, activation=activation)
+    inputs = keras_build.random_input(unit, batch)
+    return tf_runtime.compiled_call(model, inputs, mode, batch)
+
+
+@guarded
+def measure_seed(config: SeedConfig, policy: TimingPolicy) -> Outcome:
+    """Time one of the seed's 16-layer networks."""
+    checks = _counts_check(config.unit, config.repeats, config.batch, None)
+    with tf_runtime.device_scope(config.device):
+        call = _timed_call(config.unit, config.repeats, None, config.mode, config.batch)
+        timing = measure(call, policy=policy, sync=tf_runtime.synchronizer(config.device),
+                         label=config.layer_type)
+    theory = config.theory()
+    row = (_identity(config) | measurement_columns(timing)
+           | {"macs": theory["macs"], "macs_ratio_vs_conv3x3": theory["macs_ratio_vs_conv3x3"],
+              "params": checks["params"], "flops": checks["flops"], "error": ""})
+    return Outcome(row, sample_rows(config.key, timing, "network"))
+
+
+@guarded
+def measure_factorization(config: FactorizationConfig, policy: TimingPolicy) -> Outcome:
+    """Time an original stack and its factorized stack, interleaved, and judge the ratio."""
+    original, factorized = config.original, config.factorized
+    before = _counts_check(original, config.repeats, config.batch, config.activation)
+    after = _counts_check(factorized, config.repeats, config.batch, config.activation)
+    equivalence = _equivalence_error(config.case)
+    with tf_runtime.device_scope(config.device):
+        calls = [_timed_call(unit, config.repeats, config.activation, config.mode, config.batch)
+                 for unit in (original, factorized)]
+        timing = measure_interleaved(*calls, policy=policy, labels=("original", "factorized"),
+                                     sync=tf_runtime.synchronizer(config.device))
+    verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
+    row = (_identity(config) | verdict.as_row()
+           | {"predicted_params_ratio": after["params"] / before["params"],
+              "predicted_flops_ratio": after["flops"] / before["flops"]}
+           | measurement_columns(timing.a, "original_") | measurement_columns(timing.b, "factorized_")
+           | {"params_original": before["params"], "params_factorized": after["params"],
+              "flops_original": before["flops"], "flops_factorized": after["flops"],
+              "equivalence_max_error": equivalence, "error": ""})
+    samples = sample_rows(config.key, timing.a, "original") + sample_rows(config.key, timing.b, "factorized")
+    return Outcome(row, samples)

@@ -1,0 +1,60 @@
+"""The tables printed at the end of a run, from the rows as stored (CSV strings).
+
+>>> rows = [{"config_key": "k", "case": "5x5 stack", "channels": "64", "size": "32", "batch": "8",
+...          "activation": "linear", "device": "cpu", "mode": "graph", "predicted_ratio": "0.72",
+...          "measured_ratio": "0.8", "ratio_ci_low": "0.78", "ratio_ci_high": "0.82",
+...          "divergence": "1.111", "verdict": "diverges: ...", "error": ""}]
+>>> print(factorization_summary(rows).splitlines()[2])
+cpu     graph  5x5 stack  64  32    8      linear      0.720      0.800  [0.780, 0.820]  1.11        diverges: ...
+"""
+
+from __future__ import annotations
+
+from costmodel import render
+
+FACTORIZATION_COLUMNS = ["device", "mode", "case", "c", "size", "batch", "activation", "predicted",
+                         "measured", "95% CI", "divergence", "verdict"]
+
+
+def _number(text: str, digits: int = 3) -> str:
+    return f"{float(text):.{digits}f}" if text not in ("", None) else "-"
+
+
+def factorization_summary(rows: list[dict]) -> str:
+    """Predicted vs measured ratio for every factorization row, errors included."""
+    table = []
+    for row in rows:
+        entry = {"device": row["device"], "mode": row["mode"], "case": row["case"],
+                 "c": row["channels"], "size": row["size"], "batch": row["batch"],
+                 "activation": row["activation"]}
+        if row.get("error"):
+            table.append({**entry, "verdict": f"FAILED: {row['error']}"})
+            continue
+        table.append({**entry, "predicted": _number(row["predicted_ratio"]),
+                      "measured": _number(row["measured_ratio"]),
+                      "95% CI": f"[{_number(row['ratio_ci_low'])}, {_number(row['ratio_ci_high'])}]",
+                      "divergence": _number(row["divergence"], 2), "verdict": row["verdict"]})
+    return render.table(table, FACTORIZATION_COLUMNS)
+
+
+def seed_summary(rows: list[dict]) -> str:
+    """Milliseconds per call of each 16-layer network, and its ratio to conv3x3: measured vs MACs."""
+    reference = {(row["device"], row["mode"], row["filters"]): row for row in rows
+                 if row["layer_type"] == "conv3x3" and not row.get("error")}
+    table = []
+    for row in rows:
+        entry = {"device": row["device"], "mode": row["mode"], "layer": row["layer_type"],
+                 "filters": row["filters"]}
+        if row.get("error"):
+            table.append({**entry, "note": f"FAILED: {row['error']}"})
+            continue
+        base = reference.get((row["device"], row["mode"], row["filters"]))
+        measured = (float(row["median_seconds"]) / float(base["median_seconds"])) if base else None
+        table.append({**entry, "ms/call": _number(1000 * float(row["median_seconds"]), 3),
+                      "rel. IQR": _number(row["relative_iqr"], 3),
+                      "theory vs 3x3": _number(row["macs_ratio_vs_conv3x3"]),
+                      "measured vs 3x3": "-" if measured is None else f"{measured:.3f}",
+                      "note": "noisy" if row["noisy"] == "True" else ""})
+    columns = ["device", "mode", "layer", "filters", "ms/call", "rel. IQR", "theory vs 3x3",
+               "measured vs 3x3", "note"]
+    return render.table(table, columns)

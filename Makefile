@@ -1,10 +1,20 @@
 # Everything runs inside .venv, created from nothing on first use.
+#   make report                 measure this machine (default profile) and write report/
+#   make report PROFILE=quick   a smaller run (under 2 minutes on 2 cores)
+#   make report FRESH=1         measure again instead of re-rendering stored results
+#   make report RESULTS=DIR     render results measured elsewhere (no measuring)
+#   make test                   the whole test suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PROFILE ?= default
+MEASURED := results/$(PROFILE)
+# GPU (or other machines') results committed under docs/results/ are rendered beside this machine's.
+COMMITTED := $(wildcard docs/results/*/metadata.json)
+RESULTS ?=
 
-.PHONY: install test test-fast bench clean
+.PHONY: install test test-fast bench measure report report-check clean
 
 install: $(STAMP)
 
@@ -23,5 +33,31 @@ test-fast: install
 bench: install
 	$(PY) benchmarks/bench_costmodel.py
 
+# Measuring resumes whatever is already stored, so a second run measures nothing new.
+measure: install
+	$(if $(FRESH),rm -rf $(MEASURED))
+	test -f $(MEASURED)/device_profile_cpu.json || \
+		$(PY) -m validate calibrate --profile $(PROFILE) --device all --out $(MEASURED)
+	$(PY) -m validate seed --profile $(PROFILE) --device all --out $(MEASURED) --resume
+	$(PY) -m validate factorizations --profile $(PROFILE) --device all --out $(MEASURED) --resume
+
+ifeq ($(RESULTS),)
+report: measure
+	$(PY) -m validate.report --results $(MEASURED) $(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
+else
+report: install
+	$(PY) -m validate.report $(foreach r,$(RESULTS),--results $(r)) --out report
+endif
+
+# A look at the page as a reader sees it: headless Chromium (Debian's chromium package).
+report-check:
+	test -f report/index.html || { echo "no report/index.html: run make report first"; exit 2; }
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir=$$(mktemp -d) --hide-scrollbars --window-size=1280,4000 \
+		--screenshot=report/screenshot.png file://$(CURDIR)/report/index.html
+	@echo "screenshot: report/screenshot.png"
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis report

@@ -12,6 +12,8 @@ Examples::
     costmodel savings 3x3 --scheme depthwise-separable --c-in 64 --c-out 64 --json
     costmodel sweep --kernels 2-11 --schemes asymmetric,stack --c-in 64 --c-out 64
     costmodel formula --scheme depthwise-separable --latex
+    costmodel predict 3x3 --scheme depthwise-separable --c-in 64 --c-out 64 \
+        --height 32 --width 32 --device-profile results/default/device_profile_cpu.json
 """
 
 from __future__ import annotations
@@ -224,6 +226,41 @@ def run_formula(args) -> str:
     return emit(args, rows)
 
 
+PREDICT_NEEDS = ("c_in", "c_out", "height", "width")
+
+
+def run_predict(args) -> str:
+    from costmodel import latency
+
+    missing = [name for name in PREDICT_NEEDS if getattr(args, name) is None]
+    if missing:
+        raise UsageError("predict needs every size as a number; give "
+                         + ", ".join("--" + name.replace("_", "-") for name in missing))
+    profile = latency.DeviceProfile.load(args.device_profile)
+    result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
+    before = latency.predict_seconds(result.layer, profile, args.repeats)
+    after = latency.predict_seconds(result.block, profile, args.repeats)
+    layers = [{"block": "original", **prediction.as_row(profile)}
+              for prediction in latency.predict_layers(result.layer, profile)]
+    layers += [{"block": "factorized", **prediction.as_row(profile)}
+               for prediction in latency.predict_layers(result.block, profile)]
+    document = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
+                "device": profile.device, "repeats": args.repeats,
+                "predicted_seconds_before": before, "predicted_seconds_after": after,
+                "predicted_time_ratio": after / before, "macs_ratio": str(result.macs_ratio),
+                "ridge_point": profile.ridge_point, "layers": layers}
+    if args.json:
+        return render.to_json(document)
+    columns = ["block", "layer", "kind", "seconds", "bound", "intensity", "ridge_point"]
+    if args.csv:
+        return render.to_csv(layers, columns).rstrip("\n")
+    header = [f"{result.layer.describe()} by {result.scheme} on {profile.device} "
+              f"(stacks of {args.repeats}, one call each):",
+              f"predicted {before * 1e3:.4g} ms before, {after * 1e3:.4g} ms after: time ratio "
+              f"{after / before:.3f} (MACs ratio {result.macs_ratio} = {float(result.macs_ratio):.3f})", ""]
+    return "\n".join(header + [render.table(layers, columns)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROGRAM, description="Exact costs of factorized convolutions.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -244,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_layer_options(many, sizes_type=positive_ints)
     add_output_options(many)
     many.set_defaults(run=run_sweep)
+
+    timed = commands.add_parser("predict", help="predicted seconds from a calibrated device profile")
+    timed.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")
+    timed.add_argument("--scheme", required=True, type=scheme_name, help="a registered scheme")
+    timed.add_argument("--device-profile", required=True, help="JSON written by 'validate calibrate'")
+    timed.add_argument("--repeats", type=positive_int, default=1,
+                       help="each block stacked this many times in one graph call (default 1)")
+    add_layer_options(timed)
+    add_output_options(timed)
+    timed.set_defaults(run=run_predict)
 
     forms = commands.add_parser("formula", help="closed forms of each scheme's ratios")
     forms.add_argument("kernel", nargs="?", help="kernel size (default: a symbolic k x k)")

@@ -56,6 +56,8 @@ def test_profile_overrides_and_unknown_profile():
     ("1x7:stack", "square kernels"),
     ("5:nope", "unknown scheme 'nope'"),
     ("3:stack:m", "name=integer"),
+    ("4:stack", "nearest kernel sizes that work: 3 and 5"),
+    ("5:stack:widht=3", "option 'widht' is not one of"),
 ])
 def test_bad_cases(text, message):
     with pytest.raises(ValueError, match=message):

@@ -11,6 +11,7 @@ from validate.stats import (
     NOISE_THRESHOLD,
     Measurement,
     bootstrap_ratio_ci,
+    paired_ratio_ci,
     median_confidence_ranks,
 )
 
@@ -213,6 +214,30 @@ def test_paired_bootstrap_cancels_common_drift():
     assert Measurement("a", a).relative_iqr > 0.4  # the drift alone spreads each side
     assert paired_high - paired_low < 0.05 * 2.0
     assert unpaired_high - unpaired_low > 5 * (paired_high - paired_low)
+
+
+def test_per_pair_ratios_stay_as_tight_as_the_noise_under_drift():
+    # Same drifting data as above: dividing within each pair removes the drift,
+    # so the interval is set by the 0.5% noise of each call, not by the drift.
+    drift = np.linspace(1.0, 3.0, 200)
+    a = 1e-3 * drift * _lognormal_samples(5, 1.0, 200, sigma=0.005)
+    b = 2e-3 * drift * _lognormal_samples(6, 1.0, 200, sigma=0.005)
+
+    ratio, low, high = paired_ratio_ci(b, a)
+    _, median_ratio_low, median_ratio_high = bootstrap_ratio_ci(b, a)
+
+    assert low <= 2.0 <= high and ratio == pytest.approx(2.0, rel=0.005)
+    assert high - low < 0.005 * 2.0  # about the noise of one pair over sqrt(200)
+    assert (median_ratio_high - median_ratio_low) > 3 * (high - low)
+
+
+@pytest.mark.parametrize("numerator, denominator, message", [
+    ([1.0, 2.0], [1.0], "paired samples need equal lengths, got 2 and 1"),
+    ([1.0, 2.0], [1.0, 0.0], "denominator_samples must all be positive"),
+])
+def test_paired_ratio_refuses_unpairable_samples(numerator, denominator, message):
+    with pytest.raises(ValueError, match=message):
+        paired_ratio_ci(numerator, denominator)
 
 
 @pytest.mark.parametrize(

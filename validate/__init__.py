@@ -13,8 +13,11 @@ the same loop times CPU or GPU code and is tested with a fake clock.
 * :func:`measure` times one function until its median is known to within the
   policy's target; :func:`measure_interleaved` times two alternately so that
   drift cancels in their ratio.
-* :func:`bootstrap_ratio_ci` gives the ratio of two medians with a (paired)
-  bootstrap interval.
+* :func:`paired_ratio_ci` gives the median of per-pair ratios of interleaved
+  samples with a bootstrap interval; :func:`bootstrap_ratio_ci` the ratio of
+  two medians, for samples that are not paired.
+* :mod:`validate.cli` runs the experiments (``python -m validate``); only the
+  modules that really run TensorFlow import it, lazily.
 
 Examples
 --------
@@ -25,13 +28,14 @@ Examples
 ('sum', True, True)
 """
 
-from validate.stats import Measurement, bootstrap_ratio_ci
+from validate.stats import Measurement, bootstrap_ratio_ci, paired_ratio_ci
 from validate.timing import TimingPolicy, measure, measure_interleaved
 
 __all__ = [
     "Measurement",
     "TimingPolicy",
     "bootstrap_ratio_ci",
+    "paired_ratio_ci",
     "measure",
     "measure_interleaved",
 ]

@@ -1,5 +1,6 @@
 """``validate``: measure real TensorFlow latencies and set them beside the cost model.
 
+    python -m validate calibrate --profile quick --device cpu --out results/
     python -m validate seed --profile quick --device cpu --out results/
     python -m validate factorizations --profile default --device all --out results/ --resume
 
@@ -62,7 +63,6 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="how much to measure (quick: under 2 minutes on 2 cores)")
     parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu",
                         help="where to measure; without a GPU, gpu/all fall back to the CPU")
-    parser.add_argument("--modes", type=_modes, help="graph, eager, predict, xla (comma list)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
                         help="folder of the CSV results and metadata (default results/)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -76,21 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="experiment", required=True, parser_class=_Parser)
     seed = commands.add_parser("seed", help="the seed's 16-layer networks, graph and predict mode")
     seed.add_argument("--filters", type=positive_ints, help="e.g. 8,16,32,64")
+    seed.add_argument("--modes", type=_modes, help="graph, eager, predict, xla (comma list)")
     add_common_options(seed)
     factor = commands.add_parser("factorizations", help="original vs factorized stacks, interleaved")
     factor.add_argument("--cases", type=_cases, help="e.g. 5x5:stack,3:stack:m=2,7:asymmetric")
+    factor.add_argument("--modes", type=_modes, help="graph, eager, predict, xla (comma list)")
     factor.add_argument("--channels", type=positive_ints, help="e.g. 8,64,256")
     factor.add_argument("--sizes", type=positive_ints, help="input height = width, e.g. 8,32")
     factor.add_argument("--batches", type=positive_ints, help="e.g. 1,8")
     factor.add_argument("--repeats", type=positive_int, help="how many times each block is stacked")
     factor.add_argument("--activation", type=_activations, help="none, relu or none,relu")
+    factor.add_argument("--device-profile", type=pathlib.Path,
+                        help="latency-model profile (default: device_profile_<device>.json in --out)")
     add_common_options(factor)
+    calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
+    add_common_options(calibrate)
     return parser
 
 
 def chosen_profile(args) -> experiments.Profile:
     overrides = {"budget_seconds": args.budget}
-    if args.experiment == "seed":
+    if args.experiment == "calibrate":
+        pass
+    elif args.experiment == "seed":
         overrides.update(seed_filters=_tuple(args.filters), seed_modes=args.modes)
     else:
         overrides.update(cases=args.cases, channels=_tuple(args.channels), sizes=_tuple(args.sizes),
@@ -108,9 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         chosen = chosen_profile(args)
-        from validate.session import run_experiment  # TensorFlow is imported from here on
+        from validate import session  # TensorFlow is imported from here on
 
-        return run_experiment(args.experiment, chosen, args, argv if argv is not None else sys.argv[1:])
+        argv = argv if argv is not None else sys.argv[1:]
+        if args.experiment == "calibrate":
+            return session.run_calibration(chosen.name, args, argv)
+        return session.run_experiment(args.experiment, chosen, args, argv)
     except (UsageError, ValueError, TypeError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

@@ -209,4 +209,6 @@ def case_from_text(text: str) -> Case:
         if not equals or not value.isdigit():
             raise ValueError(f"an option looks like name=integer, got {part!r}")
         options.append((name, int(value)))
-    return Case(kernel_h, parts[1], tuple(sorted(options)))
+    case = Case(kernel_h, parts[1], tuple(sorted(options)))
+    factorize(ConvLayer(case.kernel, case.kernel, c_in=8, c_out=8), case.scheme, **dict(case.options))
+    return case

@@ -16,6 +16,9 @@ import functools
 import traceback
 from typing import Callable
 
+from costmodel import latency
+from costmodel.counts import count_layer
+from costmodel.latency import DeviceProfile
 from validate import crosscheck, keras_build, tf_runtime
 from validate.divergence import judge
 from validate.experiments import FactorizationConfig, SeedConfig
@@ -40,7 +43,9 @@ FACTORIZATION_COLUMNS = (["config_key", "device", "mode", "case", "kernel", "sch
                           "size", "batch", "repeats", "activation",
                           "predicted_ratio", "measured_ratio", "ratio_ci_low", "ratio_ci_high",
                           "divergence", "diverges", "sign_flip", "verdict",
-                          "predicted_params_ratio", "predicted_flops_ratio"]
+                          "model_time_ratio", "model_original_seconds", "model_factorized_seconds",
+                          "reason", "predicted_params_ratio", "predicted_flops_ratio",
+                          "macs_original", "macs_factorized"]
                          + _measurement_names("original_") + _measurement_names("factorized_")
                          + ["params_original", "params_factorized", "flops_original",
                             "flops_factorized", "equivalence_max_error", "error"])
@@ -85,9 +90,9 @@ def _error_text(error: BaseException) -> str:
 def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
     """Turn any failure of one configuration into an error row, so the sweep goes on."""
     @functools.wraps(measure_config)
-    def run(config, policy: TimingPolicy) -> Outcome:
+    def run(config, policy: TimingPolicy, **context) -> Outcome:
         try:
-            return measure_config(config, policy)
+            return measure_config(config, policy, **context)
         except crosscheck.CrossCheckError as error:
             return Outcome(_identity(config) | {"error": _error_text(error)}, [], check_failed=True)
         except Exception as error:  # OOM, a missing kernel: recorded, not fatal
@@ -152,9 +157,25 @@ def measure_seed(config: SeedConfig, policy: TimingPolicy) -> Outcome:
     return Outcome(row, sample_rows(config.key, timing, "network"))
 
 
+def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, diverges: bool) -> dict:
+    """The latency model's predictions for both stacks, and the reason for a divergence."""
+    if profile is None:
+        return {}
+    original = latency.predict_seconds(config.original, profile, config.repeats)
+    factorized = latency.predict_seconds(config.factorized, profile, config.repeats)
+    reason = latency.explain(config.original, config.factorized, profile, config.repeats) if diverges else ""
+    return {"model_time_ratio": factorized / original, "model_original_seconds": original,
+            "model_factorized_seconds": factorized, "reason": reason}
+
+
 @guarded
-def measure_factorization(config: FactorizationConfig, policy: TimingPolicy) -> Outcome:
-    """Time an original stack and its factorized stack, interleaved, and judge the ratio."""
+def measure_factorization(config: FactorizationConfig, policy: TimingPolicy,
+                          profile: DeviceProfile | None = None) -> Outcome:
+    """Time an original stack and its factorized stack, interleaved, and judge the ratio.
+
+    With a device profile, the latency model's predicted times and, for a
+    divergent row, its reason are added.
+    """
     original, factorized = config.original, config.factorized
     before = _counts_check(original, config.repeats, config.batch, config.activation)
     after = _counts_check(factorized, config.repeats, config.batch, config.activation)
@@ -165,8 +186,11 @@ def measure_factorization(config: FactorizationConfig, policy: TimingPolicy) -> 
         timing = measure_interleaved(*calls, policy=policy, labels=("original", "factorized"),
                                      sync=tf_runtime.synchronizer(config.device))
     verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
-    row = (_identity(config) | verdict.as_row()
-           | {"predicted_params_ratio": after["params"] / before["params"],
+    macs = [int(count.macs) * config.repeats for count in
+            (count_layer(original), factorized.counts())]
+    row = (_identity(config) | verdict.as_row() | model_columns(config, profile, verdict.diverges)
+           | {"macs_original": macs[0], "macs_factorized": macs[1],
+              "predicted_params_ratio": after["params"] / before["params"],
               "predicted_flops_ratio": after["flops"] / before["flops"]}
            | measurement_columns(timing.a, "original_") | measurement_columns(timing.b, "factorized_")
            | {"params_original": before["params"], "params_factorized": after["params"],

@@ -58,3 +58,19 @@ def seed_summary(rows: list[dict]) -> str:
     columns = ["device", "mode", "layer", "filters", "ms/call", "rel. IQR", "theory vs 3x3",
                "measured vs 3x3", "note"]
     return render.table(table, columns)
+
+
+def profile_summary(profile) -> str:
+    """A device profile in a few lines: ceilings, ridge point, overheads, efficiencies, fit."""
+    residuals = [abs(row["relative_error"]) for row in profile.extra.get("calibration_residuals", [])]
+    within = sum(error <= 0.10 for error in residuals)
+    lines = [f"device {profile.device}: peak {profile.peak_flops_per_second / 1e9:.1f} GFLOP/s, "
+             f"bandwidth {profile.bandwidth_bytes_per_second / 1e9:.1f} GB/s, ridge point "
+             f"{profile.ridge_point:.1f} FLOP/byte",
+             f"overheads: {profile.call_overhead_seconds * 1e6:.1f} us per call, "
+             f"{profile.op_overhead_seconds * 1e6:.1f} us per op",
+             "efficiency (share of the roofline reached): " + ", ".join(
+                 f"{kind} {value:.0%}" for kind, value in profile.efficiency.items())]
+    if residuals:
+        lines.append(f"fit: {within} of {len(residuals)} calibration layers within ±10%")
+    return "\n".join(lines)

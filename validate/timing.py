@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from validate.stats import CONFIDENCE, Measurement, bootstrap_ratio_ci
+from validate.stats import CONFIDENCE, Measurement, paired_ratio_ci
 
 __all__ = [
     "Clock",
@@ -155,7 +155,7 @@ class InterleavedResult:
     a, b : Measurement
         The two measurements; sample ``i`` of each comes from the same round.
     ratio : float
-        ``median(b) / median(a)``: above 1 means ``b`` is slower.
+        Median over rounds of ``b_i / a_i``: above 1 means ``b`` is slower.
     ratio_ci_low, ratio_ci_high : float
         95% paired-bootstrap confidence interval of ``ratio``.
     """
@@ -242,13 +242,14 @@ def measure_interleaved(
     sync: Sync = noop,
     labels: tuple[str, str] = ("a", "b"),
 ) -> InterleavedResult:
-    """Time two functions alternately and estimate the ratio of their medians.
+    """Time two functions alternately and estimate how much slower ``b`` is than ``a``.
 
     Timing all of A and then all of B lets anything that changes over time
     (clock frequency, temperature, other processes) bias the comparison.
     Taking one sample of each per round puts both under the same conditions;
-    sample ``i`` of A and of B form a pair, and the paired bootstrap of
-    :func:`~validate.stats.bootstrap_ratio_ci` cancels the drift they share.
+    sample ``i`` of A and of B form a pair, and the ratio is taken within
+    each pair (:func:`~validate.stats.paired_ratio_ci`), which cancels the
+    drift they share.
 
     Within a round the order alternates (A B, then B A, then A B, ...): the
     function that runs second inherits warm caches, or a busy device, from
@@ -273,7 +274,8 @@ def measure_interleaved(
     Returns
     -------
     InterleavedResult
-        ``ratio`` is ``median(b) / median(a)`` with its 95% interval.
+        ``ratio`` is the median of the per-round ratios ``b_i / a_i``, with
+        its 95% bootstrap interval.
 
     Examples
     --------
@@ -311,7 +313,7 @@ def measure_interleaved(
             break
     a = Measurement(label_a, tuple(samples_a), stop_reason, calls_a)
     b = Measurement(label_b, tuple(samples_b), stop_reason, calls_b)
-    ratio, low, high = bootstrap_ratio_ci(samples_b, samples_a, confidence=CONFIDENCE)
+    ratio, low, high = paired_ratio_ci(samples_b, samples_a, confidence=CONFIDENCE)
     return InterleavedResult(a, b, ratio, low, high)
 
 

@@ -5,17 +5,19 @@ TensorFlow); the fitting and the scoring are here so they are tested on
 synthetic data with known answers.
 
 The ceilings (peak FLOP/s, bandwidth) and the overheads are measured by
-microbenchmarks; only the per-kind efficiencies are fitted.  The model is
-linear in ``x = 1/efficiency``::
+microbenchmarks; only the per-kind efficiency curves are fitted::
 
-    measured ≈ call_overhead + repeats * (op_overhead + roofline_seconds * x)
+    measured ≈ call_overhead + repeats * (op_overhead + max(FLOPs / (peak * e(C)), bytes / bandwidth))
+    e(C) = max * C / (C + half_channels)
 
-so each kind's ``x`` has a closed-form least-squares solution.  Residuals are
-taken *relative* to the measurement, so a 10 ms layer and a 0.1 ms layer
-count alike, as the accuracy figures do.
+one kind at a time, by minimising the squared *relative* error: for each
+``half_channels`` on a log grid, the best ``max`` on a log grid refined
+twice around its minimum (the ``max`` in the model makes it piecewise, so a
+closed form would need cases; the search resolves 0.1% and is instant).  Relative errors make a 10 ms layer
+and a 0.1 ms layer count alike, as the accuracy figures do.
 
 >>> from costmodel.layer import ConvLayer
->>> truth = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3}
+>>> truth = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3}  # constant
 >>> ceilings = dict(peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10,
 ...                 op_overhead_seconds=1e-5, call_overhead_seconds=4e-5)
 >>> layers = [ConvLayer(3, 3, c_in=32, c_out=32, height=16, width=16),
@@ -24,7 +26,7 @@ count alike, as the accuracy figures do.
 ...           ConvLayer(1, 3, c_in=32, c_out=32, height=16, width=16)]
 >>> observations = synthetic_observations(layers, repeats=4, efficiency=truth, **ceilings)
 >>> profile = fit_profile("example", observations, **ceilings)
->>> {kind: round(value, 6) for kind, value in profile.efficiency.items()} == truth
+>>> {kind: round(entry["max"], 2) for kind, entry in profile.efficiency.items()} == truth
 True
 """
 
@@ -35,7 +37,7 @@ import dataclasses
 import numpy as np
 
 from costmodel.counts import count_layer
-from costmodel.latency import KINDS, DeviceProfile, layer_kind, predict_layer
+from costmodel.latency import KINDS, DeviceProfile, channel_width, layer_kind, predict_layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,30 +62,72 @@ def _unit_profile(device: str, peak_flops_per_second: float, bandwidth_bytes_per
                          op_overhead_seconds, call_overhead_seconds, dict.fromkeys(KINDS, 1.0))
 
 
-def fit_efficiencies(observations: list[Observation], **ceilings) -> dict[str, float]:
-    """Per-kind efficiencies by relative least squares on ``x = 1/efficiency``.
+EFFICIENCY_RANGE = (1e-4, 4.0)  # beyond 1: the peak microbenchmark undershot the device
+HALF_CHANNELS = np.concatenate([[0.0], np.geomspace(1.0, 1024.0, 41)])
 
-    Every kind needs at least one observation; an efficiency the data push to
-    zero or below (overheads larger than the measurement) is an error.
+
+@dataclasses.dataclass(frozen=True)
+class _Terms:
+    """The observations of one kind as arrays, counted once (sympy is slow, numpy is not)."""
+
+    flops: np.ndarray
+    traffic: np.ndarray
+    width: np.ndarray
+    repeats: np.ndarray
+    seconds: np.ndarray
+
+    @classmethod
+    def of(cls, observations) -> "_Terms":
+        counts = [count_layer(o.layer) for o in observations]
+        return cls(flops=np.array([float(c.flops) for c in counts]),
+                   traffic=np.array([float(c.memory_bytes) for c in counts]),
+                   width=np.array([channel_width(o.layer) for o in observations]),
+                   repeats=np.array([float(o.repeats) for o in observations]),
+                   seconds=np.array([o.seconds for o in observations]))
+
+
+def _costs(maxima: np.ndarray, half: float, terms: _Terms, unit: DeviceProfile) -> np.ndarray:
+    """Sum of squared relative errors for each candidate maximum efficiency (vectorised)."""
+    efficiency = maxima[:, None] * terms.width / (terms.width + half)
+    compute = terms.flops / (unit.peak_flops_per_second * efficiency)
+    memory = terms.traffic / unit.bandwidth_bytes_per_second
+    predicted = unit.call_overhead_seconds + terms.repeats * (
+        unit.op_overhead_seconds + np.maximum(compute, memory))
+    return np.sum(((predicted - terms.seconds) / terms.seconds) ** 2, axis=1)
+
+
+def _best_maximum(half: float, terms: _Terms, unit: DeviceProfile) -> tuple[float, float]:
+    """(best maximum efficiency, its cost) for one half-saturation width."""
+    low, high = np.log(EFFICIENCY_RANGE)
+    for _ in range(3):  # coarse grid, then finer grids around the best point
+        grid = np.exp(np.linspace(low, high, 81))
+        costs = _costs(grid, half, terms, unit)
+        best = int(np.argmin(costs))
+        low, high = np.log(grid[max(best - 1, 0)]), np.log(grid[min(best + 1, grid.size - 1)])
+    return float(grid[best]), float(costs[best])
+
+
+def _fit_kind(terms: _Terms, unit: DeviceProfile) -> dict:
+    # With a single width in the data, how efficiency changes with width is unknowable: constant.
+    halves = HALF_CHANNELS if np.unique(terms.width).size > 1 else [0.0]
+    fits = [(*_best_maximum(half, terms, unit), half) for half in halves]
+    maximum, _, half = min(fits, key=lambda fit: fit[1])
+    return {"max": maximum, "half_channels": float(half)}
+
+
+def fit_efficiencies(observations: list[Observation], **ceilings) -> dict[str, dict]:
+    """Per kind, the efficiency curve minimising the squared relative error.
+
+    Every kind needs at least one observation; it needs two channel widths for
+    the curve to rise with width (otherwise it is fitted as a constant).
     """
     unit = _unit_profile("fit", **ceilings)
-    sums = {kind: [0.0, 0.0] for kind in KINDS}
-    for observation in observations:
-        prediction = predict_layer(observation.layer, unit)
-        fixed = unit.call_overhead_seconds + observation.repeats * unit.op_overhead_seconds
-        slope = observation.repeats * prediction.roofline_seconds
-        weight = slope / observation.seconds
-        sums[prediction.kind][0] += weight * (observation.seconds - fixed) / observation.seconds
-        sums[prediction.kind][1] += weight * weight
     efficiencies = {}
-    for kind, (numerator, denominator) in sums.items():
-        if denominator == 0:
+    for kind in KINDS:
+        observed = [o for o in observations if layer_kind(o.layer) == kind]
+        if not observed:
             raise ValueError(f"no calibration measurement of a {kind} layer: cannot fit its efficiency")
-        inverse = numerator / denominator
-        if not inverse > 0:
-            raise ValueError(f"the {kind} measurements are faster than the overheads alone; "
-                             "the overhead microbenchmark is off")
-        efficiencies[kind] = 1.0 / inverse
+        efficiencies[kind] = _fit_kind(_Terms.of(observed), unit)
     return efficiencies
 
 

@@ -6,16 +6,23 @@ traffic, not arithmetic (the roofline model, Williams et al. 2009), and
 every op has a fixed cost besides (dispatch, kernel launch).  This model
 adds exactly those two things to the exact counts of :mod:`costmodel.counts`:
 
-    layer seconds = op overhead + max(FLOPs / peak FLOP/s, bytes / bandwidth) / efficiency[kind]
+    layer seconds = op overhead + max(FLOPs / (peak FLOP/s x efficiency), bytes / bandwidth)
+
+    efficiency = max[kind] x C / (C + half_channels[kind])
 
     stack seconds = call overhead + repeats x sum of its layers' seconds
 
 * ``peak`` and ``bandwidth`` are the device's measured ceilings; their ratio
   is the *ridge point*: a layer whose arithmetic intensity (FLOPs per byte of
   minimal traffic) is below it is memory-bound, above it compute-bound.
-* ``efficiency[kind]`` is the share of the roofline one kind of layer really
-  reaches on this device (dense k x k, pointwise 1x1, depthwise, asymmetric
-  1 x k / k x 1), fitted from a handful of calibration measurements.
+* ``efficiency`` is the share of the peak compute rate a layer really
+  reaches: per kind (dense k x k, pointwise 1x1, depthwise, asymmetric
+  1 x k / k x 1), it rises with the layer's channel width C (output channels
+  per group; channels for a depthwise layer) and saturates: narrow layers
+  leave the vector units and the matrix kernels' tiles half empty, and a
+  depthwise kernel does too little work per element to keep them busy at
+  any width.  Two numbers per kind, fitted from a handful of calibration
+  measurements; ``half_channels = 0`` is a constant efficiency.
 * ``op overhead`` is the fixed cost of one op inside a compiled graph;
   ``call overhead`` the fixed cost of one call of the whole graph.
 
@@ -26,6 +33,8 @@ model stays free of TensorFlow.
 >>> profile = DeviceProfile(device="example", peak_flops_per_second=1e11,
 ...     bandwidth_bytes_per_second=1e10, op_overhead_seconds=1e-5, call_overhead_seconds=5e-5,
 ...     efficiency={"dense": 0.5, "pointwise": 0.5, "depthwise": 0.25, "asymmetric": 0.5})
+>>> profile.efficiency["dense"]
+{'max': 0.5, 'half_channels': 0.0}
 >>> profile.ridge_point
 10.0
 >>> from costmodel.layer import ConvLayer
@@ -74,6 +83,46 @@ def _positive_number(field: str, value) -> float:
     return float(value)
 
 
+def _efficiency_table(efficiency) -> dict:
+    """{kind: {"max": e, "half_channels": h}} from that, or from {kind: e} (a constant e)."""
+    if not isinstance(efficiency, dict):
+        raise TypeError(f"device profile field efficiency must be an object, got {efficiency!r}")
+    missing = [kind for kind in KINDS if kind not in efficiency]
+    if missing:
+        raise ValueError(f"device profile efficiency lacks the kind {missing[0]!r} "
+                         f"(needs {', '.join(KINDS)})")
+    table = {}
+    for kind in KINDS:
+        entry = efficiency[kind]
+        if not isinstance(entry, dict):
+            entry = {"max": entry, "half_channels": 0.0}
+        if set(entry) != {"max", "half_channels"}:
+            raise ValueError(f"device profile efficiency.{kind} needs exactly max and half_channels, "
+                             f"got {sorted(entry)}")
+        half = entry["half_channels"]
+        if isinstance(half, bool) or not isinstance(half, (int, float)) or not (math.isfinite(half) and half >= 0):
+            raise ValueError(f"device profile field efficiency.{kind}.half_channels must be a finite "
+                             f"number >= 0, got {half!r}")
+        table[kind] = {"max": _positive_number(f"efficiency.{kind}.max", entry["max"]),
+                       "half_channels": float(half)}
+    return table
+
+
+def channel_width(layer: ConvLayer) -> float:
+    """The width C the efficiency depends on: output channels per group, or a depthwise layer's channels."""
+    width = layer.c_in if layer.is_depthwise else layer.c_out / layer.groups
+    return float(width)
+
+
+def efficiency_at(entry: dict, width: float) -> float:
+    """max x C / (C + half_channels).
+
+    >>> efficiency_at({"max": 0.9, "half_channels": 32.0}, 32.0)
+    0.45
+    """
+    return entry["max"] * width / (width + entry["half_channels"])
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceProfile:
     """One device's measured ceilings, overheads and per-kind efficiencies.
@@ -102,14 +151,7 @@ class DeviceProfile:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     math.isfinite(value) and value >= 0):
                 raise ValueError(f"device profile field {field} must be a finite number >= 0, got {value!r}")
-        if not isinstance(self.efficiency, dict):
-            raise TypeError(f"device profile field efficiency must be an object, got {self.efficiency!r}")
-        missing = [kind for kind in KINDS if kind not in self.efficiency]
-        if missing:
-            raise ValueError(f"device profile efficiency lacks the kind {missing[0]!r} "
-                             f"(needs {', '.join(KINDS)})")
-        for kind in KINDS:
-            _positive_number(f"efficiency.{kind}", self.efficiency[kind])
+        object.__setattr__(self, "efficiency", _efficiency_table(self.efficiency))
 
     @property
     def ridge_point(self) -> float:
@@ -153,7 +195,10 @@ class DeviceProfile:
 
 @dataclasses.dataclass(frozen=True)
 class LayerPrediction:
-    """Predicted seconds of one layer and the terms they come from."""
+    """Predicted seconds of one layer and the terms they come from.
+
+    ``compute_seconds`` already includes the kind's efficiency.
+    """
 
     layer: ConvLayer
     kind: str
@@ -165,8 +210,8 @@ class LayerPrediction:
 
     @property
     def roofline_seconds(self) -> float:
-        """The slower of compute and memory, scaled by this kind's efficiency."""
-        return max(self.compute_seconds, self.memory_seconds) / self.efficiency
+        """The slower of compute (at this kind's efficiency) and memory traffic."""
+        return max(self.compute_seconds, self.memory_seconds)
 
     @property
     def seconds(self) -> float:
@@ -198,10 +243,11 @@ def predict_layer(layer: ConvLayer, profile: DeviceProfile) -> LayerPrediction:
     flops = _number("the FLOP count", counts.flops)
     traffic = _number("the memory traffic", counts.memory_bytes)
     kind = layer_kind(layer)
+    efficiency = efficiency_at(profile.efficiency[kind], channel_width(layer))
     return LayerPrediction(layer=layer, kind=kind, overhead_seconds=profile.op_overhead_seconds,
-                           compute_seconds=flops / profile.peak_flops_per_second,
+                           compute_seconds=flops / (profile.peak_flops_per_second * efficiency),
                            memory_seconds=traffic / profile.bandwidth_bytes_per_second,
-                           efficiency=float(profile.efficiency[kind]), intensity=flops / traffic)
+                           efficiency=efficiency, intensity=flops / traffic)
 
 
 def predict_layers(unit: ConvLayer | Block, profile: DeviceProfile) -> list[LayerPrediction]:
@@ -236,34 +282,32 @@ def _share(part: float, whole: float) -> str:
 def explain(original: ConvLayer, factorized: Block, profile: DeviceProfile, repeats: int = 1) -> str:
     """Why the measured ratio is not the MAC ratio, in one line, from the model's terms.
 
-    The reasons, strongest first: a factorized layer under the ridge point
-    (memory-bound, so its MAC saving cannot show); fixed overheads that are a
-    large share of the predicted time (more layers, more overhead); kinds
-    that reach a smaller share of the roofline than the original's kind; more
-    bytes moved (intermediate tensors written and read back).
+    Each candidate reason is weighed by the share of the factorized block's
+    predicted time it accounts for, and the two largest are given: time in
+    memory-bound layers (under the ridge point, where a MAC saving cannot
+    show); fixed overheads (more layers, more of them); and time lost to a
+    factor kind reaching a smaller share of peak compute than the original.
     """
     before, after = predict_layers(original, profile), predict_layers(factorized, profile)
-    after_seconds = predict_seconds(factorized, profile, repeats)
+    total = predict_seconds(factorized, profile, repeats)
     reasons = []
     memory_bound = [p for p in after if p.bound == "memory"]
     if memory_bound:
         slowest = max(memory_bound, key=lambda p: p.seconds)
-        reasons.append((repeats * slowest.seconds / after_seconds,
+        reasons.append((repeats * sum(p.seconds for p in memory_bound) / total,
                         f"{slowest.layer.describe()}: {slowest.intensity:.1f} FLOP/byte, under the ridge "
                         f"at {profile.ridge_point:.0f} FLOP/byte: memory-bound, so its MAC saving cannot appear"))
     overhead = profile.call_overhead_seconds + repeats * sum(p.overhead_seconds for p in after)
-    reasons.append((overhead / after_seconds,
+    reasons.append((overhead / total,
                     f"{original.c_out} channels, {original.height}x{original.width}: fixed per-op "
-                    f"overhead is {_share(overhead, after_seconds)} of the factorized block's predicted time"))
+                    f"overhead is {_share(overhead, total)} of the factorized block's predicted time"))
     original_efficiency = before[0].efficiency
-    weakest = min(after, key=lambda p: p.efficiency)
-    if weakest.efficiency < 0.8 * original_efficiency:
-        reasons.append((1 - weakest.efficiency / original_efficiency,
-                        f"{weakest.kind} layers reach {weakest.efficiency:.0%} of the roofline here, "
-                        f"the original {before[0].kind} layer {original_efficiency:.0%}"))
-    traffic = sum(p.memory_seconds for p in after) / before[0].memory_seconds
-    if traffic > 1.2:
-        reasons.append((min(1.0, (traffic - 1) / 2),
-                        f"the factorized block moves {traffic:.1f}x the bytes (intermediate tensors)"))
+    slower = [p for p in after if p.bound == "compute" and p.efficiency < original_efficiency]
+    if slower:
+        weakest = min(slower, key=lambda p: p.efficiency)
+        lost = repeats * sum(p.compute_seconds * (1 - p.efficiency / original_efficiency) for p in slower)
+        reasons.append((lost / total,
+                        f"{weakest.kind} layers reach {weakest.efficiency:.0%} of the peak compute rate "
+                        f"here, the original {before[0].kind} layer {original_efficiency:.0%}"))
     reasons.sort(key=lambda reason: reason[0], reverse=True)
     return "; ".join(text for _, text in reasons[:2])

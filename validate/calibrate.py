@@ -4,8 +4,11 @@ Microbenchmarks, each timed in graph mode like every other measurement:
 
 * **compute**: a large float32 matrix product (2n³ FLOPs) and a large dense
   3x3 convolution; the peak is the faster of the two rates;
-* **bandwidth**: an element-wise multiply over a 64 MiB tensor, which reads
-  and writes every element once;
+* **bandwidth**: an element-wise multiply, which reads and writes every
+  element once, over 4 and 16 MiB tensors: the slope between the two sizes
+  (bytes / extra seconds) leaves the fixed cost of the call out.  Larger
+  tensors measure the operating system's page faults on fresh output
+  buffers more than the memory system, smaller ones the call overhead;
 * **overheads**: stacks of 1 and of 32 tiny convolutions (1x1, one channel,
   one pixel): ``t(R) = call + R x op``, so two stack depths give both.
 
@@ -32,11 +35,11 @@ from validate.timing import TimingPolicy, measure
 CALIBRATION_REPEATS = 4
 CALIBRATION_BATCH = 8
 MATMUL_SIDE = 1024
-BANDWIDTH_ELEMENTS = 16 * 1024 * 1024  # 64 MiB of float32: far beyond any cache
+BANDWIDTH_ELEMENTS = (1024 * 1024, 4 * 1024 * 1024)  # 4 and 16 MiB of float32
 TINY_STACKS = (1, 32)
 # Channel counts and sizes that no experiment profile uses (see assert_held_out).
-CALIBRATION_CHANNELS = {"quick": (24,), "default": (24, 96)}
-CALIBRATION_SIZES = {"quick": (24,), "default": (12, 40)}
+CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144)}
+CALIBRATION_SIZES = {"quick": (24,), "default": (12, 24)}
 CALIBRATION_KERNELS = {
     "dense": [(3, 3), (5, 5), (7, 7), (2, 2)],
     "pointwise": [(1, 1)],
@@ -89,10 +92,16 @@ def compute_rate(device: str, policy: TimingPolicy) -> dict:
 def bandwidth(device: str, policy: TimingPolicy) -> dict:
     """Achieved bytes/s of an element-wise op: every element read once and written once."""
     tf = tf_runtime.import_tensorflow()
-    data = tf.random.normal([BANDWIDTH_ELEMENTS])
-    scale = tf.function(lambda: data * 2.0)
-    seconds = _time(scale, policy, device)
-    return {"bandwidth_bytes_per_second": 2 * 4 * BANDWIDTH_ELEMENTS / seconds}
+    seconds = []
+    for elements in BANDWIDTH_ELEMENTS:
+        data = tf.random.normal([elements])
+        seconds.append(_time(tf.function(lambda: data * 2.0), policy, device))
+    moved = 2 * 4 * (BANDWIDTH_ELEMENTS[1] - BANDWIDTH_ELEMENTS[0])
+    extra = seconds[1] - seconds[0]
+    if not extra > 0:
+        raise RuntimeError(f"the larger copy was not slower ({seconds}); the machine is too noisy "
+                           "to measure bandwidth now")
+    return {"bandwidth_bytes_per_second": moved / extra}
 
 
 def overheads(device: str, policy: TimingPolicy) -> dict:

@@ -69,8 +69,9 @@ def profile_summary(profile) -> str:
              f"{profile.ridge_point:.1f} FLOP/byte",
              f"overheads: {profile.call_overhead_seconds * 1e6:.1f} us per call, "
              f"{profile.op_overhead_seconds * 1e6:.1f} us per op",
-             "efficiency (share of the roofline reached): " + ", ".join(
-                 f"{kind} {value:.0%}" for kind, value in profile.efficiency.items())]
+             "compute efficiency, max x C/(C + half): " + ", ".join(
+                 f"{kind} {entry['max']:.0%} (half at {entry['half_channels']:.0f} channels)"
+                 for kind, entry in profile.efficiency.items())]
     if residuals:
         lines.append(f"fit: {within} of {len(residuals)} calibration layers within ±10%")
     return "\n".join(lines)

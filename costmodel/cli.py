@@ -39,8 +39,13 @@ class UsageError(Exception):
     """Bad command-line input: reported in one line with exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage dump
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are a UsageError: one line, exit status 2, no usage dump.
+
+    Shared by every command of the project, so they all fail the same way.
+    """
+
+    def error(self, message):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -262,8 +267,8 @@ def run_predict(args) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROGRAM, description="Exact costs of factorized convolutions.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=PROGRAM, description="Exact costs of factorized convolutions.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     one = commands.add_parser("savings", help="one kernel, one scheme: before, after, ratio, saving")
     one.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Callable
 
-from costmodel.cli import UsageError, _Parser
+from costmodel.cli import UsageError, OneLineParser
 from validate.report import charts, narrative, tables
 from validate.report.data import (ACCURACY_PATTERN, FACTORIZATION_FILE, METADATA_FILE, PROFILE_PATTERN,
                                   SAMPLES_FILE, SEED_FILE, Results, load_results, measured)
@@ -170,7 +170,7 @@ def build_report(result_folders, out_dir) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROGRAM, description="Render the validation results as HTML and Markdown.")
+    parser = OneLineParser(prog=PROGRAM, description="Render the validation results as HTML and Markdown.")
     parser.add_argument("--results", type=pathlib.Path, action="append", required=True,
                         help="a results folder (repeat for several machines)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("report"),

@@ -10,8 +10,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= default
 MEASURED := results/$(PROFILE)
-# GPU (or other machines') results committed under docs/results/ are rendered beside this machine's.
-COMMITTED := $(wildcard docs/results/*/metadata.json)
+# GPU (or other machines') results committed under docs/results/ are rendered beside this machine's:
+# one folder per machine, or per machine and backend (scripts/gpu_check.sh writes <gpu>/<backend>/).
+COMMITTED := $(wildcard docs/results/*/metadata.json docs/results/*/*/metadata.json)
 RESULTS ?=
 
 .PHONY: install test test-fast bench measure report report-check clean
@@ -21,14 +22,14 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,validate]'
+	$(PY) -m pip install --quiet -e '.[test,validate,backends]'
 	touch $(STAMP)
 
 test: install
 	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest -m 'not slow and not tensorflow'
+	$(PY) -m pytest -m 'not slow and not tensorflow and not jax and not torch'
 
 bench: install
 	$(PY) benchmarks/bench_costmodel.py

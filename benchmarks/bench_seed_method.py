@@ -30,7 +30,8 @@ import time
 
 import numpy as np
 
-from validate import experiments, keras_build, runner, tf_runtime
+from validate import experiments, keras_build, runner
+from validate.backends import get_backend
 from validate.session import timing_policy
 from validate.timing import measure_interleaved
 
@@ -53,7 +54,7 @@ def seed_way_seconds(config: experiments.SeedConfig) -> float:
 
 
 def harness_seconds(config: experiments.SeedConfig, policy) -> float:
-    outcome = runner.measure_seed(config, policy)
+    outcome = runner.measure_seed(config, policy, backend=get_backend("tensorflow"))
     if outcome.row.get("error"):
         raise RuntimeError(outcome.row["error"])
     return float(outcome.row["median_seconds"])
@@ -61,7 +62,9 @@ def harness_seconds(config: experiments.SeedConfig, policy) -> float:
 
 def harness_ratio(config: experiments.SeedConfig, reference: experiments.SeedConfig, policy) -> float:
     """config / reference per-call time, timed interleaved in graph mode."""
-    calls = [runner._timed_call(c.unit, c.repeats, None, "graph", c.batch) for c in (reference, config)]
+    backend = get_backend("tensorflow")
+    calls = [runner._timed_call(backend, c.unit, c.repeats, None, "graph", c.batch)
+             for c in (reference, config)]
     ratio = measure_interleaved(*calls, policy=policy).ratio
     keras_build.import_keras().backend.clear_session()
     return ratio
@@ -79,7 +82,7 @@ def main() -> None:
     policy = timing_policy(chosen)
     graph = [c for c in experiments.seed_plan(chosen, ["cpu"], modes=("graph",))]
     predict = [experiments.SeedConfig(c.device, "predict", c.layer_type, c.filters) for c in graph]
-    tf_runtime.configure_threads()
+    get_backend("tensorflow").configure_threads()
 
     start = time.perf_counter()
     seed_way = {c.key: seed_way_seconds(c) for c in predict}

@@ -49,6 +49,9 @@ def test_factorizations_quick_writes_the_required_columns(tmp_path):
     assert REQUIRED_FACTORIZATION_COLUMNS <= set(rows[0])
     assert {row["case"] for row in rows} == {"5x5 stack", "3x3 asymmetric", "3x3 depthwise-separable"}
     assert all(row["error"] == "" for row in rows)
+    # TensorFlow stays the default backend, and only its profiler checks FLOPs.
+    assert {(row["backend"], row["mode"], row["flops_checked_by"]) for row in rows} == {
+        ("tensorflow", "graph", "tensorflow profiler")}
     for row in rows:
         assert float(row["ratio_ci_low"]) <= float(row["ratio_ci_high"])
         assert int(row["params_factorized"]) < int(row["params_original"])  # cross-checked counts
@@ -89,10 +92,11 @@ def test_resume_measures_only_what_is_missing(tmp_path):
 
 @pytest.mark.tensorflow
 def test_gpu_request_without_gpu_falls_back_with_a_notice(tmp_path, monkeypatch):
-    from validate import tf_runtime
+    from validate.backends import get_backend
 
-    monkeypatch.setattr(tf_runtime, "gpu_names", lambda: [])
-    devices, notice = tf_runtime.resolve_devices("all")
+    backend = get_backend("tensorflow")
+    monkeypatch.setattr(backend, "gpu_names", lambda: [])
+    devices, notice = backend.resolve_devices("all")
     assert devices == ["cpu"]
     assert notice == "no GPU visible to TensorFlow: measuring on the CPU only"
 
@@ -134,3 +138,55 @@ def test_gpu_measurement_runs_on_the_gpu(tmp_path):
                     "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
+    import json
+
+    from costmodel.cli import main as costmodel_main
+    from costmodel.latency import KINDS, DeviceProfile
+
+    done = validate("calibrate", "--profile", "quick", "--device", "cpu", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    profile = DeviceProfile.load(tmp_path / "device_profile_cpu.json")
+    assert set(profile.efficiency) == set(KINDS)
+    assert profile.peak_flops_per_second > profile.bandwidth_bytes_per_second > 0
+    assert profile.extra["machine"]["cores"] >= 1 and profile.extra["calibration_residuals"]
+    assert "ridge point" in done.stdout
+    argv = ["predict", "3x3", "--scheme", "depthwise-separable", "--c-in", "64", "--c-out", "64",
+            "--height", "32", "--width", "32", "--device-profile", str(tmp_path / "device_profile_cpu.json"),
+            "--json"]
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert costmodel_main(argv) == 0
+    answer = json.loads(out.getvalue())
+    assert 0 < answer["predicted_seconds_after"] and 0 < answer["predicted_seconds_before"]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_factorizations_with_a_profile_score_both_models(tmp_path):
+    import csv as csv_module
+
+    from costmodel.latency import DeviceProfile
+
+    profile = {"version": 1, "device": "cpu", "peak_flops_per_second": 1e11,
+               "bandwidth_bytes_per_second": 1e10, "op_overhead_seconds": 1e-5,
+               "call_overhead_seconds": 5e-4, "seconds_per_mac": 2e-11,
+               "efficiency": {"dense": 0.5, "pointwise": 0.3, "depthwise": 0.05, "asymmetric": 0.4}}
+    DeviceProfile.from_dict(profile).save(tmp_path / "device_profile_cpu.json")
+    done = validate("factorizations", "--profile", "quick", "--cases", "3:depthwise-separable",
+                    "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (row,) = read(tmp_path / "factorizations.csv")
+    assert float(row["model_time_ratio"]) > float(row["predicted_ratio"])  # memory and overheads count
+    assert row["reason"] if row["diverges"] == "True" else row["reason"] == ""
+    scores = list(csv_module.DictReader(open(tmp_path / "accuracy_cpu.csv")))
+    assert {(s["model"], s["quantity"]) for s in scores} == {
+        (model, quantity) for model in ("naive", "latency") for quantity in ("block latency", "time ratio")}
+    assert "latency model vs naive" in done.stdout

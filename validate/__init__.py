@@ -1,7 +1,8 @@
 """Empirical validation of the cost model.
 
-``validate`` measures real latencies of the costmodel's layers in
-TensorFlow/Keras and reports where theory and measurement diverge.
+``validate`` measures real latencies of the costmodel's layers in Keras 3
+(on TensorFlow, JAX or PyTorch: :mod:`validate.backends`) and reports where
+theory and measurement diverge.
 
 The measuring core re-exported here is pure Python (numpy only) and never
 imports TensorFlow: the clock and the device synchronisation are injected, so
@@ -17,7 +18,7 @@ the same loop times CPU or GPU code and is tested with a fake clock.
   samples with a bootstrap interval; :func:`bootstrap_ratio_ci` the ratio of
   two medians, for samples that are not paired.
 * :mod:`validate.cli` runs the experiments (``python -m validate``); only the
-  modules that really run TensorFlow import it, lazily.
+  modules that really run a framework import it, lazily.
 
 Examples
 --------

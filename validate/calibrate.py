@@ -1,6 +1,7 @@
 """``validate calibrate``: measure a device's ceilings and overheads, fit the latency model.
 
-Microbenchmarks, each timed in graph mode like every other measurement:
+Microbenchmarks, each timed in the backend's natural mode (``graph``: see
+:mod:`validate.backends`) like every other measurement:
 
 * **compute**: a large float32 matrix product (2n³ FLOPs) and a large dense
   3x3 convolution; the peak is the faster of the two rates;
@@ -29,7 +30,8 @@ from costmodel import ConvLayer
 from costmodel.calibration import Observation, fit_profile, fit_seconds_per_mac, residuals
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile
-from validate import experiments, keras_build, tf_runtime
+from validate import experiments, keras_build
+from validate.backends import Backend
 from validate.timing import TimingPolicy, measure
 
 CALIBRATION_REPEATS = 4
@@ -37,9 +39,10 @@ CALIBRATION_BATCH = 8
 MATMUL_SIDE = 1024
 BANDWIDTH_ELEMENTS = (1024 * 1024, 4 * 1024 * 1024)  # 4 and 16 MiB of float32
 TINY_STACKS = (1, 32)
-# Channel counts and sizes that no experiment profile uses (see assert_held_out).
-CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144)}
-CALIBRATION_SIZES = {"quick": (24,), "default": (12, 24)}
+# Channel counts and sizes that no experiment profile uses (see assert_held_out).  The gpu
+# profile's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
+CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144), "gpu": (48, 192)}
+CALIBRATION_SIZES = {"quick": (24,), "default": (12, 24), "gpu": (24,)}
 CALIBRATION_KERNELS = {
     "dense": [(3, 3), (5, 5), (7, 7), (2, 2)],
     "pointwise": [(1, 1)],
@@ -50,7 +53,7 @@ CALIBRATION_KERNELS = {
 
 def calibration_layers(profile_name: str) -> list[ConvLayer]:
     """The calibration set: every kind x kernel x channels x size."""
-    name = "quick" if profile_name == "quick" else "default"
+    name = profile_name if profile_name in CALIBRATION_CHANNELS else "default"
     layers = []
     for (kind, kernels), channels, size in itertools.product(
             CALIBRATION_KERNELS.items(), CALIBRATION_CHANNELS[name], CALIBRATION_SIZES[name]):
@@ -72,30 +75,25 @@ def assert_held_out(layers: list[ConvLayer]) -> None:
         raise ValueError(f"calibration layers {shared[:3]} share shapes with the scored sweep")
 
 
-def _time(function, policy: TimingPolicy, device: str) -> float:
-    return measure(function, policy=policy, sync=tf_runtime.synchronizer(device)).median_seconds
+def _time(backend: Backend, function, policy: TimingPolicy, device: str) -> float:
+    return measure(function, policy=policy, sync=backend.synchronizer(device)).median_seconds
 
 
-def compute_rate(device: str, policy: TimingPolicy) -> dict:
+def compute_rate(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     """Achieved FLOP/s of a large matrix product and of a large dense convolution."""
-    tf = tf_runtime.import_tensorflow()
-    matrix = tf.random.normal([MATMUL_SIDE, MATMUL_SIDE])
-    product = tf.function(lambda: tf.linalg.matmul(matrix, matrix))
-    matmul_rate = 2 * MATMUL_SIDE ** 3 / _time(product, policy, device)
+    product = backend.matmul_call(MATMUL_SIDE)
+    matmul_rate = 2 * MATMUL_SIDE ** 3 / _time(backend, product, policy, device)
     conv = ConvLayer(3, 3, c_in=128, c_out=128, height=32, width=32, batch=CALIBRATION_BATCH)
-    call = _stack_call(conv, 1)
-    conv_rate = float(count_layer(conv).flops) / _time(call, policy, device)
+    call = _stack_call(backend, conv, 1)
+    conv_rate = float(count_layer(conv).flops) / _time(backend, call, policy, device)
     return {"matmul_flops_per_second": matmul_rate, "conv_flops_per_second": conv_rate,
             "peak_flops_per_second": max(matmul_rate, conv_rate)}
 
 
-def bandwidth(device: str, policy: TimingPolicy) -> dict:
+def bandwidth(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     """Achieved bytes/s of an element-wise op: every element read once and written once."""
-    tf = tf_runtime.import_tensorflow()
-    seconds = []
-    for elements in BANDWIDTH_ELEMENTS:
-        data = tf.random.normal([elements])
-        seconds.append(_time(tf.function(lambda: data * 2.0), policy, device))
+    seconds = [_time(backend, backend.scale_call(elements), policy, device)
+               for elements in BANDWIDTH_ELEMENTS]
     moved = 2 * 4 * (BANDWIDTH_ELEMENTS[1] - BANDWIDTH_ELEMENTS[0])
     extra = seconds[1] - seconds[0]
     if not extra > 0:
@@ -104,33 +102,35 @@ def bandwidth(device: str, policy: TimingPolicy) -> dict:
     return {"bandwidth_bytes_per_second": moved / extra}
 
 
-def overheads(device: str, policy: TimingPolicy) -> dict:
+def overheads(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     """Fixed cost per graph call and per op, from stacks of 1 and 32 one-pixel convolutions."""
     tiny = ConvLayer(1, 1, c_in=1, c_out=1, height=1, width=1, batch=1)
-    short, long = (_time(_stack_call(tiny, repeats), policy, device) for repeats in TINY_STACKS)
+    short, long = (_time(backend, _stack_call(backend, tiny, repeats), policy, device)
+                   for repeats in TINY_STACKS)
     op_seconds = max(0.0, (long - short) / (TINY_STACKS[1] - TINY_STACKS[0]))
     return {"op_overhead_seconds": op_seconds,
             "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
 
 
-def _stack_call(layer: ConvLayer, repeats: int):
+def _stack_call(backend: Backend, layer: ConvLayer, repeats: int):
     model = keras_build.build_model(layer, repeats=repeats)
     inputs = keras_build.random_input(layer, int(layer.batch))
-    return tf_runtime.compiled_call(model, inputs, "graph", int(layer.batch))
+    return backend.compiled_call(model, inputs, "graph", int(layer.batch))
 
 
-def calibrate(device: str, profile_name: str, policy: TimingPolicy, progress=None) -> DeviceProfile:
+def calibrate(device: str, profile_name: str, policy: TimingPolicy, progress=None, *,
+              backend: Backend) -> DeviceProfile:
     """Run every microbenchmark and the calibration set on one device; fit the profile."""
     layers = calibration_layers(profile_name)
     assert_held_out(layers)
-    with tf_runtime.device_scope(device):
-        ceilings = {**compute_rate(device, policy), **bandwidth(device, policy),
-                    **overheads(device, policy)}
+    with backend.device_scope(device):
+        ceilings = {**compute_rate(backend, device, policy), **bandwidth(backend, device, policy),
+                    **overheads(backend, device, policy)}
         observations = []
         for layer in layers:
             if progress:
                 progress.start(layer.describe())
-            seconds = _time(_stack_call(layer, CALIBRATION_REPEATS), policy, device)
+            seconds = _time(backend, _stack_call(backend, layer, CALIBRATION_REPEATS), policy, device)
             observations.append(Observation(layer, CALIBRATION_REPEATS, seconds))
             keras_build.import_keras().backend.clear_session()
             if progress:
@@ -140,5 +140,5 @@ def calibrate(device: str, profile_name: str, policy: TimingPolicy, progress=Non
     fitted = fit_profile(device, observations, **{key: ceilings[key] for key in model_fields})
     extra = {"measurements": ceilings, "seconds_per_mac": fit_seconds_per_mac(observations),
              "calibration_residuals": residuals(observations, fitted),
-             "calibration_profile": profile_name}
+             "calibration_profile": profile_name, "calibration_mode": backend.resolve_mode("graph")}
     return DeviceProfile.from_dict({**fitted.as_dict(), **extra})

@@ -1,8 +1,13 @@
-"""``validate``: measure real TensorFlow latencies and set them beside the cost model.
+"""``validate``: measure real latencies in Keras 3 and set them beside the cost model.
 
     python -m validate calibrate --profile quick --device cpu --out results/
     python -m validate seed --profile quick --device cpu --out results/
     python -m validate factorizations --profile default --device all --out results/ --resume
+    python -m validate factorizations --profile quick --backend jax --out results-jax/
+
+``--backend tensorflow|jax|torch`` (default tensorflow, the reference) picks
+the framework Keras runs on.  Keras reads ``KERAS_BACKEND`` once, at its first
+import, so :func:`main` sets it before anything imports Keras.
 
 Every configuration's rows are appended to CSV files under ``--out`` as soon
 as it finishes; ``--resume`` continues an interrupted run.  Bad input ends
@@ -13,13 +18,17 @@ status 1 after the sweep (its row says what failed).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 import sys
 
 from costmodel.cli import UsageError, OneLineParser, positive_int, positive_ints
-from validate import experiments
+from validate import backends, experiments
 
 PROGRAM = "validate"
+MODES_HELP = ("comma list; " + "; ".join(f"{spec.name}: {', '.join(spec.modes)}"
+                                         for spec in backends.SPECS.values())
+              + "; graph means the backend's natural mode")
 
 
 def _float_seconds(text: str) -> float:
@@ -33,12 +42,12 @@ def _float_seconds(text: str) -> float:
 
 
 def _modes(text: str) -> tuple:
-    from validate.tf_runtime import MODES
-
+    """Any backend's mode names; whether the chosen backend has them is checked in :func:`main`."""
     modes = tuple(part.strip() for part in text.split(","))
-    unknown = [mode for mode in modes if mode not in MODES]
+    unknown = [mode for mode in modes if mode not in backends.KNOWN_MODES]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown mode {unknown[0]!r}; known: {', '.join(MODES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown mode {unknown[0]!r}; known: {', '.join(backends.KNOWN_MODES)}")
     return modes
 
 
@@ -63,24 +72,26 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="how much to measure (quick: under 2 minutes on 2 cores)")
     parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu",
                         help="where to measure; without a GPU, gpu/all fall back to the CPU")
+    parser.add_argument("--backend", choices=backends.NAMES, default="tensorflow",
+                        help="the framework Keras runs on (default tensorflow, the reference)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
                         help="folder of the CSV results and metadata (default results/)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (0: its choice)")
-    parser.add_argument("--inter-threads", type=int, help="TensorFlow inter-op threads (0: its choice)")
+    parser.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")
+    parser.add_argument("--inter-threads", type=int, help="inter-op threads (0: the backend's choice)")
     parser.add_argument("--budget", type=_float_seconds, help="seconds of timing per configuration")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROGRAM, description="Measure factorized convolutions in TensorFlow.")
+    parser = OneLineParser(prog=PROGRAM, description="Measure factorized convolutions in Keras 3.")
     commands = parser.add_subparsers(dest="experiment", required=True, parser_class=OneLineParser)
     seed = commands.add_parser("seed", help="the seed's 16-layer networks, graph and predict mode")
     seed.add_argument("--filters", type=positive_ints, help="e.g. 8,16,32,64")
-    seed.add_argument("--modes", type=_modes, help="graph, eager, predict, xla (comma list)")
+    seed.add_argument("--modes", type=_modes, help=MODES_HELP)
     add_common_options(seed)
     factor = commands.add_parser("factorizations", help="original vs factorized stacks, interleaved")
     factor.add_argument("--cases", type=_cases, help="e.g. 5x5:stack,3:stack:m=2,7:asymmetric")
-    factor.add_argument("--modes", type=_modes, help="graph, eager, predict, xla (comma list)")
+    factor.add_argument("--modes", type=_modes, help=MODES_HELP)
     factor.add_argument("--channels", type=positive_ints, help="e.g. 8,64,256")
     factor.add_argument("--sizes", type=positive_ints, help="input height = width, e.g. 8,32")
     factor.add_argument("--batches", type=positive_ints, help="e.g. 1,8")
@@ -95,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def chosen_profile(args) -> experiments.Profile:
+    """The profile with the command line's overrides, its modes the backend's own.
+
+    ``graph`` becomes the backend's natural mode.  A mode given with
+    ``--modes`` that the backend lacks is an error; one only the profile lists
+    (``full`` lists ``xla``) is left out with a notice.
+    """
     overrides = {"budget_seconds": args.budget}
     if args.experiment == "calibrate":
         pass
@@ -104,7 +121,21 @@ def chosen_profile(args) -> experiments.Profile:
         overrides.update(cases=args.cases, channels=_tuple(args.channels), sizes=_tuple(args.sizes),
                          batches=_tuple(args.batches), repeats=args.repeats,
                          activations=args.activation, factorization_modes=args.modes)
-    return experiments.profile(args.profile, **overrides)
+    chosen = experiments.profile(args.profile, **overrides)
+    spec = backends.spec(args.backend)
+    given = getattr(args, "modes", None)  # calibrate has no --modes
+    resolved = {}
+    for field in ("seed_modes", "factorization_modes"):
+        own = field == _MODE_FIELD[args.experiment]
+        modes, left_out = spec.resolve_modes(getattr(chosen, field), explicit=own and given is not None)
+        if left_out and own:
+            print(f"{PROGRAM}: the {spec.name} backend has no {', '.join(left_out)} mode; "
+                  f"measuring {', '.join(modes)}", file=sys.stderr)
+        resolved[field] = modes
+    return dataclasses.replace(chosen, **resolved)
+
+
+_MODE_FIELD = {"seed": "seed_modes", "factorizations": "factorization_modes", "calibrate": None}
 
 
 def _tuple(values):
@@ -116,12 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         chosen = chosen_profile(args)
-        from validate import session  # TensorFlow is imported from here on
+        # Before anything imports keras: importing TensorFlow does, for one.
+        backends.select_keras_backend(args.backend)
+        backend = backends.get_backend(args.backend)
+        from validate import session  # the backend's framework runs from here on
 
         argv = argv if argv is not None else sys.argv[1:]
         if args.experiment == "calibrate":
-            return session.run_calibration(chosen.name, args, argv)
-        return session.run_experiment(args.experiment, chosen, args, argv)
+            return session.run_calibration(chosen.name, args, argv, backend)
+        return session.run_experiment(args.experiment, chosen, args, argv, backend)
     except (UsageError, ValueError, TypeError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

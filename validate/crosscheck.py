@@ -13,6 +13,11 @@ independent checks confirm that the model *is* what the counts describe:
   the layer it replaces, shown by composing the factors' weights into one
   kernel with plain numpy and running both models on the same input.
 
+The parameter and equivalence checks need only Keras, so they run on every
+backend (TensorFlow, JAX, PyTorch).  The FLOPs check needs TensorFlow's
+profiler, so it runs on the TensorFlow backend only; on the others the
+runner records the cost model's FLOPs as *not checked* (``flops_checked_by``).
+
 Every check raises :class:`CrossCheckError` (a ``ValueError``) carrying both
 numbers when they disagree, and never passes silently on something it cannot
 compare: that raises :class:`UncountedOpsError`.
@@ -108,7 +113,11 @@ class UncountedOpsError(CrossCheckError):
 
 
 def _tf():
-    import_keras()  # sets KERAS_BACKEND before anything imports keras
+    keras = import_keras()  # sets KERAS_BACKEND before anything imports keras
+    if keras.backend.backend() != "tensorflow":
+        # TensorFlow cannot trace a JAX or PyTorch Keras model, and the backend is fixed per process.
+        raise UncountedOpsError(f"the FLOPs check needs TensorFlow's profiler, and keras runs the "
+                                f"{keras.backend.backend()} backend")
     import tensorflow as tf
 
     return tf

@@ -10,10 +10,10 @@ every results folder records
   threads, oneDNN setting), which may differ between runs that are resumed
   into the same folder.
 
-This module asks the operating system only.  TensorFlow-specific facts
-(versions, visible GPUs, the Keras backend) are queried by the caller, which
-imports TensorFlow anyway, and passed in: importing TensorFlow here would
-cost seconds on every import of the package.
+This module asks the operating system only.  The framework's facts (the
+Keras backend and its version, visible GPUs) are queried by the caller, which
+imports the framework anyway, and passed in: importing TensorFlow, JAX or
+PyTorch here would cost seconds on every import of the package.
 """
 
 from __future__ import annotations

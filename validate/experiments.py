@@ -1,12 +1,15 @@
 """What to measure: the seed's experiment and the factorization sweep, as plans.
 
 A plan is a list of frozen, hashable configurations; each has a ``key`` that
-names it in the result files, so an interrupted run knows what is done.
-Everything here is pure: no TensorFlow, the layers are costmodel values.
+names it in the result files, so an interrupted run knows what is done.  The
+key names the backend too (``tensorflow``, ``jax``, ``torch``), so results of
+two backends can never be taken for one another.  Modes are the backend's
+own (``jit`` on JAX); see :mod:`validate.backends`.
+Everything here is pure: no framework, the layers are costmodel values.
 
 >>> plan = seed_plan(profile("quick"), devices=["cpu"])
 >>> plan[0].key
-'seed|cpu|graph|conv5x5|f8'
+'seed|tensorflow|cpu|graph|conv5x5|f8'
 >>> plan[0].unit.describe()
 '5x5 conv 8->8'
 """
@@ -86,6 +89,12 @@ PROFILES = {
                     cases=CASES, channels=(8, 16, 32, 64, 128, 256), sizes=(8, 16, 32, 64),
                     batches=(1, 8, 32), repeats=8, activations=(None, "relu"),
                     factorization_modes=("graph",), budget_seconds=2.0, max_samples=200),
+    # Sized for scripts/gpu_check.sh: calibrate, seed and factorizations on every backend of a
+    # GPU machine within 5 minutes.  Wider and larger than quick, so the GPU has work to do.
+    "gpu": Profile("gpu", seed_filters=(8, 32), seed_modes=("graph", "predict"),
+                   cases=(CASES[0], CASES[3], CASES[5]), channels=(64, 256), sizes=(32, 64),
+                   batches=(8,), repeats=4, activations=(None,), factorization_modes=("graph",),
+                   budget_seconds=0.2, max_samples=30),
 }
 
 
@@ -116,10 +125,11 @@ class SeedConfig:
     mode: str
     layer_type: str
     filters: int
+    backend: str = "tensorflow"
 
     @property
     def key(self) -> str:
-        return f"seed|{self.device}|{self.mode}|{self.layer_type}|f{self.filters}"
+        return f"seed|{self.backend}|{self.device}|{self.mode}|{self.layer_type}|f{self.filters}"
 
     @property
     def unit(self) -> ConvLayer:
@@ -140,9 +150,10 @@ class SeedConfig:
         return {"macs": macs, "macs_ratio_vs_conv3x3": macs / reference}
 
 
-def seed_plan(chosen: Profile, devices: list[str], modes: tuple | None = None) -> list[SeedConfig]:
+def seed_plan(chosen: Profile, devices: list[str], modes: tuple | None = None,
+              backend: str = "tensorflow") -> list[SeedConfig]:
     """Every (device, mode, layer type, filters) of the seed experiment, in a stable order."""
-    return [SeedConfig(device, mode, layer_type, filters)
+    return [SeedConfig(device, mode, layer_type, filters, backend)
             for device, mode, layer_type, filters in itertools.product(
                 devices, modes or chosen.seed_modes, SEED_LAYER_TYPES, chosen.seed_filters)]
 
@@ -159,10 +170,11 @@ class FactorizationConfig:
     batch: int
     repeats: int
     activation: str | None
+    backend: str = "tensorflow"
 
     @property
     def key(self) -> str:
-        return (f"factorization|{self.device}|{self.mode}|{self.case.name}|c{self.channels}"
+        return (f"factorization|{self.backend}|{self.device}|{self.mode}|{self.case.name}|c{self.channels}"
                 f"|s{self.size}|b{self.batch}|r{self.repeats}|{self.activation or 'linear'}")
 
     @property
@@ -179,9 +191,11 @@ class FactorizationConfig:
         return float(self.factorized.counts().macs / count_layer(self.original).macs)
 
 
-def factorization_plan(chosen: Profile, devices: list[str]) -> list[FactorizationConfig]:
+def factorization_plan(chosen: Profile, devices: list[str],
+                       backend: str = "tensorflow") -> list[FactorizationConfig]:
     """Every configuration of the factorization sweep, in a stable order."""
-    return [FactorizationConfig(device, mode, case, channels, size, batch, chosen.repeats, activation)
+    return [FactorizationConfig(device, mode, case, channels, size, batch, chosen.repeats, activation,
+                                backend)
             for device, mode, case, channels, size, batch, activation in itertools.product(
                 devices, chosen.factorization_modes, chosen.cases, chosen.channels, chosen.sizes,
                 chosen.batches, chosen.activations)]

@@ -29,9 +29,10 @@ process.  Each convolution's weights are normal with standard deviation
 activations of order one through a deep linear stack, so float32 comparisons
 can use fixed tolerances; biases are normal with standard deviation 0.1.
 
-TensorFlow and Keras are imported inside the functions that need them (with
-``KERAS_BACKEND`` defaulting to ``'tensorflow'``): importing this module costs
-nothing, and the cost model never pulls them in.
+Keras (and through it the backend's framework) is imported inside the
+functions that need it (with ``KERAS_BACKEND`` defaulting to
+``'tensorflow'``): importing this module costs nothing, and the cost model
+never pulls it in.
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ _BUILD_FIELDS = ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "stride", "d
 
 
 def import_keras():
-    """Keras 3 on the TensorFlow backend, imported on first use."""
+    """Keras 3, imported on first use, on the backend ``KERAS_BACKEND`` names (default TensorFlow).
+
+    The command line sets ``KERAS_BACKEND`` before this runs (see
+    :func:`validate.backends.select_keras_backend`); the models built here are
+    the same Keras models on every backend.
+    """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 

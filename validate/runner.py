@@ -2,9 +2,10 @@
 
 For each configuration of a plan: build the Keras model(s) from the
 costmodel values, cross-check them against the cost model (parameters, the
-profiler's FLOPs, and for factorizations the numerical equivalence), time
-them, and hand the rows to the :class:`~validate.store.ResultStore` before
-the next configuration starts.  A configuration that fails (out of memory,
+profiler's FLOPs on TensorFlow, and for factorizations the numerical
+equivalence), time them on the chosen :class:`~validate.backends.Backend`,
+and hand the rows to the :class:`~validate.store.ResultStore` before the next
+configuration starts.  A configuration that fails (out of memory,
 an op the device lacks) becomes a row with its error; a cross-check that
 fails is recorded the same way and counted, so the run can end non-zero.
 """
@@ -19,7 +20,8 @@ from typing import Callable
 from costmodel import latency
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile
-from validate import crosscheck, keras_build, tf_runtime
+from validate import crosscheck, keras_build
+from validate.backends import Backend
 from validate.divergence import judge
 from validate.experiments import FactorizationConfig, SeedConfig
 from validate.stats import Measurement
@@ -36,11 +38,12 @@ def _measurement_names(prefix: str = "") -> list[str]:
 
 
 # The result tables' columns, in order: the CSV schema (docs/validate.md explains each).
-SEED_COLUMNS = (["config_key", "device", "mode", "layer_type", "filters", "layers", "batch", "image"]
+SEED_COLUMNS = (["config_key", "backend", "device", "mode", "layer_type", "filters", "layers", "batch",
+                 "image"]
                 + _measurement_names()
-                + ["macs", "macs_ratio_vs_conv3x3", "params", "flops", "error"])
-FACTORIZATION_COLUMNS = (["config_key", "device", "mode", "case", "kernel", "scheme", "channels",
-                          "size", "batch", "repeats", "activation",
+                + ["macs", "macs_ratio_vs_conv3x3", "params", "flops", "flops_checked_by", "error"])
+FACTORIZATION_COLUMNS = (["config_key", "backend", "device", "mode", "case", "kernel", "scheme",
+                          "channels", "size", "batch", "repeats", "activation",
                           "predicted_ratio", "measured_ratio", "ratio_ci_low", "ratio_ci_high",
                           "divergence", "diverges", "sign_flip", "verdict",
                           "model_time_ratio", "model_original_seconds", "model_factorized_seconds",
@@ -48,7 +51,7 @@ FACTORIZATION_COLUMNS = (["config_key", "device", "mode", "case", "kernel", "sch
                           "macs_original", "macs_factorized"]
                          + _measurement_names("original_") + _measurement_names("factorized_")
                          + ["params_original", "params_factorized", "flops_original",
-                            "flops_factorized", "equivalence_max_error", "error"])
+                            "flops_factorized", "flops_checked_by", "equivalence_max_error", "error"])
 TABLES = {"seed": SEED_COLUMNS, "factorizations": FACTORIZATION_COLUMNS}
 
 
@@ -105,55 +108,84 @@ def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
 
 def _identity(config) -> dict:
     """The columns that say which configuration a row is about."""
+    common = {"config_key": config.key, "backend": config.backend, "device": config.device,
+              "mode": config.mode}
     if isinstance(config, SeedConfig):
-        return {"config_key": config.key, "device": config.device, "mode": config.mode,
-                "layer_type": config.layer_type, "filters": config.filters,
-                "layers": config.repeats, "batch": config.batch, "image": config.unit.height}
-    return {"config_key": config.key, "device": config.device, "mode": config.mode,
-            "case": config.case.name, "kernel": config.case.kernel, "scheme": config.case.scheme,
-            "channels": config.channels, "size": config.size, "batch": config.batch,
-            "repeats": config.repeats, "activation": config.activation or "linear"}
+        return common | {"layer_type": config.layer_type, "filters": config.filters,
+                         "layers": config.repeats, "batch": config.batch, "image": config.unit.height}
+    return common | {"case": config.case.name, "kernel": config.case.kernel,
+                     "scheme": config.case.scheme, "channels": config.channels, "size": config.size,
+                     "batch": config.batch, "repeats": config.repeats,
+                     "activation": config.activation or "linear"}
+
+
+FLOPS_PROFILER = "tensorflow profiler"
 
 
 @functools.lru_cache(maxsize=None)
-def _counts_check(unit, repeats: int, batch: int, activation: str | None) -> dict:
-    """Parameters and profiler FLOPs of a model against the cost model (once per shape)."""
+def _counts_check(unit, repeats: int, batch: int, activation: str | None, backend: Backend) -> dict:
+    """Parameters, and FLOPs where a profiler can check them, against the cost model.
+
+    Keras's ``count_params`` works on every backend.  Only TensorFlow has a
+    profiler that counts FLOPs, and the backend cannot change inside one
+    process, so elsewhere the FLOPs are the cost model's own and
+    ``flops_checked_by`` says they were not checked: never a silent pass.
+    """
     model = keras_build.build_model(unit, repeats=repeats, activation=activation)
     params = crosscheck.check_params(model, unit, repeats=repeats)
-    flops = crosscheck.check_flops(model, unit, batch, repeats=repeats)
-    return {"params": params, "flops": flops.flops}
+    if backend.flops_profiler:
+        flops = crosscheck.check_flops(model, unit, batch, repeats=repeats).flops
+        checked_by = FLOPS_PROFILER
+    else:
+        flops = crosscheck.expected_flops(unit, batch, repeats)
+        checked_by = f"not checked: no TensorFlow profiler on the {backend.name} backend"
+    return {"params": params, "flops": flops, "flops_checked_by": checked_by}
 
 
 @functools.lru_cache(maxsize=None)
-def _equivalence_error(case) -> float:
-    """Max |difference| between a factorized block and its composed single layer, small shape."""
+def _equivalence_error(case, backend: Backend) -> float:
+    """Max |difference| between a factorized block and its composed single layer, small shape.
+
+    Always on the CPU: on a GPU, TensorFlow, JAX and PyTorch (cuDNN) run float32 convolutions
+    in TensorFloat-32 by default, whose 10-bit mantissa is far outside float32 tolerances.
+    The check is about the arithmetic being the same function, not about the device.
+    """
     from costmodel import ConvLayer
 
     side = EQUIVALENCE_SHAPE["size"]
     layer = ConvLayer(case.kernel, case.kernel, c_in=EQUIVALENCE_SHAPE["channels"],
                       c_out=EQUIVALENCE_SHAPE["channels"], height=side, width=side)
-    return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"],
-                                        **dict(case.options))
+    with backend.device_scope("cpu"):
+        return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"],
+                                            **dict(case.options))
 
 
-def _timed_call(unit, repeats: int, activation, mode: str, batch: int):
+def _timed_call(backend: Backend, unit, repeats: int, activation, mode: str, batch: int):
     model = keras_build.build_model(unit, repeats=repeats, activation=activation)
     inputs = keras_build.random_input(unit, batch)
-    return tf_runtime.compiled_call(model, inputs, mode, batch)
+    return backend.compiled_call(model, inputs, mode, batch)
+
+
+def _check_backend(config, backend: Backend) -> None:
+    if config.backend != backend.name:
+        raise ValueError(f"configuration {config.key} is planned for the {config.backend} backend, "
+                         f"but this process runs {backend.name}")
 
 
 @guarded
-def measure_seed(config: SeedConfig, policy: TimingPolicy) -> Outcome:
+def measure_seed(config: SeedConfig, policy: TimingPolicy, *, backend: Backend) -> Outcome:
     """Time one of the seed's 16-layer networks."""
-    checks = _counts_check(config.unit, config.repeats, config.batch, None)
-    with tf_runtime.device_scope(config.device):
-        call = _timed_call(config.unit, config.repeats, None, config.mode, config.batch)
-        timing = measure(call, policy=policy, sync=tf_runtime.synchronizer(config.device),
+    _check_backend(config, backend)
+    checks = _counts_check(config.unit, config.repeats, config.batch, None, backend)
+    with backend.device_scope(config.device):
+        call = _timed_call(backend, config.unit, config.repeats, None, config.mode, config.batch)
+        timing = measure(call, policy=policy, sync=backend.synchronizer(config.device),
                          label=config.layer_type)
     theory = config.theory()
     row = (_identity(config) | measurement_columns(timing)
            | {"macs": theory["macs"], "macs_ratio_vs_conv3x3": theory["macs_ratio_vs_conv3x3"],
-              "params": checks["params"], "flops": checks["flops"], "error": ""})
+              "params": checks["params"], "flops": checks["flops"],
+              "flops_checked_by": checks["flops_checked_by"], "error": ""})
     return Outcome(row, sample_rows(config.key, timing, "network"))
 
 
@@ -169,22 +201,23 @@ def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, di
 
 
 @guarded
-def measure_factorization(config: FactorizationConfig, policy: TimingPolicy,
+def measure_factorization(config: FactorizationConfig, policy: TimingPolicy, *, backend: Backend,
                           profile: DeviceProfile | None = None) -> Outcome:
     """Time an original stack and its factorized stack, interleaved, and judge the ratio.
 
     With a device profile, the latency model's predicted times and, for a
     divergent row, its reason are added.
     """
+    _check_backend(config, backend)
     original, factorized = config.original, config.factorized
-    before = _counts_check(original, config.repeats, config.batch, config.activation)
-    after = _counts_check(factorized, config.repeats, config.batch, config.activation)
-    equivalence = _equivalence_error(config.case)
-    with tf_runtime.device_scope(config.device):
-        calls = [_timed_call(unit, config.repeats, config.activation, config.mode, config.batch)
+    before = _counts_check(original, config.repeats, config.batch, config.activation, backend)
+    after = _counts_check(factorized, config.repeats, config.batch, config.activation, backend)
+    equivalence = _equivalence_error(config.case, backend)
+    with backend.device_scope(config.device):
+        calls = [_timed_call(backend, unit, config.repeats, config.activation, config.mode, config.batch)
                  for unit in (original, factorized)]
         timing = measure_interleaved(*calls, policy=policy, labels=("original", "factorized"),
-                                     sync=tf_runtime.synchronizer(config.device))
+                                     sync=backend.synchronizer(config.device))
     verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
     macs = [int(count.macs) * config.repeats for count in
             (count_layer(original), factorized.counts())]
@@ -195,6 +228,7 @@ def measure_factorization(config: FactorizationConfig, policy: TimingPolicy,
            | measurement_columns(timing.a, "original_") | measurement_columns(timing.b, "factorized_")
            | {"params_original": before["params"], "params_factorized": after["params"],
               "flops_original": before["flops"], "flops_factorized": after["flops"],
+              "flops_checked_by": before["flops_checked_by"],
               "equivalence_max_error": equivalence, "error": ""})
     samples = sample_rows(config.key, timing.a, "original") + sample_rows(config.key, timing.b, "factorized")
     return Outcome(row, samples)

@@ -1,10 +1,11 @@
-"""One run of an experiment: set TensorFlow up, plan, measure, store, summarise.
+"""One run of an experiment: set the backend up, plan, measure, store, summarise.
 
-This is where TensorFlow is first imported (thread pools must be configured
-before any op runs).  Experiments may share one ``--out`` folder, since the
-report reads them all from it, but a table that already holds results is
-only ever continued with ``--resume``, and only by the machine that
-measured it.
+This is where the backend's framework first runs (thread pools must be
+configured before any op runs); :mod:`validate.cli` has chosen the backend,
+and set ``KERAS_BACKEND``, before anything imported Keras.  Experiments may
+share one ``--out`` folder, since the report reads them all from it, but a
+table that already holds results is only ever continued with ``--resume``,
+and only by the machine (and backend) that measured it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pathlib
 import sys
 
 from costmodel.latency import DeviceProfile
-from validate import accuracy, environment, experiments, runner, summary, tf_runtime
+from validate import accuracy, environment, experiments, runner, summary
+from validate.backends import Backend
 from validate.progress import Progress
 from validate.store import ResultsExistError, ResultStore
 from validate.timing import TimingPolicy
@@ -37,15 +39,16 @@ def timing_policy(chosen: experiments.Profile) -> TimingPolicy:
                         min_sample_seconds=MIN_SAMPLE_SECONDS, guaranteed_samples=GUARANTEED_SAMPLES)
 
 
-def machine_metadata() -> dict:
-    backend = {**tf_runtime.versions(), "gpus": tf_runtime.gpu_names(),
-               "gpu_driver": environment.gpu_driver()}
-    return environment.machine_info(backend)
+def machine_metadata(backend: Backend) -> dict:
+    """The machine's fingerprint, with the backend and its version: folders never mix backends."""
+    facts = {**backend.versions(), "gpus": backend.gpu_names(), "gpu_driver": environment.gpu_driver()}
+    return environment.machine_info(facts)
 
 
-def open_store(args, table: str, threads: dict, argv: list[str]) -> ResultStore:
+def open_store(args, table: str, threads: dict, argv: list[str], backend: Backend) -> ResultStore:
     """The results folder, refusing to overwrite this experiment's table without --resume."""
-    metadata = {"machine": machine_metadata(), **environment.run_info(["validate", *argv], threads)}
+    metadata = {"machine": machine_metadata(backend),
+                **environment.run_info(["validate", *argv], threads)}
     if (args.out / f"{table}.csv").exists() and not args.resume:
         raise ResultsExistError(f"{args.out} already holds {table} results; pass --resume to "
                                 "continue them or choose another --out")
@@ -57,26 +60,50 @@ def profile_path(out: pathlib.Path, device: str) -> pathlib.Path:
     return out / f"device_profile_{device}.json"
 
 
-def device_profiles(args, devices: list[str]) -> dict:
-    """The latency model's profile per device: --device-profile, or one calibrated into --out."""
+def check_profile_backend(path: pathlib.Path, backend: Backend) -> None:
+    """Refuse a profile in --out calibrated on another backend: its overheads are not this one's."""
+    if not path.exists():
+        return
+    machine = DeviceProfile.load(path).extra.get("machine") or {}
+    calibrated_on = machine.get("backend", "tensorflow")  # profiles before backends were TensorFlow's
+    if calibrated_on != backend.name:
+        raise ValueError(f"{path} was calibrated on the {calibrated_on} backend and this run uses "
+                         f"{backend.name}: give each backend its own --out")
+
+
+def device_profiles(args, devices: list[str], backend: Backend) -> dict:
+    """The latency model's profile per device: --device-profile, or one calibrated into --out.
+
+    A profile named by --device-profile is used as given, whichever backend
+    calibrated it; one found in --out must be this backend's.
+    """
     given = getattr(args, "device_profile", None)
     if given is not None:
         profile = DeviceProfile.load(given)
         return {device: profile for device in devices if device == profile.device}
-    return {device: DeviceProfile.load(profile_path(args.out, device))
-            for device in devices if profile_path(args.out, device).exists()}
+    profiles = {}
+    for device in devices:
+        path = profile_path(args.out, device)
+        if path.exists():
+            check_profile_backend(path, backend)
+            profiles[device] = DeviceProfile.load(path)
+    return profiles
 
 
-def run_experiment(name: str, chosen: experiments.Profile, args, argv: list[str]) -> int:
-    """Measure every configuration of the plan not yet in the store; 1 if a cross-check failed."""
+def run_experiment(name: str, chosen: experiments.Profile, args, argv: list[str],
+                   backend: Backend) -> int:
+    """Measure every configuration of the plan not yet in the store; 1 if a cross-check failed.
+
+    ``chosen``'s modes are already the backend's own (``graph`` resolved).
+    """
     make_plan, measure_one, summarise = EXPERIMENTS[name]
-    threads = tf_runtime.configure_threads(args.threads, args.inter_threads)
-    devices, notice = tf_runtime.resolve_devices(args.device)
+    threads = backend.configure_threads(args.threads, args.inter_threads)
+    devices, notice = backend.resolve_devices(args.device)
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
-    store = open_store(args, name, threads, argv)
-    profiles = device_profiles(args, devices) if name == "factorizations" else {}
-    plan = make_plan(chosen, devices)
+    store = open_store(args, name, threads, argv, backend)
+    profiles = device_profiles(args, devices, backend) if name == "factorizations" else {}
+    plan = make_plan(chosen, devices, backend=backend.name)
     done = store.completed_keys(name)
     policy = timing_policy(chosen)
     progress = Progress(len(plan))
@@ -89,7 +116,7 @@ def run_experiment(name: str, chosen: experiments.Profile, args, argv: list[str]
             continue
         progress.start(config.key)
         context = {"profile": profiles.get(config.device)} if profiles else {}
-        outcome = measure_one(config, policy, **context)
+        outcome = measure_one(config, policy, backend=backend, **context)
         store.record(config.key, name, [runner.complete_row(outcome.row, runner.TABLES[name])],
                      outcome.samples)
         failed_checks += outcome.check_failed
@@ -121,20 +148,21 @@ def report_accuracy(out: pathlib.Path, device: str, profile: DeviceProfile, rows
     print(accuracy.accuracy_summary(table))
 
 
-def run_calibration(chosen_name: str, args, argv: list[str]) -> int:
+def run_calibration(chosen_name: str, args, argv: list[str], backend: Backend) -> int:
     """Calibrate every requested device and write its profile into --out."""
     from validate.calibrate import calibrate, calibration_layers
 
-    threads = tf_runtime.configure_threads(args.threads, args.inter_threads)
-    devices, notice = tf_runtime.resolve_devices(args.device)
+    threads = backend.configure_threads(args.threads, args.inter_threads)
+    devices, notice = backend.resolve_devices(args.device)
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     policy = timing_policy(experiments.profile(chosen_name, budget_seconds=args.budget))
     for device in devices:
+        check_profile_backend(profile_path(args.out, device), backend)
         with Progress(len(calibration_layers(chosen_name))) as progress:
-            profile = calibrate(device, chosen_name, policy, progress)
-        machine = {"machine": machine_metadata(),
+            profile = calibrate(device, chosen_name, policy, progress, backend=backend)
+        machine = {"machine": machine_metadata(backend),
                    "run": environment.run_info(["validate", *argv], threads)}
         profile = DeviceProfile.from_dict({**profile.as_dict(), **machine})
         profile.save(profile_path(args.out, device))

@@ -37,7 +37,8 @@ ACCURACY_PATTERN = "accuracy_*.csv"
 PROFILE_PATTERN = "device_profile_*.json"
 
 # Columns that hold words, and the flag columns; every other known column is a number.
-TEXT_COLUMNS = frozenset({"config_key", "device", "mode", "layer_type", "case", "scheme",
+TEXT_COLUMNS = frozenset({"config_key", "backend", "flops_checked_by", "device", "mode",
+                          "layer_type", "case", "scheme",
                           "activation", "verdict", "reason", "stop_reason", "original_stop_reason",
                           "factorized_stop_reason", "error", "role", "model", "quantity"})
 BOOL_COLUMNS = frozenset({"noisy", "original_noisy", "factorized_noisy", "diverges", "sign_flip"})
@@ -135,11 +136,18 @@ def machine_label(metadata: dict) -> str:
 
 
 def _hardware(metadata: dict, device: str) -> str:
-    """The part of the machine a device label stands for: the GPU for 'gpu', else the CPU."""
+    """The part of the machine a device label stands for: the GPU for 'gpu', else the CPU.
+
+    A backend other than TensorFlow (the reference) is named too, so the same
+    GPU measured through JAX and through TensorFlow gets two labels.
+    """
     machine = metadata.get("machine") or {}
     if device.startswith("gpu") and machine.get("gpus"):
-        return ", ".join(map(str, machine["gpus"]))
-    return str(machine.get("cpu_model") or "unknown machine")
+        hardware = ", ".join(map(str, machine["gpus"]))
+    else:
+        hardware = str(machine.get("cpu_model") or "unknown machine")
+    backend = machine.get("backend", "tensorflow")
+    return hardware if backend == "tensorflow" else f"{hardware}, {backend}"
 
 
 def _fingerprint(metadata: dict) -> str:

@@ -165,6 +165,13 @@ def seed_comparison_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["row", *SEED_ORDER])
 
 
+def _backend(machine: dict) -> str:
+    """'jax 0.10.2'; folders from before backends were TensorFlow's and record only its version."""
+    name = machine.get("backend", "tensorflow")
+    version = machine.get("backend_version") or machine.get(name) or MISSING
+    return f"{name} {version}"
+
+
 def _onednn(value) -> str:
     return "unset (on by default on x86 Linux)" if value is None else str(value)
 
@@ -177,7 +184,7 @@ def environment_table(results: Results) -> pd.DataFrame:
         base = {"folder": folder.name, "machine": machine_label(metadata),
                 "cores": machine.get("cores", MISSING), "GPU driver": machine.get("gpu_driver") or MISSING,
                 "platform": machine.get("platform", MISSING), "python": machine.get("python", MISSING),
-                "tensorflow": machine.get("tensorflow", MISSING), "keras": machine.get("keras", MISSING)}
+                "backend": _backend(machine), "keras": machine.get("keras", MISSING)}
         for run in metadata.get("runs") or [{}]:
             threads = run.get("threads") or {}
             rows.append({**base, "threads (intra/inter)":

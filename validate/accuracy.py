@@ -24,11 +24,13 @@ def _scored(rows: list[dict]) -> list[dict]:
     return [row for row in rows if not row.get("error") and row.get("model_time_ratio") not in ("", None)]
 
 
-def score(rows: list[dict], seconds_per_mac: float) -> list[dict]:
+def score(rows: list[dict], seconds_per_mac: float | None) -> list[dict]:
     """One row per (model, quantity) with count, within_10_percent, within_20_percent, MdAPE.
 
     ``rows`` are factorization rows as stored (strings are fine); those without
-    a latency-model prediction or with an error are left out.
+    a latency-model prediction or with an error are left out.  Without
+    ``seconds_per_mac`` (a profile not written by ``calibrate``) the naive
+    model's block latencies cannot be scored; its ratios still are.
     """
     rows = _scored(rows)
     if not rows:
@@ -37,8 +39,8 @@ def score(rows: list[dict], seconds_per_mac: float) -> list[dict]:
                        for role in ("original", "factorized")]
     model_blocks = [float(row[f"model_{role}_seconds"]) for row in rows
                     for role in ("original", "factorized")]
-    naive_blocks = [seconds_per_mac * float(row[f"macs_{role}"]) for row in rows
-                    for role in ("original", "factorized")]
+    naive_blocks = None if seconds_per_mac is None else [
+        seconds_per_mac * float(row[f"macs_{role}"]) for row in rows for role in ("original", "factorized")]
     measured_ratios = [float(row["measured_ratio"]) for row in rows]
     predictions = {
         "naive": (naive_blocks, [float(row["predicted_ratio"]) for row in rows]),
@@ -46,7 +48,8 @@ def score(rows: list[dict], seconds_per_mac: float) -> list[dict]:
     }
     table = []
     for model, (blocks, ratios) in predictions.items():
-        table.append({"model": model, "quantity": "block latency", **accuracy(blocks, measured_blocks)})
+        if blocks is not None:
+            table.append({"model": model, "quantity": "block latency", **accuracy(blocks, measured_blocks)})
         table.append({"model": model, "quantity": "time ratio", **accuracy(ratios, measured_ratios)})
     return table
 

@@ -137,7 +137,7 @@ def run_experiment(name: str, chosen: experiments.Profile, args, argv: list[str]
 
 def report_accuracy(out: pathlib.Path, device: str, profile: DeviceProfile, rows: list[dict]) -> None:
     """Score both models on the held-out rows; print and write ``accuracy_<device>.csv``."""
-    table = accuracy.score(rows, profile.extra["seconds_per_mac"])
+    table = accuracy.score(rows, profile.extra.get("seconds_per_mac"))
     if not table:
         return
     with open(out / f"accuracy_{device}.csv", "w", newline="") as handle:

@@ -42,7 +42,7 @@ TINY_STACKS = (1, 32)
 # Channel counts and sizes that no experiment profile uses (see assert_held_out).  The gpu
 # profile's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
 CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144), "gpu": (48, 192)}
-CALIBRATION_SIZES = {"quick": (24,), "default": (12, 24), "gpu": (24,)}
+CALIBRATION_SIZES = {"quick": (24,), "default": (12, 40), "gpu": (24,)}
 CALIBRATION_KERNELS = {
     "dense": [(3, 3), (5, 5), (7, 7), (2, 2)],
     "pointwise": [(1, 1)],

@@ -205,3 +205,24 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def configure_threads(self, intra_op: int | None = None, inter_op: int | None = None) -> dict:
         """Set the thread pools (before any op runs) and return what is in force."""
+
+
+class KerasScopedBackend(Backend):
+    """A backend whose device placement is Keras's own ``keras.device`` scope (JAX, PyTorch).
+
+    The scope also records the current device, which compiled calls and
+    synchronizers read to put inputs and waits on the right device.
+    """
+
+    _device = "cpu"
+
+    @contextlib.contextmanager
+    def device_scope(self, device: str):
+        import keras
+
+        previous, self._device = self._device, device
+        try:
+            with keras.device(f"{device}:0"):
+                yield
+        finally:
+            self._device = previous

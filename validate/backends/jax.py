@@ -25,15 +25,14 @@ computations in the order they were issued.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import numpy as np
 
-from validate.backends.base import Backend
+from validate.backends.base import KerasScopedBackend
 
 
-class JaxBackend(Backend):
+class JaxBackend(KerasScopedBackend):
     """The JAX backend; ``block_until_ready`` is injectable so synchronisation is testable."""
 
     def __init__(self, spec, block_until_ready: Callable[[object], object] | None = None):
@@ -75,18 +74,6 @@ class JaxBackend(Backend):
         import jax
 
         return jax.devices(device or self._device)[0]
-
-    @contextlib.contextmanager
-    def device_scope(self, device: str):
-        """Build models and place inputs on ``device``: Keras's scope plus this backend's own."""
-        import keras
-
-        previous, self._device = self._device, device
-        try:
-            with keras.device(f"{device}:0"):
-                yield
-        finally:
-            self._device = previous
 
     def _keep(self, output):
         self._pending.append(output)

@@ -25,12 +25,11 @@ kernel of the device.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import numpy as np
 
-from validate.backends.base import Backend
+from validate.backends.base import KerasScopedBackend
 
 
 def _torch():
@@ -39,7 +38,7 @@ def _torch():
     return torch
 
 
-class TorchBackend(Backend):
+class TorchBackend(KerasScopedBackend):
     def __init__(self, spec):
         super().__init__(spec)
         self._device = "cpu"
@@ -68,18 +67,6 @@ class TorchBackend(Backend):
 
     def _torch_device(self):
         return _torch().device("cuda" if self._device == "gpu" else "cpu")
-
-    @contextlib.contextmanager
-    def device_scope(self, device: str):
-        """Keras's device scope: the models built inside keep their weights on ``device``."""
-        import keras
-
-        previous, self._device = self._device, device
-        try:
-            with keras.device(f"{device}:0"):
-                yield
-        finally:
-            self._device = previous
 
     def synchronizer(self, device: str) -> Callable[[], None]:
         """``torch.cuda.synchronize`` on the GPU; nothing on the CPU, where ops finish in the call."""

@@ -6,7 +6,6 @@ subprocess (``python -m validate ... --backend jax``), and the logic around
 it (selection, modes, synchronisation) is tested here with fakes.
 """
 
-import csv
 import importlib
 import importlib.util
 import json
@@ -17,6 +16,7 @@ import types
 
 import pytest
 
+from helpers import read, validate
 from validate import backends, experiments
 from validate.backends import BackendUnavailableError, get_backend, select_keras_backend, spec
 from validate.backends.jax import JaxBackend
@@ -249,16 +249,6 @@ def _installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-def validate(*argv, timeout=240):
-    return subprocess.run([sys.executable, "-m", "validate", *argv], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name, mode", [
     pytest.param("jax", "jit", marks=[pytest.mark.jax, pytest.mark.skipif(
@@ -314,20 +304,11 @@ def test_factorizations_compute_the_composed_layer_on_the_backend(name):
 
 
 @pytest.mark.gpu
-@pytest.mark.jax
 @pytest.mark.slow
-def test_jax_measures_on_the_gpu(tmp_path):
-    done = validate("factorizations", "--profile", "quick", "--backend", "jax", "--cases",
-                    "3:asymmetric", "--device", "gpu", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}
-
-
-@pytest.mark.gpu
-@pytest.mark.torch
-@pytest.mark.slow
-def test_torch_measures_on_the_gpu(tmp_path):
-    done = validate("factorizations", "--profile", "quick", "--backend", "torch", "--cases",
+@pytest.mark.parametrize("name", [pytest.param("jax", marks=pytest.mark.jax),
+                                  pytest.param("torch", marks=pytest.mark.torch)])
+def test_backend_measures_on_the_gpu(tmp_path, name):
+    done = validate("factorizations", "--profile", "quick", "--backend", name, "--cases",
                     "3:asymmetric", "--device", "gpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}

@@ -1,11 +1,8 @@
 """The validator's command line: bad input, smoke runs of the quick profile, resume, failures."""
 
-import csv
-import subprocess
-import sys
-
 import pytest
 
+from helpers import read, validate
 from validate.cli import main
 
 REQUIRED_FACTORIZATION_COLUMNS = {"scheme", "predicted_ratio", "measured_ratio", "ratio_ci_low",
@@ -28,16 +25,6 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
     assert status == 2
     assert fragment in err
     assert len(err.strip().splitlines()) == 1
-
-
-def validate(*argv, timeout=300):
-    return subprocess.run([sys.executable, "-m", "validate", *argv], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.mark.tensorflow

@@ -30,17 +30,19 @@ import time
 
 import numpy as np
 
-from validate import experiments, keras_build, runner
-from validate.backends import get_backend
-from validate.session import timing_policy
-from validate.timing import measure_interleaved
+from validate.experiments import plans
+from validate.frameworks import keras_build
+from validate.experiments import runner
+from validate.frameworks.backends import get_backend
+from validate.experiments.session import timing_policy
+from validate.harness.timing import measure_interleaved
 
 REPEATS = 5
 SEED_CALLS = 100
 OUT = pathlib.Path(__file__).resolve().parent / "results" / "seed_method.json"
 
 
-def seed_way_seconds(config: experiments.SeedConfig) -> float:
+def seed_way_seconds(config: plans.SeedConfig) -> float:
     """The seed's protocol: build, one warm-up predict, then 100 predicts timed by time.time()."""
     model = keras_build.build_model(config.unit, repeats=config.repeats)
     inputs = keras_build.random_input(config.unit, config.batch)
@@ -53,14 +55,14 @@ def seed_way_seconds(config: experiments.SeedConfig) -> float:
     return total / SEED_CALLS
 
 
-def harness_seconds(config: experiments.SeedConfig, policy) -> float:
+def harness_seconds(config: plans.SeedConfig, policy) -> float:
     outcome = runner.measure_seed(config, policy, backend=get_backend("tensorflow"))
     if outcome.row.get("error"):
         raise RuntimeError(outcome.row["error"])
     return float(outcome.row["median_seconds"])
 
 
-def harness_ratio(config: experiments.SeedConfig, reference: experiments.SeedConfig, policy) -> float:
+def harness_ratio(config: plans.SeedConfig, reference: plans.SeedConfig, policy) -> float:
     """config / reference per-call time, timed interleaved in graph mode."""
     backend = get_backend("tensorflow")
     calls = [runner._timed_call(backend, c.unit, c.repeats, None, "graph", c.batch)
@@ -78,10 +80,10 @@ def relative_iqr(values: list[float]) -> float:
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     filters = (8, 16) if quick else (8, 16, 32, 64)
-    chosen = experiments.profile("default", seed_filters=filters)
+    chosen = plans.profile("default", seed_filters=filters)
     policy = timing_policy(chosen)
-    graph = [c for c in experiments.seed_plan(chosen, ["cpu"], modes=("graph",))]
-    predict = [experiments.SeedConfig(c.device, "predict", c.layer_type, c.filters) for c in graph]
+    graph = [c for c in plans.seed_plan(chosen, ["cpu"], modes=("graph",))]
+    predict = [plans.SeedConfig(c.device, "predict", c.layer_type, c.filters) for c in graph]
     get_backend("tensorflow").configure_threads()
 
     start = time.perf_counter()

@@ -71,7 +71,7 @@ for backend in tensorflow jax torch; do
         log "$backend: not installed, skipped"
         continue
     fi
-    seen="$("$PYTHON" -c "from validate.backends import get_backend
+    seen="$("$PYTHON" -c "from validate.frameworks.backends import get_backend
 print('; '.join(get_backend('$backend').gpu_names()))" 2>>"$LOG")"
     if [ -z "$seen" ] && [ "$DEVICE" = gpu ]; then
         log "$backend: sees no GPU (nvidia-smi does: its CUDA build or driver is missing)"

@@ -9,7 +9,7 @@ import functools
 
 import pytest
 
-from validate import backends
+from validate.frameworks import backends
 
 BACKEND_MARKERS = ("jax", "torch", "tensorflow")
 

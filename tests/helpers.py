@@ -1,8 +1,12 @@
 """Helpers shared by the tests that run the validator as a user would, in a subprocess."""
 
 import csv
+import pathlib
 import subprocess
 import sys
+
+# The repository's root, wherever a test file sits below tests/.
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def validate(*argv, timeout=300):

@@ -220,7 +220,7 @@ def test_cli_predict_bad_input(capsys, argv, fragment):
 
 
 def test_accuracy_without_the_naive_constant_scores_ratios_only():
-    from validate.accuracy import score
+    from validate.results.accuracy import score
 
     row = {"error": "", "model_time_ratio": "0.5", "measured_ratio": "0.55", "predicted_ratio": "0.2",
            "original_median_seconds": "0.01", "factorized_median_seconds": "0.0055",

@@ -1,7 +1,7 @@
 """Empirical validation of the cost model.
 
 ``validate`` measures real latencies of the costmodel's layers in Keras 3
-(on TensorFlow, JAX or PyTorch: :mod:`validate.backends`) and reports where
+(on TensorFlow, JAX or PyTorch: :mod:`validate.frameworks.backends`) and reports where
 theory and measurement diverge.
 
 The measuring core re-exported here is pure Python (numpy only) and never
@@ -29,8 +29,8 @@ Examples
 ('sum', True, True)
 """
 
-from validate.stats import Measurement, bootstrap_ratio_ci, paired_ratio_ci
-from validate.timing import TimingPolicy, measure, measure_interleaved
+from validate.harness.stats import Measurement, bootstrap_ratio_ci, paired_ratio_ci
+from validate.harness.timing import TimingPolicy, measure, measure_interleaved
 
 __all__ = [
     "Measurement",

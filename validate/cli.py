@@ -23,7 +23,8 @@ import pathlib
 import sys
 
 from costmodel.cli import UsageError, OneLineParser, positive_int, positive_ints
-from validate import backends, experiments
+from validate.frameworks import backends
+from validate.experiments import plans
 
 PROGRAM = "validate"
 MODES_HELP = ("comma list; " + "; ".join(f"{spec.name}: {', '.join(spec.modes)}"
@@ -53,7 +54,7 @@ def _modes(text: str) -> tuple:
 
 def _cases(text: str) -> tuple:
     try:
-        return tuple(experiments.case_from_text(part) for part in text.split(","))
+        return tuple(plans.case_from_text(part) for part in text.split(","))
     except (ValueError, TypeError) as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -68,7 +69,7 @@ def _activations(text: str) -> tuple:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", choices=sorted(experiments.PROFILES), default="default",
+    parser.add_argument("--profile", choices=sorted(plans.PROFILES), default="default",
                         help="how much to measure (quick: under 2 minutes on 2 cores)")
     parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu",
                         help="where to measure; without a GPU, gpu/all fall back to the CPU")
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def chosen_profile(args) -> experiments.Profile:
+def chosen_profile(args) -> plans.Profile:
     """The profile with the command line's overrides, its modes the backend's own.
 
     ``graph`` becomes the backend's natural mode.  A mode given with
@@ -121,7 +122,7 @@ def chosen_profile(args) -> experiments.Profile:
         overrides.update(cases=args.cases, channels=_tuple(args.channels), sizes=_tuple(args.sizes),
                          batches=_tuple(args.batches), repeats=args.repeats,
                          activations=args.activation, factorization_modes=args.modes)
-    chosen = experiments.profile(args.profile, **overrides)
+    chosen = plans.profile(args.profile, **overrides)
     spec = backends.spec(args.backend)
     given = getattr(args, "modes", None)  # calibrate has no --modes
     resolved = {}
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         # Before anything imports keras: importing TensorFlow does, for one.
         backends.select_keras_backend(args.backend)
         backend = backends.get_backend(args.backend)
-        from validate import session  # the backend's framework runs from here on
+        from validate.experiments import session  # the backend's framework runs from here on
 
         argv = argv if argv is not None else sys.argv[1:]
         if args.experiment == "calibrate":

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from validate.divergence import TOLERANCE
-from validate.experiments import SEED_LAYER_TYPES, SEED_REFERENCE
+from validate.results.divergence import TOLERANCE
+from validate.experiments.plans import SEED_LAYER_TYPES, SEED_REFERENCE
 from validate.report import derived
 from validate.report.data import Results, measured
 

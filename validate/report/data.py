@@ -27,7 +27,7 @@ import pathlib
 import pandas as pd
 
 from costmodel.latency import DeviceProfile
-from validate.runner import FACTORIZATION_COLUMNS, SEED_COLUMNS
+from validate.experiments.runner import FACTORIZATION_COLUMNS, SEED_COLUMNS
 
 SEED_FILE = "seed.csv"
 FACTORIZATION_FILE = "factorizations.csv"
@@ -56,7 +56,7 @@ class Results:
     ----------
     seed, factorizations : pandas.DataFrame
         One row per configuration, in the CSV schema of
-        :data:`validate.runner.SEED_COLUMNS` / ``FACTORIZATION_COLUMNS``
+        :data:`validate.experiments.runner.SEED_COLUMNS` / ``FACTORIZATION_COLUMNS``
         (columns an older run lacks are added empty), plus ``machine`` and
         ``folder``.  Rows whose ``error`` is not empty failed to measure.
     samples : pandas.DataFrame or None

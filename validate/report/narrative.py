@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from validate.experiments import SEED_REFERENCE
+from validate.experiments.plans import SEED_REFERENCE
 from validate.report.data import Results, machine_label, measured
 
 DEPTHWISE_SEED_TYPE = "conv3x3sep"

@@ -17,7 +17,7 @@ import math
 import pandas as pd
 
 import costmodel
-from validate.experiments import SEED_REFERENCE, Case, SeedConfig
+from validate.experiments.plans import SEED_REFERENCE, Case, SeedConfig
 from validate.report.data import Results, machine_label, measured
 
 MISSING = "–"

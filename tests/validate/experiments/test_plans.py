@@ -1,0 +1,64 @@
+"""The experiment plans: the seed's configurations and theory, profiles, case parsing."""
+
+import pytest
+
+from validate.experiments import plans
+
+
+def test_seed_plan_is_the_seeds_experiment():
+    chosen = plans.profile("default")
+    plan = plans.seed_plan(chosen, devices=["cpu"])
+    # six layer types x four filter counts x two modes (graph and the seed's predict)
+    assert len(plan) == 6 * 4 * 2
+    assert len({config.key for config in plan}) == len(plan)
+    layer = plan[0].unit
+    assert (layer.height, layer.width, layer.batch, layer.padding, layer.bias) == (32, 32, 32, "same", False)
+    assert plan[0].repeats == 16
+
+
+# "theory vs 3x3" row of the seed's published table (shared/mission.md), at 64 filters.
+@pytest.mark.parametrize("layer_type, expected", [
+    ("conv1x1", 0.111), ("conv3x1", 0.333), ("conv1x3", 0.333), ("conv3x3sep", 0.016),
+    ("conv3x3", 1.0), ("conv5x5", 2.778),
+])
+def test_seed_theory_matches_the_published_mac_ratios(layer_type, expected):
+    config = plans.SeedConfig("cpu", "graph", layer_type, 64)
+    assert config.theory()["macs_ratio_vs_conv3x3"] == pytest.approx(expected, abs=5e-4)
+
+
+def test_seed_depthwise_is_depthwise_alone():
+    assert plans.seed_layer("conv3x3sep", 16).describe() == "3x3 depthwise 16->16"
+
+
+def test_factorization_plan_predicts_the_mac_ratio():
+    chosen = plans.profile("quick")
+    plan = plans.factorization_plan(chosen, devices=["cpu"])
+    by_case = {config.case.name: config for config in plan}
+    assert by_case["5x5 stack"].predicted_ratio() == pytest.approx(18 / 25)  # Szegedy §3.1
+    assert by_case["3x3 asymmetric"].predicted_ratio() == pytest.approx(2 / 3)  # Szegedy §3.2
+    assert by_case["3x3 depthwise-separable"].predicted_ratio() == pytest.approx(1 / 32 + 1 / 9)
+
+
+def test_default_profile_covers_every_required_factorization():
+    names = {case.name for case in plans.profile("default").cases}
+    assert names == {"5x5 stack", "7x7 stack", "3x3 stack,m=2", "3x3 asymmetric", "7x7 asymmetric",
+                     "3x3 depthwise-separable", "5x5 depthwise-separable", "7x7 depthwise-separable"}
+
+
+def test_profile_overrides_and_unknown_profile():
+    assert plans.profile("quick", channels=(8, 64)).channels == (8, 64)
+    with pytest.raises(ValueError, match="unknown profile 'huge'; known: quick, default, full"):
+        plans.profile("huge")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("5x5", "KERNEL:SCHEME"),
+    ("1x7:stack", "square kernels"),
+    ("5:nope", "unknown scheme 'nope'"),
+    ("3:stack:m", "name=integer"),
+    ("4:stack", "nearest kernel sizes that work: 3 and 5"),
+    ("5:stack:widht=3", "option 'widht' is not one of"),
+])
+def test_bad_cases(text, message):
+    with pytest.raises(ValueError, match=message):
+        plans.case_from_text(text)

@@ -1,0 +1,182 @@
+"""The validator's command line: bad input, smoke runs of the quick profile, resume, failures."""
+
+import pytest
+
+from helpers import read, validate
+from validate.cli import main
+
+REQUIRED_FACTORIZATION_COLUMNS = {"scheme", "predicted_ratio", "measured_ratio", "ratio_ci_low",
+                                  "ratio_ci_high", "diverges"}
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["factorizations", "--modes", "turbo"], "unknown mode 'turbo'"),
+    (["factorizations", "--cases", "4x4:stack"], "nearest kernel sizes that work: 3 and 5"),
+    (["factorizations", "--cases", "5:nope"], "unknown scheme 'nope'"),
+    (["seed", "--budget", "0"], "expected seconds > 0"),
+    (["seed", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["seed", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["seed", "--filters", "8,x"], "expected a whole number"),
+    (["transmogrify"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_factorizations_quick_writes_the_required_columns(tmp_path):
+    done = validate("factorizations", "--profile", "quick", "--device", "cpu", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = read(tmp_path / "factorizations.csv")
+    assert REQUIRED_FACTORIZATION_COLUMNS <= set(rows[0])
+    assert {row["case"] for row in rows} == {"5x5 stack", "3x3 asymmetric", "3x3 depthwise-separable"}
+    assert all(row["error"] == "" for row in rows)
+    # TensorFlow stays the default backend, and only its profiler checks FLOPs.
+    assert {(row["backend"], row["mode"], row["flops_checked_by"]) for row in rows} == {
+        ("tensorflow", "graph", "tensorflow profiler")}
+    for row in rows:
+        assert float(row["ratio_ci_low"]) <= float(row["ratio_ci_high"])
+        assert int(row["params_factorized"]) < int(row["params_original"])  # cross-checked counts
+    samples = read(tmp_path / "samples.csv")
+    assert {sample["role"] for sample in samples} == {"original", "factorized"}
+    assert "predicted" in done.stdout and "verdict" in done.stdout  # the summary table
+    assert (tmp_path / "metadata.json").exists()
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_seed_quick_measures_graph_and_predict(tmp_path):
+    done = validate("seed", "--profile", "quick", "--filters", "8", "--device", "cpu",
+                    "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = read(tmp_path / "seed.csv")
+    assert {(row["mode"], row["layer_type"]) for row in rows} == {
+        (mode, layer) for mode in ("graph", "predict")
+        for layer in ("conv5x5", "conv3x3", "conv3x3sep", "conv1x1", "conv1x3", "conv3x1")}
+    assert all(int(row["samples"]) >= 5 for row in rows)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_resume_measures_only_what_is_missing(tmp_path):
+    first = validate("factorizations", "--profile", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    again = validate("factorizations", "--profile", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
+    assert again.returncode == 2
+    assert "pass --resume" in again.stderr
+    resumed = validate("factorizations", "--profile", "quick", "--cases", "5x5:stack,3:asymmetric",
+                       "--out", str(tmp_path), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "skipped 1" in resumed.stderr
+    rows = read(tmp_path / "factorizations.csv")
+    assert [row["case"] for row in rows] == ["5x5 stack", "3x3 asymmetric"]
+
+
+@pytest.mark.tensorflow
+def test_gpu_request_without_gpu_falls_back_with_a_notice(tmp_path, monkeypatch):
+    from validate.frameworks.backends import get_backend
+
+    backend = get_backend("tensorflow")
+    monkeypatch.setattr(backend, "gpu_names", lambda: [])
+    devices, notice = backend.resolve_devices("all")
+    assert devices == ["cpu"]
+    assert notice == "no GPU visible to TensorFlow: measuring on the CPU only"
+
+
+@pytest.mark.tensorflow
+def test_a_failing_configuration_becomes_an_error_row():
+    from validate.experiments import plans
+    from validate.experiments import runner
+
+    @runner.guarded
+    def explode(config, policy):
+        raise MemoryError("OOM when allocating tensor")  # what a device out of memory raises
+
+    config = plans.factorization_plan(plans.profile("quick"), ["cpu"])[0]
+    outcome = explode(config, policy=None)
+    row = runner.complete_row(outcome.row, runner.FACTORIZATION_COLUMNS)
+    assert row["error"] == "MemoryError: OOM when allocating tensor"
+    assert row["config_key"] == config.key and row["measured_ratio"] == ""
+    assert not outcome.check_failed
+
+
+@pytest.mark.tensorflow
+def test_a_failed_cross_check_is_flagged():
+    from validate.frameworks import crosscheck
+    from validate.experiments import plans
+    from validate.experiments import runner
+
+    @runner.guarded
+    def mismatch(config, policy):
+        raise crosscheck.CrossCheckError("Keras count_params() = 10, costmodel params = 12")
+
+    config = plans.factorization_plan(plans.profile("quick"), ["cpu"])[0]
+    outcome = mismatch(config, policy=None)
+    assert outcome.check_failed
+    assert "count_params() = 10, costmodel params = 12" in outcome.row["error"]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.gpu
+def test_gpu_measurement_runs_on_the_gpu(tmp_path):
+    done = validate("factorizations", "--profile", "quick", "--cases", "3:asymmetric", "--device", "gpu",
+                    "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
+    import json
+
+    from costmodel.cli import main as costmodel_main
+    from costmodel.latency import KINDS, DeviceProfile
+
+    done = validate("calibrate", "--profile", "quick", "--device", "cpu", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    profile = DeviceProfile.load(tmp_path / "device_profile_cpu.json")
+    assert set(profile.efficiency) == set(KINDS)
+    assert profile.peak_flops_per_second > profile.bandwidth_bytes_per_second > 0
+    assert profile.extra["machine"]["cores"] >= 1 and profile.extra["calibration_residuals"]
+    assert "ridge point" in done.stdout
+    argv = ["predict", "3x3", "--scheme", "depthwise-separable", "--c-in", "64", "--c-out", "64",
+            "--height", "32", "--width", "32", "--device-profile", str(tmp_path / "device_profile_cpu.json"),
+            "--json"]
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert costmodel_main(argv) == 0
+    answer = json.loads(out.getvalue())
+    assert 0 < answer["predicted_seconds_after"] and 0 < answer["predicted_seconds_before"]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_factorizations_with_a_profile_score_both_models(tmp_path):
+    import csv as csv_module
+
+    from costmodel.latency import DeviceProfile
+
+    profile = {"version": 1, "device": "cpu", "peak_flops_per_second": 1e11,
+               "bandwidth_bytes_per_second": 1e10, "op_overhead_seconds": 1e-5,
+               "call_overhead_seconds": 5e-4, "seconds_per_mac": 2e-11,
+               "efficiency": {"dense": 0.5, "pointwise": 0.3, "depthwise": 0.05, "asymmetric": 0.4}}
+    DeviceProfile.from_dict(profile).save(tmp_path / "device_profile_cpu.json")
+    done = validate("factorizations", "--profile", "quick", "--cases", "3:depthwise-separable",
+                    "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (row,) = read(tmp_path / "factorizations.csv")
+    assert float(row["model_time_ratio"]) > float(row["predicted_ratio"])  # memory and overheads count
+    assert row["reason"] if row["diverges"] == "True" else row["reason"] == ""
+    scores = list(csv_module.DictReader(open(tmp_path / "accuracy_cpu.csv")))
+    assert {(s["model"], s["quantity"]) for s in scores} == {
+        (model, quantity) for model in ("naive", "latency") for quantity in ("block latency", "time ratio")}
+    assert "latency model vs naive" in done.stdout

@@ -1,0 +1,145 @@
+"""``validate calibrate``: measure a device's ceilings and overheads, fit the latency model.
+
+Microbenchmarks, each timed in the backend's natural mode (``graph``: see
+:mod:`validate.frameworks.backends`) like every other measurement:
+
+* **compute**: a large float32 matrix product (2n³ FLOPs) and a large dense
+  3x3 convolution; the peak is the faster of the two rates;
+* **bandwidth**: an element-wise multiply, which reads and writes every
+  element once, over 4 and 16 MiB tensors: the slope between the two sizes
+  (bytes / extra seconds) leaves the fixed cost of the call out.  Larger
+  tensors measure the operating system's page faults on fresh output
+  buffers more than the memory system, smaller ones the call overhead;
+* **overheads**: stacks of 1 and of 32 tiny convolutions (1x1, one channel,
+  one pixel): ``t(R) = call + R x op``, so two stack depths give both.
+
+Then a calibration set of conv layers of every kind (dense k x k, pointwise
+1x1, depthwise, asymmetric 1 x k / k x 1) is measured as stacks of
+``CALIBRATION_REPEATS`` layers, and :func:`costmodel.calibration.fit_profile`
+fits one efficiency per kind.  The calibration set's channel counts and
+sizes are deliberately disjoint from every experiment profile's grid, so the
+factorization sweep that scores the model never scores a configuration the
+model was fitted on (checked in :func:`assert_held_out`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from costmodel import ConvLayer
+from costmodel.calibration import Observation, fit_profile, fit_seconds_per_mac, residuals
+from costmodel.counts import count_layer
+from costmodel.latency import DeviceProfile
+from validate.experiments import plans
+from validate.frameworks import keras_build
+from validate.frameworks.backends import Backend
+from validate.harness.timing import TimingPolicy, measure
+
+CALIBRATION_REPEATS = 4
+CALIBRATION_BATCH = 8
+MATMUL_SIDE = 1024
+BANDWIDTH_ELEMENTS = (1024 * 1024, 4 * 1024 * 1024)  # 4 and 16 MiB of float32
+TINY_STACKS = (1, 32)
+# Channel counts and sizes that no experiment profile uses (see assert_held_out).  The gpu
+# profile's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
+CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144), "gpu": (48, 192)}
+CALIBRATION_SIZES = {"quick": (24,), "default": (12, 40), "gpu": (24,)}
+CALIBRATION_KERNELS = {
+    "dense": [(3, 3), (5, 5), (7, 7), (2, 2)],
+    "pointwise": [(1, 1)],
+    "depthwise": [(3, 3), (5, 5), (7, 7)],
+    "asymmetric": [(1, 3), (3, 1), (1, 7), (7, 1)],
+}
+
+
+def calibration_layers(profile_name: str) -> list[ConvLayer]:
+    """The calibration set: every kind x kernel x channels x size."""
+    name = profile_name if profile_name in CALIBRATION_CHANNELS else "default"
+    layers = []
+    for (kind, kernels), channels, size in itertools.product(
+            CALIBRATION_KERNELS.items(), CALIBRATION_CHANNELS[name], CALIBRATION_SIZES[name]):
+        for kernel_h, kernel_w in kernels:
+            common = {"height": size, "width": size, "batch": CALIBRATION_BATCH, "padding": "same"}
+            if kind == "depthwise":
+                layers.append(ConvLayer.depthwise(kernel_h, kernel_w, channels, **common))
+            else:
+                layers.append(ConvLayer(kernel_h, kernel_w, c_in=channels, c_out=channels, **common))
+    return layers
+
+
+def assert_held_out(layers: list[ConvLayer]) -> None:
+    """Refuse a calibration set that shares a layer shape with any experiment profile's grid."""
+    scored = {(channels, size) for chosen in plans.PROFILES.values()
+              for channels in chosen.channels for size in chosen.sizes}
+    shared = [layer.describe() for layer in layers if (layer.c_in, layer.height) in scored]
+    if shared:
+        raise ValueError(f"calibration layers {shared[:3]} share shapes with the scored sweep")
+
+
+def _time(backend: Backend, function, policy: TimingPolicy, device: str) -> float:
+    return measure(function, policy=policy, sync=backend.synchronizer(device)).median_seconds
+
+
+def compute_rate(backend: Backend, device: str, policy: TimingPolicy) -> dict:
+    """Achieved FLOP/s of a large matrix product and of a large dense convolution."""
+    product = backend.matmul_call(MATMUL_SIDE)
+    matmul_rate = 2 * MATMUL_SIDE ** 3 / _time(backend, product, policy, device)
+    conv = ConvLayer(3, 3, c_in=128, c_out=128, height=32, width=32, batch=CALIBRATION_BATCH)
+    call = _stack_call(backend, conv, 1)
+    conv_rate = float(count_layer(conv).flops) / _time(backend, call, policy, device)
+    return {"matmul_flops_per_second": matmul_rate, "conv_flops_per_second": conv_rate,
+            "peak_flops_per_second": max(matmul_rate, conv_rate)}
+
+
+def bandwidth(backend: Backend, device: str, policy: TimingPolicy) -> dict:
+    """Achieved bytes/s of an element-wise op: every element read once and written once."""
+    seconds = [_time(backend, backend.scale_call(elements), policy, device)
+               for elements in BANDWIDTH_ELEMENTS]
+    moved = 2 * 4 * (BANDWIDTH_ELEMENTS[1] - BANDWIDTH_ELEMENTS[0])
+    extra = seconds[1] - seconds[0]
+    if not extra > 0:
+        raise RuntimeError(f"the larger copy was not slower ({seconds}); the machine is too noisy "
+                           "to measure bandwidth now")
+    return {"bandwidth_bytes_per_second": moved / extra}
+
+
+def overheads(backend: Backend, device: str, policy: TimingPolicy) -> dict:
+    """Fixed cost per graph call and per op, from stacks of 1 and 32 one-pixel convolutions."""
+    tiny = ConvLayer(1, 1, c_in=1, c_out=1, height=1, width=1, batch=1)
+    short, long = (_time(backend, _stack_call(backend, tiny, repeats), policy, device)
+                   for repeats in TINY_STACKS)
+    op_seconds = max(0.0, (long - short) / (TINY_STACKS[1] - TINY_STACKS[0]))
+    return {"op_overhead_seconds": op_seconds,
+            "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
+
+
+def _stack_call(backend: Backend, layer: ConvLayer, repeats: int):
+    model = keras_build.build_model(layer, repeats=repeats)
+    inputs = keras_build.random_input(layer, int(layer.batch))
+    return backend.compiled_call(model, inputs, "graph", int(layer.batch))
+
+
+def calibrate(device: str, profile_name: str, policy: TimingPolicy, progress=None, *,
+              backend: Backend) -> DeviceProfile:
+    """Run every microbenchmark and the calibration set on one device; fit the profile."""
+    layers = calibration_layers(profile_name)
+    assert_held_out(layers)
+    with backend.device_scope(device):
+        ceilings = {**compute_rate(backend, device, policy), **bandwidth(backend, device, policy),
+                    **overheads(backend, device, policy)}
+        observations = []
+        for layer in layers:
+            if progress:
+                progress.start(layer.describe())
+            seconds = _time(backend, _stack_call(backend, layer, CALIBRATION_REPEATS), policy, device)
+            observations.append(Observation(layer, CALIBRATION_REPEATS, seconds))
+            keras_build.import_keras().backend.clear_session()
+            if progress:
+                progress.advance(layer.describe())
+    model_fields = ("peak_flops_per_second", "bandwidth_bytes_per_second", "op_overhead_seconds",
+                    "call_overhead_seconds")
+    fitted = fit_profile(device, observations, **{key: ceilings[key] for key in model_fields})
+    extra = {"measurements": ceilings, "seconds_per_mac": fit_seconds_per_mac(observations),
+             "calibration_residuals": residuals(observations, fitted),
+             "calibration_profile": profile_name, "calibration_mode": backend.resolve_mode("graph")}
+    return DeviceProfile.from_dict({**fitted.as_dict(), **extra})

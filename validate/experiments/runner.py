@@ -1,0 +1,235 @@
+"""Measure one configuration at a time, record it at once, go on whatever happens.
+
+For each configuration of a plan: build the Keras model(s) from the
+costmodel values, cross-check them against the cost model (parameters, the
+profiler's FLOPs on TensorFlow, and for factorizations the numerical
+equivalence), time them on the chosen :class:`~validate.frameworks.backends.Backend`,
+and hand the rows to the :class:`~validate.results.store.ResultStore` before the next
+configuration starts.  A configuration that fails (out of memory,
+an op the device lacks) becomes a row with its error; a cross-check that
+fails is recorded the same way and counted, so the run can end non-zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import traceback
+from typing import Callable
+
+from costmodel import latency
+from costmodel.counts import count_layer
+from costmodel.latency import DeviceProfile
+from validate.frameworks import crosscheck
+from validate.frameworks import keras_build
+from validate.frameworks.backends import Backend
+from validate.results.divergence import judge
+from validate.experiments.plans import FactorizationConfig, SeedConfig
+from validate.harness.stats import Measurement
+from validate.harness.timing import TimingPolicy, measure, measure_interleaved
+
+# Shape of the small layer on which each case's numerical equivalence is checked.
+EQUIVALENCE_SHAPE = {"channels": 4, "size": 12, "batch": 2}
+
+
+def _measurement_names(prefix: str = "") -> list[str]:
+    return [f"{prefix}{name}" for name in ("median_seconds", "iqr_seconds", "relative_iqr",
+                                           "ci_low_seconds", "ci_high_seconds", "noisy", "samples",
+                                           "calls_per_sample", "stop_reason")]
+
+
+# The result tables' columns, in order: the CSV schema (docs/validate.md explains each).
+SEED_COLUMNS = (["config_key", "backend", "device", "mode", "layer_type", "filters", "layers", "batch",
+                 "image"]
+                + _measurement_names()
+                + ["macs", "macs_ratio_vs_conv3x3", "params", "flops", "flops_checked_by", "error"])
+FACTORIZATION_COLUMNS = (["config_key", "backend", "device", "mode", "case", "kernel", "scheme",
+                          "channels", "size", "batch", "repeats", "activation",
+                          "predicted_ratio", "measured_ratio", "ratio_ci_low", "ratio_ci_high",
+                          "divergence", "diverges", "sign_flip", "verdict",
+                          "model_time_ratio", "model_original_seconds", "model_factorized_seconds",
+                          "reason", "predicted_params_ratio", "predicted_flops_ratio",
+                          "macs_original", "macs_factorized"]
+                         + _measurement_names("original_") + _measurement_names("factorized_")
+                         + ["params_original", "params_factorized", "flops_original",
+                            "flops_factorized", "flops_checked_by", "equivalence_max_error", "error"])
+TABLES = {"seed": SEED_COLUMNS, "factorizations": FACTORIZATION_COLUMNS}
+
+
+def complete_row(row: dict, columns: list[str]) -> dict:
+    """The row in the table's column order, empty where it has no value (an error row)."""
+    unknown = set(row) - set(columns)
+    if unknown:
+        raise ValueError(f"row has columns the table does not: {sorted(unknown)}")
+    return {column: row.get(column, "") for column in columns}
+
+
+def measurement_columns(measurement: Measurement, prefix: str = "") -> dict:
+    """The statistics of one measurement as row columns (raw samples go to samples.csv)."""
+    values = (measurement.median_seconds, measurement.iqr_seconds, measurement.relative_iqr,
+              measurement.ci_low_seconds, measurement.ci_high_seconds, measurement.is_noisy,
+              measurement.sample_count, measurement.calls_per_sample, measurement.stop_reason)
+    return dict(zip(_measurement_names(prefix), values))
+
+
+def sample_rows(config_key: str, measurement: Measurement, role: str) -> list[dict]:
+    return [{"config_key": config_key, "role": role, "sample": index, "seconds": seconds}
+            for index, seconds in enumerate(measurement.samples_seconds)]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one configuration produced: its row, its raw samples, whether a check failed."""
+
+    row: dict
+    samples: list
+    check_failed: bool = False
+
+
+def _error_text(error: BaseException) -> str:
+    lines = str(error).strip().splitlines() or [""]
+    return f"{type(error).__name__}: {lines[0]}"[:500]
+
+
+def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """Turn any failure of one configuration into an error row, so the sweep goes on."""
+    @functools.wraps(measure_config)
+    def run(config, policy: TimingPolicy, **context) -> Outcome:
+        try:
+            return measure_config(config, policy, **context)
+        except crosscheck.CrossCheckError as error:
+            return Outcome(_identity(config) | {"error": _error_text(error)}, [], check_failed=True)
+        except Exception as error:  # OOM, a missing kernel: recorded, not fatal
+            traceback.print_exc(limit=0)
+            return Outcome(_identity(config) | {"error": _error_text(error)}, [])
+        finally:
+            keras_build.import_keras().backend.clear_session()  # free the models' memory
+    return run
+
+
+def _identity(config) -> dict:
+    """The columns that say which configuration a row is about."""
+    common = {"config_key": config.key, "backend": config.backend, "device": config.device,
+              "mode": config.mode}
+    if isinstance(config, SeedConfig):
+        return common | {"layer_type": config.layer_type, "filters": config.filters,
+                         "layers": config.repeats, "batch": config.batch, "image": config.unit.height}
+    return common | {"case": config.case.name, "kernel": config.case.kernel,
+                     "scheme": config.case.scheme, "channels": config.channels, "size": config.size,
+                     "batch": config.batch, "repeats": config.repeats,
+                     "activation": config.activation or "linear"}
+
+
+FLOPS_PROFILER = "tensorflow profiler"
+
+
+@functools.lru_cache(maxsize=None)
+def _counts_check(unit, repeats: int, batch: int, activation: str | None, backend: Backend) -> dict:
+    """Parameters, and FLOPs where a profiler can check them, against the cost model.
+
+    Keras's ``count_params`` works on every backend.  Only TensorFlow has a
+    profiler that counts FLOPs, and the backend cannot change inside one
+    process, so elsewhere the FLOPs are the cost model's own and
+    ``flops_checked_by`` says they were not checked: never a silent pass.
+    """
+    model = keras_build.build_model(unit, repeats=repeats, activation=activation)
+    params = crosscheck.check_params(model, unit, repeats=repeats)
+    if backend.flops_profiler:
+        flops = crosscheck.check_flops(model, unit, batch, repeats=repeats).flops
+        checked_by = FLOPS_PROFILER
+    else:
+        flops = crosscheck.expected_flops(unit, batch, repeats)
+        checked_by = f"not checked: no TensorFlow profiler on the {backend.name} backend"
+    return {"params": params, "flops": flops, "flops_checked_by": checked_by}
+
+
+@functools.lru_cache(maxsize=None)
+def _equivalence_error(case, backend: Backend) -> float:
+    """Max |difference| between a factorized block and its composed single layer, small shape.
+
+    Always on the CPU: on a GPU, TensorFlow, JAX and PyTorch (cuDNN) run float32 convolutions
+    in TensorFloat-32 by default, whose 10-bit mantissa is far outside float32 tolerances.
+    The check is about the arithmetic being the same function, not about the device.
+    """
+    from costmodel import ConvLayer
+
+    side = EQUIVALENCE_SHAPE["size"]
+    layer = ConvLayer(case.kernel, case.kernel, c_in=EQUIVALENCE_SHAPE["channels"],
+                      c_out=EQUIVALENCE_SHAPE["channels"], height=side, width=side)
+    with backend.device_scope("cpu"):
+        return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"],
+                                            **dict(case.options))
+
+
+def _timed_call(backend: Backend, unit, repeats: int, activation, mode: str, batch: int):
+    model = keras_build.build_model(unit, repeats=repeats, activation=activation)
+    inputs = keras_build.random_input(unit, batch)
+    return backend.compiled_call(model, inputs, mode, batch)
+
+
+def _check_backend(config, backend: Backend) -> None:
+    if config.backend != backend.name:
+        raise ValueError(f"configuration {config.key} is planned for the {config.backend} backend, "
+                         f"but this process runs {backend.name}")
+
+
+@guarded
+def measure_seed(config: SeedConfig, policy: TimingPolicy, *, backend: Backend) -> Outcome:
+    """Time one of the seed's 16-layer networks."""
+    _check_backend(config, backend)
+    checks = _counts_check(config.unit, config.repeats, config.batch, None, backend)
+    with backend.device_scope(config.device):
+        call = _timed_call(backend, config.unit, config.repeats, None, config.mode, config.batch)
+        timing = measure(call, policy=policy, sync=backend.synchronizer(config.device),
+                         label=config.layer_type)
+    theory = config.theory()
+    row = (_identity(config) | measurement_columns(timing)
+           | {"macs": theory["macs"], "macs_ratio_vs_conv3x3": theory["macs_ratio_vs_conv3x3"],
+              "params": checks["params"], "flops": checks["flops"],
+              "flops_checked_by": checks["flops_checked_by"], "error": ""})
+    return Outcome(row, sample_rows(config.key, timing, "network"))
+
+
+def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, diverges: bool) -> dict:
+    """The latency model's predictions for both stacks, and the reason for a divergence."""
+    if profile is None:
+        return {}
+    original = latency.predict_seconds(config.original, profile, config.repeats)
+    factorized = latency.predict_seconds(config.factorized, profile, config.repeats)
+    reason = latency.explain(config.original, config.factorized, profile, config.repeats) if diverges else ""
+    return {"model_time_ratio": factorized / original, "model_original_seconds": original,
+            "model_factorized_seconds": factorized, "reason": reason}
+
+
+@guarded
+def measure_factorization(config: FactorizationConfig, policy: TimingPolicy, *, backend: Backend,
+                          profile: DeviceProfile | None = None) -> Outcome:
+    """Time an original stack and its factorized stack, interleaved, and judge the ratio.
+
+    With a device profile, the latency model's predicted times and, for a
+    divergent row, its reason are added.
+    """
+    _check_backend(config, backend)
+    original, factorized = config.original, config.factorized
+    before = _counts_check(original, config.repeats, config.batch, config.activation, backend)
+    after = _counts_check(factorized, config.repeats, config.batch, config.activation, backend)
+    equivalence = _equivalence_error(config.case, backend)
+    with backend.device_scope(config.device):
+        calls = [_timed_call(backend, unit, config.repeats, config.activation, config.mode, config.batch)
+                 for unit in (original, factorized)]
+        timing = measure_interleaved(*calls, policy=policy, labels=("original", "factorized"),
+                                     sync=backend.synchronizer(config.device))
+    verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
+    macs = [int(count.macs) * config.repeats for count in
+            (count_layer(original), factorized.counts())]
+    row = (_identity(config) | verdict.as_row() | model_columns(config, profile, verdict.diverges)
+           | {"macs_original": macs[0], "macs_factorized": macs[1],
+              "predicted_params_ratio": after["params"] / before["params"],
+              "predicted_flops_ratio": after["flops"] / before["flops"]}
+           | measurement_columns(timing.a, "original_") | measurement_columns(timing.b, "factorized_")
+           | {"params_original": before["params"], "params_factorized": after["params"],
+              "flops_original": before["flops"], "flops_factorized": after["flops"],
+              "flops_checked_by": before["flops_checked_by"],
+              "equivalence_max_error": equivalence, "error": ""})
+    samples = sample_rows(config.key, timing.a, "original") + sample_rows(config.key, timing.b, "factorized")
+    return Outcome(row, samples)

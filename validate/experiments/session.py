@@ -1,0 +1,175 @@
+"""One run of an experiment: set the backend up, plan, measure, store, summarise.
+
+This is where the backend's framework first runs (thread pools must be
+configured before any op runs); :mod:`validate.cli` has chosen the backend,
+and set ``KERAS_BACKEND``, before anything imported Keras.  Experiments may
+share one ``--out`` folder, since the report reads them all from it, but a
+table that already holds results is only ever continued with ``--resume``,
+and only by the machine (and backend) that measured it.
+"""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+import sys
+
+from costmodel.latency import DeviceProfile
+from validate.results import accuracy
+from validate.results import environment
+from validate.experiments import plans
+from validate.experiments import runner
+from validate.results import summary
+from validate.frameworks.backends import Backend
+from validate.experiments.progress import Progress
+from validate.results.store import ResultsExistError, ResultStore
+from validate.harness.timing import TimingPolicy
+
+# Timing: ±2% on the median's 95% interval, or the profile's budget, whichever comes first.
+TARGET_CI_RELATIVE = 0.02
+MIN_SAMPLE_SECONDS = 0.002  # group very short calls so the clock's resolution does not matter
+GUARANTEED_SAMPLES = 5  # even a call slower than the budget gets a median and a spread
+
+EXPERIMENTS = {
+    "seed": (plans.seed_plan, runner.measure_seed, summary.seed_summary),
+    "factorizations": (plans.factorization_plan, runner.measure_factorization,
+                       summary.factorization_summary),
+}
+
+
+def timing_policy(chosen: plans.Profile) -> TimingPolicy:
+    return TimingPolicy(warmup_calls=2, min_samples=7, max_samples=chosen.max_samples,
+                        target_ci_relative=TARGET_CI_RELATIVE, budget_seconds=chosen.budget_seconds,
+                        min_sample_seconds=MIN_SAMPLE_SECONDS, guaranteed_samples=GUARANTEED_SAMPLES)
+
+
+def machine_metadata(backend: Backend) -> dict:
+    """The machine's fingerprint, with the backend and its version: folders never mix backends."""
+    facts = {**backend.versions(), "gpus": backend.gpu_names(), "gpu_driver": environment.gpu_driver()}
+    return environment.machine_info(facts)
+
+
+def open_store(args, table: str, threads: dict, argv: list[str], backend: Backend) -> ResultStore:
+    """The results folder, refusing to overwrite this experiment's table without --resume."""
+    metadata = {"machine": machine_metadata(backend),
+                **environment.run_info(["validate", *argv], threads)}
+    if (args.out / f"{table}.csv").exists() and not args.resume:
+        raise ResultsExistError(f"{args.out} already holds {table} results; pass --resume to "
+                                "continue them or choose another --out")
+    return ResultStore(args.out, metadata, resume=True)
+
+
+def profile_path(out: pathlib.Path, device: str) -> pathlib.Path:
+    """Where ``calibrate`` writes, and ``factorizations`` looks for, a device's profile."""
+    return out / f"device_profile_{device}.json"
+
+
+def check_profile_backend(path: pathlib.Path, backend: Backend) -> None:
+    """Refuse a profile in --out calibrated on another backend: its overheads are not this one's."""
+    if not path.exists():
+        return
+    machine = DeviceProfile.load(path).extra.get("machine") or {}
+    calibrated_on = machine.get("backend", "tensorflow")  # profiles before backends were TensorFlow's
+    if calibrated_on != backend.name:
+        raise ValueError(f"{path} was calibrated on the {calibrated_on} backend and this run uses "
+                         f"{backend.name}: give each backend its own --out")
+
+
+def device_profiles(args, devices: list[str], backend: Backend) -> dict:
+    """The latency model's profile per device: --device-profile, or one calibrated into --out.
+
+    A profile named by --device-profile is used as given, whichever backend
+    calibrated it; one found in --out must be this backend's.
+    """
+    given = getattr(args, "device_profile", None)
+    if given is not None:
+        profile = DeviceProfile.load(given)
+        return {device: profile for device in devices if device == profile.device}
+    profiles = {}
+    for device in devices:
+        path = profile_path(args.out, device)
+        if path.exists():
+            check_profile_backend(path, backend)
+            profiles[device] = DeviceProfile.load(path)
+    return profiles
+
+
+def run_experiment(name: str, chosen: plans.Profile, args, argv: list[str],
+                   backend: Backend) -> int:
+    """Measure every configuration of the plan not yet in the store; 1 if a cross-check failed.
+
+    ``chosen``'s modes are already the backend's own (``graph`` resolved).
+    """
+    make_plan, measure_one, summarise = EXPERIMENTS[name]
+    threads = backend.configure_threads(args.threads, args.inter_threads)
+    devices, notice = backend.resolve_devices(args.device)
+    if notice:
+        print(f"validate: {notice}", file=sys.stderr)
+    store = open_store(args, name, threads, argv, backend)
+    profiles = device_profiles(args, devices, backend) if name == "factorizations" else {}
+    plan = make_plan(chosen, devices, backend=backend.name)
+    done = store.completed_keys(name)
+    policy = timing_policy(chosen)
+    progress = Progress(len(plan))
+    already = sum(config.key in done for config in plan)
+    if already:
+        progress.skip(already)
+    failed_checks = 0
+    for config in plan:
+        if config.key in done:
+            continue
+        progress.start(config.key)
+        context = {"profile": profiles.get(config.device)} if profiles else {}
+        outcome = measure_one(config, policy, backend=backend, **context)
+        store.record(config.key, name, [runner.complete_row(outcome.row, runner.TABLES[name])],
+                     outcome.samples)
+        failed_checks += outcome.check_failed
+        progress.advance(config.key)
+    progress.finish()
+    keys = {config.key for config in plan}
+    rows = [row for row in store.read(name) if row["config_key"] in keys]
+    print(summarise(rows))
+    for device, profile in profiles.items():
+        report_accuracy(args.out, device, profile, [row for row in rows if row["device"] == device])
+    print(f"results: {args.out.resolve()}")
+    if failed_checks:
+        print(f"validate: {failed_checks} configuration(s) failed a cross-check against the cost "
+              "model; their rows say which", file=sys.stderr)
+        return 1
+    return 0
+
+
+def report_accuracy(out: pathlib.Path, device: str, profile: DeviceProfile, rows: list[dict]) -> None:
+    """Score both models on the held-out rows; print and write ``accuracy_<device>.csv``."""
+    table = accuracy.score(rows, profile.extra.get("seconds_per_mac"))
+    if not table:
+        return
+    with open(out / f"accuracy_{device}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["device", *table[0]])
+        writer.writeheader()
+        writer.writerows({"device": device, **row} for row in table)
+    print(f"\nlatency model vs naive (time proportional to MACs), {device}, held-out rows:")
+    print(accuracy.accuracy_summary(table))
+
+
+def run_calibration(chosen_name: str, args, argv: list[str], backend: Backend) -> int:
+    """Calibrate every requested device and write its profile into --out."""
+    from validate.experiments.calibrate import calibrate, calibration_layers
+
+    threads = backend.configure_threads(args.threads, args.inter_threads)
+    devices, notice = backend.resolve_devices(args.device)
+    if notice:
+        print(f"validate: {notice}", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    policy = timing_policy(plans.profile(chosen_name, budget_seconds=args.budget))
+    for device in devices:
+        check_profile_backend(profile_path(args.out, device), backend)
+        with Progress(len(calibration_layers(chosen_name))) as progress:
+            profile = calibrate(device, chosen_name, policy, progress, backend=backend)
+        machine = {"machine": machine_metadata(backend),
+                   "run": environment.run_info(["validate", *argv], threads)}
+        profile = DeviceProfile.from_dict({**profile.as_dict(), **machine})
+        profile.save(profile_path(args.out, device))
+        print(summary.profile_summary(profile))
+        print(f"device profile: {profile_path(args.out, device).resolve()}")
+    return 0

@@ -166,7 +166,8 @@ def _conv_dict(conv: ConvLayer) -> dict:
 
 
 def _conv_from_dict(values: dict) -> ConvLayer:
-    fields = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+    fields: dict[str, Any] = {name: tuple(value) if isinstance(value, list) else value
+                              for name, value in values.items()}
     return ConvLayer(**fields)
 
 
@@ -329,10 +330,10 @@ def parse_rules(text: str, *, name_glob: str = "*", kinds: tuple | None = None,
 
     >>> [rule.describe() for rule in parse_rules("5x5:stack,7:asymmetric")]
     ['5x5:stack', '7x7:asymmetric']
-    >>> parse_rules("3x3:stak")
+    >>> parse_rules("3x3:stak")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown scheme 'stak'; known schemes: stack, asymmetric, depthwise-separable (join names with '+' to compose); or fuse
+    ValueError: unknown scheme 'stak'; known schemes: stack, ...; or fuse
     """
     from costmodel.kernel import parse_kernel
 
@@ -441,7 +442,9 @@ def plan_changes(network: Network, rules: tuple) -> list[Change]:
     A layer matched by several rules takes the first; a layer already part of
     a change is not matched again.
     """
-    readers, taken, changes = network.consumers(), set(), []
+    readers = network.consumers()
+    taken: set[str] = set()
+    changes: list[Change] = []
     for layer in network.layers:
         if layer.name in taken:
             continue
@@ -474,11 +477,8 @@ def rewrite(network: Network, rules: tuple) -> tuple[Network, list[Change]]:
     changes = plan_changes(network, rules)
     by_anchor = {change.anchor: change for change in changes}
     dropped = {name for change in changes for name in change.replaced[1:]}
-    renamed = {}
-    for change in changes:
-        for name in change.replaced:
-            renamed[name] = change.new_layers[-1].name
-    layers = []
+    renamed = {name: change.new_layers[-1].name for change in changes for name in change.replaced}
+    layers: list[NetworkLayer] = []
     for layer in network.layers:
         if layer.name in dropped:
             continue

@@ -162,15 +162,15 @@ def _convs(layer, input_tensor) -> tuple[ConvLayer, ...] | None:
     if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D"):
         return None
     height, width, channels = _spatial(layer, input_tensor)
-    kernel = tuple(layer.kernel_size)
+    k_h, k_w = (int(size) for size in layer.kernel_size)
     common = _conv_common(layer, height, width)
     if kind == "Conv2D":
-        return (ConvLayer(*kernel, c_in=channels, c_out=int(layer.filters), groups=int(layer.groups),
+        return (ConvLayer(k_h, k_w, c_in=channels, c_out=int(layer.filters), groups=int(layer.groups),
                           bias=bool(layer.use_bias), **common),)
     if kind == "DepthwiseConv2D":
-        return (ConvLayer.depthwise(*kernel, channels, int(layer.depth_multiplier),
+        return (ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier),
                                     bias=bool(layer.use_bias), **common),)
-    depthwise = ConvLayer.depthwise(*kernel, channels, int(layer.depth_multiplier), **common)
+    depthwise = ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier), **common)
     out_h, out_w = depthwise.output_hw
     pointwise = ConvLayer(1, 1, c_in=depthwise.c_out, c_out=int(layer.filters), padding="valid",
                           height=int(out_h), width=int(out_w), bias=bool(layer.use_bias))

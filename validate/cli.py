@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(factor)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     add_common_options(calibrate)
+    from validate.experiments.network_options import add_network_parser
+
+    add_network_parser(commands, add_common_options)
     return parser
 
 
@@ -147,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run an experiment; 0 when every configuration passed its cross-checks."""
     try:
         args = build_parser().parse_args(argv)
+        if args.experiment == "network":
+            from validate.experiments.network_options import main_network
+
+            return main_network(args, argv if argv is not None else sys.argv[1:])
         chosen = chosen_profile(args)
         # Before anything imports keras: importing TensorFlow does, for one.
         backends.select_keras_backend(args.backend)

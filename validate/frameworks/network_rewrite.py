@@ -129,8 +129,8 @@ def check_fuse_equivalence(depthwise: ConvLayer, pointwise: ConvLayer, *, seed: 
     pair = Block.of(depthwise, pointwise, name="depthwise_pointwise")
     pair_model = build_model(pair, seed=seed)
     kernels = [crosscheck.dense_kernel(layer, conv.get_weights()[0])
-               for layer, conv in zip(pair.layers(), conv_layers(pair_model))]
-    composed, stride, _ = crosscheck.compose_kernels(pair.layers(), kernels)
+               for layer, conv in zip(pair.layers(), conv_layers(pair_model), strict=True)]
+    composed, _, _ = crosscheck.compose_kernels(pair.layers(), kernels)
     fused = fused_conv(depthwise, pointwise)
     fused_model = build_model(fused, seed=seed)
     (conv,) = conv_layers(fused_model)

@@ -137,6 +137,9 @@ def _layer_advice(layer: NetworkLayer, profile: latency.DeviceProfile | None) ->
         except ValueError as error:
             refused.append((name, str(error)))
             continue
+        if block.layers() == [conv]:
+            refused.append((name, f"{name} of {conv.describe()} is the layer itself"))
+            continue
         options.append(Option(name, before_macs, _macs(block), before_seconds, _seconds(block, profile)))
     options.sort(key=lambda option: option.saving(), reverse=True)
     return LayerAdvice(layer, tuple(options), tuple(refused))

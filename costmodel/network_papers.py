@@ -67,6 +67,14 @@ def _rounding(published: float) -> float:
     return 0.5 * 10 ** -decimals
 
 
+def _truncated(value: float, published: float) -> float:
+    """``value`` cut (not rounded) to the published figure's decimals: 3.471 -> 3.4 for 3.4."""
+    text = f"{published:g}"
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    scale = 10 ** decimals
+    return int(value * scale) / scale
+
+
 def _head(network: Network):
     """The classifier: the last convolution or dense layer when its output is 1 x 1 x classes or classes."""
     convs = network.conv_layers
@@ -90,12 +98,11 @@ def _explain_params(network: Network, published: float) -> str:
              f"does not count: without it {without:.3f} M"]
     if abs(without - published) <= _rounding(published):
         parts.append("within the published rounding")
+    elif _truncated(without, published) == published:
+        parts.append(f"{100 * (without / published - 1):+.1f}%, which the published figure matches "
+                     "truncated to its last digit, not rounded")
     else:
-        head = _head(network)
-        if head is not None:
-            body = without - head.params / 1e6
-            parts.append(f"the classifier {head.name} holds {head.params / 1e6:.3f} M; without it too "
-                         f"{body:.3f} M ({100 * (body / published - 1):+.1f}%)")
+        parts.append(f"{100 * (without / published - 1):+.1f}% that neither batch norm nor rounding explains")
     return "; ".join(parts)
 
 

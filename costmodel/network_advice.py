@@ -15,7 +15,7 @@ predicted network time is that of its convolutions (plus one call overhead).
 ...     (ConvLayer(5, 5, c_in=64, c_out=64, height=16, width=16),)),))
 >>> advice = advise(net)
 >>> advice.layers[0].best.scheme, advice.layers[0].best.macs_ratio  # 1/64 + 1/25
-('depthwise-separable', 0.0556640625)
+('depthwise-separable', 0.055625)
 """
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""The ``validate network`` command as a user runs it: output formats, rewrites, and bad input.
+
+Most tests call :func:`validate.cli.main` in this process (TensorFlow is
+imported once); one runs the command in a subprocess to time it as the issue
+states (under 20 s, TensorFlow's import included).
+"""
+
+import json
+import time
+
+import pytest
+
+from helpers import validate
+from validate.cli import main
+
+pytestmark = pytest.mark.tensorflow
+
+
+@pytest.fixture(scope="module")
+def keras():
+    from validate.frameworks.keras_build import import_keras
+
+    return import_keras()
+
+
+def saved(keras, tmp_path, name, build):
+    inputs, outputs = build(keras)
+    path = tmp_path / f"{name}.keras"
+    keras.Model(inputs, outputs, name=name).save(path)
+    return str(path)
+
+
+def four_by_four(keras):
+    inputs = keras.Input((10, 10, 3))
+    return inputs, keras.layers.Conv2D(4, 4, padding="same", name="odd_kernel")(inputs)
+
+
+def temporal(keras):
+    inputs = keras.Input((16, 3))
+    return inputs, keras.layers.Dense(2, name="fc")(keras.layers.Conv1D(4, 3, name="temporal")(inputs))
+
+
+def small_net(keras):
+    inputs = keras.Input((16, 16, 8))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(inputs)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Conv2D(16, 1, name="pw")(x)
+    return inputs, keras.layers.Conv2D(16, 5, padding="same", name="c5")(x)
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("validate: error")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_json_has_the_issue_fields_and_csv_the_layers(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "small", small_net)
+    status, out, _ = run(capsys, "network", path, "--json")
+    document = json.loads(out)
+    assert status == 0
+    assert {"model", "input", "params", "macs", "layers"} <= set(document)
+    assert document["macs_checked_by"] == "tensorflow profiler"
+    status, out, _ = run(capsys, "network", path, "--csv")
+    assert out.splitlines()[0].startswith("name,kind,kernel,stride,c_in,c_out,output,params,macs")
+    assert len(out.splitlines()) == 1 + 3  # dw, pw, c5
+
+
+def test_apply_prints_before_and_after(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "small", small_net)
+    status, out, _ = run(capsys, "network", path, "--apply", "5x5:stack,fuse")
+    assert status == 0
+    assert "rewrite 5x5:stack,fuse: 2 change(s)" in out and "MAC ratio" in out
+
+
+def test_measure_without_a_device_uses_the_cpu_with_a_notice(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "small", small_net)
+    status, out, err = run(capsys, "network", path, "--apply", "fuse", "--measure", "--profile", "quick",
+                           "--budget", "0.3", "--out", str(tmp_path / "results"))
+    assert status == 0
+    assert "--measure without --device: measuring on the CPU" in err
+    assert "measured time ratio" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["MobileNetV4"], "unknown model 'MobileNetV4'"),
+    (["MobileNet", "--apply", "3x3:stak"], "unknown scheme 'stak'"),
+    (["MobileNet", "--measure"], "--measure times a rewrite"),
+])
+def test_bad_names_exit_2_in_one_line(capsys, argv, message):
+    status, _, err = run(capsys, "network", *argv)
+    assert status == 2
+    assert message in error_line(err)
+
+
+def test_a_file_that_is_not_a_keras_model(capsys, tmp_path):
+    path = tmp_path / "notes.keras"
+    path.write_text("hello")
+    status, _, err = run(capsys, "network", str(path))
+    assert status == 2 and "is not a Keras model" in error_line(err)
+
+
+def test_an_uncountable_layer_is_named_unless_skipped(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "temporal", temporal)
+    status, _, err = run(capsys, "network", path)
+    assert status == 2 and "layer 'temporal' is a Conv1D" in error_line(err)
+    status, out, _ = run(capsys, "network", path, "--skip-unknown")
+    assert status == 0 and "NOT COUNTED" in out
+
+
+def test_a_rule_that_cannot_apply_names_the_layer(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "odd", four_by_four)
+    status, _, err = run(capsys, "network", path, "--apply", "4x4:stack")
+    assert status == 2 and "cannot apply to layer 'odd_kernel'" in error_line(err)
+
+
+@pytest.mark.slow
+def test_mobilenet_json_in_a_fresh_process_under_20_seconds():
+    started = time.perf_counter()
+    result = validate("network", "MobileNet", "--json")
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["params"] == 4_253_864  # the issue's figure: Keras count_params()
+    assert abs(document["macs"] / 569e6 - 1) < 0.002  # Howard et al. 2017, Table 6: 569 M
+    assert seconds < 20

@@ -1,31 +1,45 @@
 # Everything runs inside .venv, created from nothing on first use.
 #   make report                 measure this machine (default profile) and write report/
-#   make report PROFILE=quick   a smaller run (under 2 minutes on 2 cores)
+#   make report PRESET=quick    a smaller run (under 2 minutes on 2 cores)
 #   make report FRESH=1         measure again instead of re-rendering stored results
 #   make report RESULTS=DIR     render results measured elsewhere (no measuring)
-#   make test                   the whole test suite
+#   make test                   lint, types and the whole test suite
+#   make install BACKENDS=1     also JAX and PyTorch (--backend jax|torch); CI installs them
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-PROFILE ?= default
-MEASURED := results/$(PROFILE)
+# PRESET (quick|default|full) says how much to measure; PROFILE is its old name, kept for one release.
+PRESET ?= $(or $(PROFILE),default)
+MEASURED := results/$(PRESET)
 # GPU (or other machines') results committed under docs/results/ are rendered beside this machine's:
 # one folder per machine, or per machine and backend (scripts/gpu_check.sh writes <gpu>/<backend>/).
 COMMITTED := $(wildcard docs/results/*/metadata.json docs/results/*/*/metadata.json)
 RESULTS ?=
 
-.PHONY: install test test-fast bench measure report report-check clean
+.PHONY: install lint test test-fast bench measure report report-check clean
+
+# What the report needs, plus the test and lint tools; JAX and PyTorch only when asked for.
+comma := ,
+EXTRAS := test,lint,validate$(if $(BACKENDS),$(comma)backends)
+# One stamp per set of extras, so that BACKENDS=1 after a plain install installs the backends.
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# Extra pip requirements, e.g. a CPU-only torch build: PIP_EXTRA='torch==2.13.0' (see .ci/run).
+PIP_EXTRA ?=
 
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,validate,backends]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]' $(PIP_EXTRA)
 	touch $(STAMP)
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check costmodel validate tests benchmarks scripts
+	$(VENV)/bin/ruff format --check costmodel validate tests benchmarks scripts
+	$(VENV)/bin/mypy
+
+test: install lint
 	$(PY) -m pytest
 
 test-fast: install
@@ -38,9 +52,9 @@ bench: install
 measure: install
 	$(if $(FRESH),rm -rf $(MEASURED))
 	test -f $(MEASURED)/device_profile_cpu.json || \
-		$(PY) -m validate calibrate --profile $(PROFILE) --device all --out $(MEASURED)
-	$(PY) -m validate seed --profile $(PROFILE) --device all --out $(MEASURED) --resume
-	$(PY) -m validate factorizations --profile $(PROFILE) --device all --out $(MEASURED) --resume
+		$(PY) -m validate calibrate --preset $(PRESET) --device all --out $(MEASURED)
+	$(PY) -m validate seed --preset $(PRESET) --device all --out $(MEASURED) --resume
+	$(PY) -m validate factorizations --preset $(PRESET) --device all --out $(MEASURED) --resume
 
 ifeq ($(RESULTS),)
 report: measure

@@ -30,11 +30,10 @@ import time
 
 import numpy as np
 
-from validate.experiments import plans
-from validate.frameworks import keras_build
-from validate.experiments import runner
-from validate.frameworks.backends import get_backend
+from validate.experiments import plans, runner
 from validate.experiments.session import timing_policy
+from validate.frameworks import keras_build
+from validate.frameworks.backends import get_backend
 from validate.harness.timing import measure_interleaved
 
 REPEATS = 5
@@ -80,7 +79,7 @@ def relative_iqr(values: list[float]) -> float:
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     filters = (8, 16) if quick else (8, 16, 32, 64)
-    chosen = plans.profile("default", seed_filters=filters)
+    chosen = plans.preset("default", seed_filters=filters)
     policy = timing_policy(chosen)
     graph = [c for c in plans.seed_plan(chosen, ["cpu"], modes=("graph",))]
     predict = [plans.SeedConfig(c.device, "predict", c.layer_type, c.filters) for c in graph]
@@ -99,7 +98,7 @@ def main() -> None:
     spread = []
     reference_seed = next(c for c in predict if c.layer_type == "conv3x3" and c.filters == 8)
     reference_graph = next(c for c in graph if c.layer_type == "conv3x3" and c.filters == 8)
-    for seed_config, graph_config in zip(predict, graph):
+    for seed_config, graph_config in zip(predict, graph, strict=True):
         if seed_config.filters != 8:
             continue
         seed_repeats, harness_repeats, seed_ratios, harness_ratios = [], [], [], []

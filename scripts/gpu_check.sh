@@ -5,7 +5,7 @@
 #
 # Writes RESULTS_DIR/<backend>/ for each of tensorflow, jax and torch that imports (one results
 # folder per backend: a folder never mixes backends) and the log RESULTS_DIR/gpu_check.log.
-# Uses the profile `gpu` (python -m validate ... --profile gpu --device gpu), sized so that all of
+# Uses the preset `gpu` (python -m validate ... --preset gpu --device gpu), sized so that all of
 # it ends within 5 minutes.  Installs nothing from the network: wheels in .whl/ at the repository
 # root (bash scripts/fetch_gpu_wheels.sh, run where there is network) are installed with
 # pip --no-index into a private folder put on PYTHONPATH.
@@ -36,10 +36,10 @@ joined() { local text; printf -v text '%s; ' "$@"; echo "${text%; }"; }
 
 log "started $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), results in $RESULTS"
 if [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ]; then
-    DEVICE=cpu PROFILE=quick
+    DEVICE=cpu PRESET=quick
     log "dry run: no GPU checks, the quick profile on the CPU"
 else
-    DEVICE=gpu PROFILE=gpu
+    DEVICE=gpu PRESET=gpu
     # 1. The driver sees a GPU.
     command -v nvidia-smi >/dev/null || fail "no nvidia-smi on PATH: no NVIDIA driver, so no GPU to measure"
     gpus="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>>"$LOG")"
@@ -83,7 +83,7 @@ print('; '.join(get_backend('$backend').gpu_names()))" 2>>"$LOG")"
     for experiment in calibrate seed factorizations; do
         start=$SECONDS
         # --resume: a second run continues what the first left (calibrate ignores it).
-        "$PYTHON" -m validate "$experiment" --backend "$backend" --profile "$PROFILE" \
+        "$PYTHON" -m validate "$experiment" --backend "$backend" --preset "$PRESET" \
             --device "$DEVICE" --out "$out" --resume >>"$LOG" 2>&1
         status=$?
         log "$backend $experiment: exit $status after $((SECONDS - start)) s"

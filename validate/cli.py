@@ -1,9 +1,9 @@
 """``validate``: measure real latencies in Keras 3 and set them beside the cost model.
 
-    python -m validate calibrate --profile quick --device cpu --out results/
-    python -m validate seed --profile quick --device cpu --out results/
-    python -m validate factorizations --profile default --device all --out results/ --resume
-    python -m validate factorizations --profile quick --backend jax --out results-jax/
+    python -m validate calibrate --preset quick --device cpu --out results/
+    python -m validate seed --preset quick --device cpu --out results/
+    python -m validate factorizations --preset default --device all --out results/ --resume
+    python -m validate factorizations --preset quick --backend jax --out results-jax/
 
 ``--backend tensorflow|jax|torch`` (default tensorflow, the reference) picks
 the framework Keras runs on.  Keras reads ``KERAS_BACKEND`` once, at its first
@@ -21,10 +21,12 @@ import argparse
 import dataclasses
 import pathlib
 import sys
+from typing import Any
 
-from costmodel.cli import UsageError, OneLineParser, positive_int, positive_ints
-from validate.frameworks import backends
+from costmodel.cli import OneLineParser, UsageError, positive_int, positive_ints
 from validate.experiments import plans
+from validate.frameworks import backends
+from validate.results.store import StoreBusyError
 
 PROGRAM = "validate"
 MODES_HELP = ("comma list; " + "; ".join(f"{spec.name}: {', '.join(spec.modes)}"
@@ -69,8 +71,11 @@ def _activations(text: str) -> tuple:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", choices=sorted(plans.PROFILES), default="default",
-                        help="how much to measure (quick: under 2 minutes on 2 cores)")
+    # --profile is the old name of --preset, kept for one release: "profile" now means only
+    # the latency model's device profile (--device-profile).
+    parser.add_argument("--preset", "--profile", dest="preset", choices=sorted(plans.PRESETS), default="default",
+                        help="how much to measure (quick: under 2 minutes on 2 cores); --profile is an "
+                             "old name for it")
     parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu",
                         help="where to measure; without a GPU, gpu/all fall back to the CPU")
     parser.add_argument("--backend", choices=backends.NAMES, default="tensorflow",
@@ -109,11 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def chosen_profile(args) -> plans.Profile:
-    """The profile with the command line's overrides, its modes the backend's own.
+def chosen_preset(args) -> plans.Preset:
+    """The preset with the command line's overrides, its modes the backend's own.
 
     ``graph`` becomes the backend's natural mode.  A mode given with
-    ``--modes`` that the backend lacks is an error; one only the profile lists
+    ``--modes`` that the backend lacks is an error; one only the preset lists
     (``full`` lists ``xla``) is left out with a notice.
     """
     overrides = {"budget_seconds": args.budget}
@@ -125,10 +130,10 @@ def chosen_profile(args) -> plans.Profile:
         overrides.update(cases=args.cases, channels=_tuple(args.channels), sizes=_tuple(args.sizes),
                          batches=_tuple(args.batches), repeats=args.repeats,
                          activations=args.activation, factorization_modes=args.modes)
-    chosen = plans.profile(args.profile, **overrides)
+    chosen = plans.preset(args.preset, **overrides)
     spec = backends.spec(args.backend)
     given = getattr(args, "modes", None)  # calibrate has no --modes
-    resolved = {}
+    resolved: dict[str, Any] = {}
     for field in ("seed_modes", "factorization_modes"):
         own = field == _MODE_FIELD[args.experiment]
         modes, left_out = spec.resolve_modes(getattr(chosen, field), explicit=own and given is not None)
@@ -146,6 +151,10 @@ def _tuple(values):
     return tuple(values) if values else None
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run an experiment; 0 when every configuration passed its cross-checks."""
     try:
@@ -154,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             from validate.experiments.network_options import main_network
 
             return main_network(args, argv if argv is not None else sys.argv[1:])
-        chosen = chosen_profile(args)
+        if "--profile" in (argv if argv is not None else sys.argv[1:]):
+            print(f"{PROGRAM}: --profile is now called --preset; the old name goes in the next release",
+                  file=sys.stderr)
+        chosen = chosen_preset(args)
         # Before anything imports keras: importing TensorFlow does, for one.
         backends.select_keras_backend(args.backend)
         backend = backends.get_backend(args.backend)
@@ -164,9 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.experiment == "calibrate":
             return session.run_calibration(chosen.name, args, argv, backend)
         return session.run_experiment(args.experiment, chosen, args, argv, backend)
-    except (UsageError, ValueError, TypeError) as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+    except (UsageError, ValueError, TypeError, StoreBusyError) as error:
+        print(f"{PROGRAM}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a folder without write permission: not bad input
+        print(f"{PROGRAM}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted; what was measured is saved, continue with --resume",
               file=sys.stderr)

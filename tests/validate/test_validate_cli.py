@@ -1,9 +1,10 @@
 """The validator's command line: bad input, smoke runs of the quick profile, resume, failures."""
 
 import pytest
-
 from helpers import read, validate
+
 from validate.cli import main
+from validate.results.schema import FACTORIZATIONS
 
 REQUIRED_FACTORIZATION_COLUMNS = {"scheme", "predicted_ratio", "measured_ratio", "ratio_ci_low",
                                   "ratio_ci_high", "diverges"}
@@ -15,7 +16,7 @@ REQUIRED_FACTORIZATION_COLUMNS = {"scheme", "predicted_ratio", "measured_ratio",
     (["factorizations", "--cases", "5:nope"], "unknown scheme 'nope'"),
     (["seed", "--budget", "0"], "expected seconds > 0"),
     (["seed", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["seed", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["seed", "--preset", "huge"], "invalid choice: 'huge'"),
     (["seed", "--filters", "8,x"], "expected a whole number"),
     (["transmogrify"], "invalid choice"),
 ])
@@ -30,10 +31,10 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
 @pytest.mark.tensorflow
 @pytest.mark.slow
 def test_factorizations_quick_writes_the_required_columns(tmp_path):
-    done = validate("factorizations", "--profile", "quick", "--device", "cpu", "--out", str(tmp_path))
+    done = validate("factorizations", "--preset", "quick", "--device", "cpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     rows = read(tmp_path / "factorizations.csv")
-    assert REQUIRED_FACTORIZATION_COLUMNS <= set(rows[0])
+    assert set(rows[0]) >= REQUIRED_FACTORIZATION_COLUMNS
     assert {row["case"] for row in rows} == {"5x5 stack", "3x3 asymmetric", "3x3 depthwise-separable"}
     assert all(row["error"] == "" for row in rows)
     # TensorFlow stays the default backend, and only its profiler checks FLOPs.
@@ -51,7 +52,7 @@ def test_factorizations_quick_writes_the_required_columns(tmp_path):
 @pytest.mark.tensorflow
 @pytest.mark.slow
 def test_seed_quick_measures_graph_and_predict(tmp_path):
-    done = validate("seed", "--profile", "quick", "--filters", "8", "--device", "cpu",
+    done = validate("seed", "--preset", "quick", "--filters", "8", "--device", "cpu",
                     "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     rows = read(tmp_path / "seed.csv")
@@ -64,15 +65,15 @@ def test_seed_quick_measures_graph_and_predict(tmp_path):
 @pytest.mark.tensorflow
 @pytest.mark.slow
 def test_resume_measures_only_what_is_missing(tmp_path):
-    first = validate("factorizations", "--profile", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
+    first = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    again = validate("factorizations", "--profile", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
+    again = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
     assert again.returncode == 2
     assert "pass --resume" in again.stderr
-    resumed = validate("factorizations", "--profile", "quick", "--cases", "5x5:stack,3:asymmetric",
+    resumed = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack,3:asymmetric",
                        "--out", str(tmp_path), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "skipped 1" in resumed.stderr
+    assert "1/2 (50%) already stored, 1 to measure" in resumed.stderr
     rows = read(tmp_path / "factorizations.csv")
     assert [row["case"] for row in rows] == ["5x5 stack", "3x3 asymmetric"]
 
@@ -90,32 +91,30 @@ def test_gpu_request_without_gpu_falls_back_with_a_notice(tmp_path, monkeypatch)
 
 @pytest.mark.tensorflow
 def test_a_failing_configuration_becomes_an_error_row():
-    from validate.experiments import plans
-    from validate.experiments import runner
+    from validate.experiments import plans, runner
 
     @runner.guarded
     def explode(config, policy):
         raise MemoryError("OOM when allocating tensor")  # what a device out of memory raises
 
-    config = plans.factorization_plan(plans.profile("quick"), ["cpu"])[0]
+    config = plans.factorization_plan(plans.preset("quick"), ["cpu"])[0]
     outcome = explode(config, policy=None)
-    row = runner.complete_row(outcome.row, runner.FACTORIZATION_COLUMNS)
+    row = FACTORIZATIONS.row(outcome.row)
     assert row["error"] == "MemoryError: OOM when allocating tensor"
-    assert row["config_key"] == config.key and row["measured_ratio"] == ""
+    assert row["config_key"] == config.key and row["measured_ratio"] is None
     assert not outcome.check_failed
 
 
 @pytest.mark.tensorflow
 def test_a_failed_cross_check_is_flagged():
+    from validate.experiments import plans, runner
     from validate.frameworks import crosscheck
-    from validate.experiments import plans
-    from validate.experiments import runner
 
     @runner.guarded
     def mismatch(config, policy):
         raise crosscheck.CrossCheckError("Keras count_params() = 10, costmodel params = 12")
 
-    config = plans.factorization_plan(plans.profile("quick"), ["cpu"])[0]
+    config = plans.factorization_plan(plans.preset("quick"), ["cpu"])[0]
     outcome = mismatch(config, policy=None)
     assert outcome.check_failed
     assert "count_params() = 10, costmodel params = 12" in outcome.row["error"]
@@ -124,7 +123,7 @@ def test_a_failed_cross_check_is_flagged():
 @pytest.mark.tensorflow
 @pytest.mark.gpu
 def test_gpu_measurement_runs_on_the_gpu(tmp_path):
-    done = validate("factorizations", "--profile", "quick", "--cases", "3:asymmetric", "--device", "gpu",
+    done = validate("factorizations", "--preset", "quick", "--cases", "3:asymmetric", "--device", "gpu",
                     "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}
@@ -138,7 +137,7 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
     from costmodel.cli import main as costmodel_main
     from costmodel.latency import KINDS, DeviceProfile
 
-    done = validate("calibrate", "--profile", "quick", "--device", "cpu", "--out", str(tmp_path))
+    done = validate("calibrate", "--preset", "quick", "--device", "cpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     profile = DeviceProfile.load(tmp_path / "device_profile_cpu.json")
     assert set(profile.efficiency) == set(KINDS)
@@ -155,13 +154,12 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
     with contextlib.redirect_stdout(out):
         assert costmodel_main(argv) == 0
     answer = json.loads(out.getvalue())
-    assert 0 < answer["predicted_seconds_after"] and 0 < answer["predicted_seconds_before"]
+    assert answer["predicted_seconds_after"] > 0 and answer["predicted_seconds_before"] > 0
 
 
 @pytest.mark.tensorflow
 @pytest.mark.slow
 def test_factorizations_with_a_profile_score_both_models(tmp_path):
-    import csv as csv_module
 
     from costmodel.latency import DeviceProfile
 
@@ -170,13 +168,19 @@ def test_factorizations_with_a_profile_score_both_models(tmp_path):
                "call_overhead_seconds": 5e-4, "seconds_per_mac": 2e-11,
                "efficiency": {"dense": 0.5, "pointwise": 0.3, "depthwise": 0.05, "asymmetric": 0.4}}
     DeviceProfile.from_dict(profile).save(tmp_path / "device_profile_cpu.json")
-    done = validate("factorizations", "--profile", "quick", "--cases", "3:depthwise-separable",
+    done = validate("factorizations", "--preset", "quick", "--cases", "3:depthwise-separable",
                     "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     (row,) = read(tmp_path / "factorizations.csv")
     assert float(row["model_time_ratio"]) > float(row["predicted_ratio"])  # memory and overheads count
     assert row["reason"] if row["diverges"] == "True" else row["reason"] == ""
-    scores = list(csv_module.DictReader(open(tmp_path / "accuracy_cpu.csv")))
+    scores = read(tmp_path / "accuracy_cpu.csv")
     assert {(s["model"], s["quantity"]) for s in scores} == {
         (model, quantity) for model in ("naive", "latency") for quantity in ("block latency", "time ratio")}
     assert "latency model vs naive" in done.stdout
+
+
+def test_the_old_option_name_profile_still_works_with_a_notice():
+    done = validate("seed", "--profile", "huge")
+    assert done.returncode == 2
+    assert "invalid choice: 'huge'" in done.stderr and "Traceback" not in done.stderr

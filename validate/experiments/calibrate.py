@@ -17,7 +17,7 @@ Then a calibration set of conv layers of every kind (dense k x k, pointwise
 1x1, depthwise, asymmetric 1 x k / k x 1) is measured as stacks of
 ``CALIBRATION_REPEATS`` layers, and :func:`costmodel.calibration.fit_profile`
 fits one efficiency per kind.  The calibration set's channel counts and
-sizes are deliberately disjoint from every experiment profile's grid, so the
+sizes are deliberately disjoint from every experiment preset's grid, so the
 factorization sweep that scores the model never scores a configuration the
 model was fitted on (checked in :func:`assert_held_out`).
 """
@@ -25,6 +25,7 @@ model was fitted on (checked in :func:`assert_held_out`).
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from costmodel import ConvLayer
 from costmodel.calibration import Observation, fit_profile, fit_seconds_per_mac, residuals
@@ -40,8 +41,8 @@ CALIBRATION_BATCH = 8
 MATMUL_SIDE = 1024
 BANDWIDTH_ELEMENTS = (1024 * 1024, 4 * 1024 * 1024)  # 4 and 16 MiB of float32
 TINY_STACKS = (1, 32)
-# Channel counts and sizes that no experiment profile uses (see assert_held_out).  The gpu
-# profile's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
+# Channel counts and sizes that no experiment preset uses (see assert_held_out).  The gpu
+# preset's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
 CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144), "gpu": (48, 192)}
 CALIBRATION_SIZES = {"quick": (24,), "default": (12, 40), "gpu": (24,)}
 CALIBRATION_KERNELS = {
@@ -59,7 +60,7 @@ def calibration_layers(profile_name: str) -> list[ConvLayer]:
     for (kind, kernels), channels, size in itertools.product(
             CALIBRATION_KERNELS.items(), CALIBRATION_CHANNELS[name], CALIBRATION_SIZES[name]):
         for kernel_h, kernel_w in kernels:
-            common = {"height": size, "width": size, "batch": CALIBRATION_BATCH, "padding": "same"}
+            common: dict[str, Any] = {"height": size, "width": size, "batch": CALIBRATION_BATCH, "padding": "same"}
             if kind == "depthwise":
                 layers.append(ConvLayer.depthwise(kernel_h, kernel_w, channels, **common))
             else:
@@ -68,8 +69,8 @@ def calibration_layers(profile_name: str) -> list[ConvLayer]:
 
 
 def assert_held_out(layers: list[ConvLayer]) -> None:
-    """Refuse a calibration set that shares a layer shape with any experiment profile's grid."""
-    scored = {(channels, size) for chosen in plans.PROFILES.values()
+    """Refuse a calibration set that shares a layer shape with any experiment preset's grid."""
+    scored = {(channels, size) for chosen in plans.PRESETS.values()
               for channels in chosen.channels for size in chosen.sizes}
     shared = [layer.describe() for layer in layers if (layer.c_in, layer.height) in scored]
     if shared:

@@ -259,11 +259,11 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
                                 min_channels=args.min_channels)
         timing = None
         if args.measure:
-            chosen = args.budget or NETWORK_BUDGET_SECONDS.get(args.profile, 15.0)
-            from validate.experiments.session import timing_policy
+            chosen = args.budget or NETWORK_BUDGET_SECONDS.get(args.preset, 15.0)
             from validate.experiments import plans
+            from validate.experiments.session import timing_policy
 
-            policy = timing_policy(plans.profile(args.profile, budget_seconds=chosen))
+            policy = timing_policy(plans.preset(args.preset, budget_seconds=chosen))
             timing = measure_rewrite(rewritten, backend, device, policy)
         row = measured_row(args, rewritten, timing, device, backend, profile)
         document["rewrite"] = {**row, "rewritten_layers": [change.anchor for change in rewritten.changes],

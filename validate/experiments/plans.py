@@ -7,7 +7,7 @@ two backends can never be taken for one another.  Modes are the backend's
 own (``jit`` on JAX); see :mod:`validate.frameworks.backends`.
 Everything here is pure: no framework, the layers are costmodel values.
 
->>> plan = seed_plan(profile("quick"), devices=["cpu"])
+>>> plan = seed_plan(preset("quick"), devices=["cpu"])
 >>> plan[0].key
 'seed|tensorflow|cpu|graph|conv5x5|f8'
 >>> plan[0].unit.describe()
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any
 
 from costmodel import ConvLayer, factorize
 from costmodel.block import Block
@@ -59,7 +60,7 @@ CASES = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Profile:
+class Preset:
     """How much to measure: grids, modes and a time budget per configuration."""
 
     name: str
@@ -76,34 +77,34 @@ class Profile:
     max_samples: int
 
 
-PROFILES = {
-    "quick": Profile("quick", seed_filters=(8, 32), seed_modes=("graph", "predict"),
+PRESETS = {
+    "quick": Preset("quick", seed_filters=(8, 32), seed_modes=("graph", "predict"),
                      cases=(CASES[0], CASES[3], CASES[5]), channels=(32,), sizes=(16,), batches=(8,),
                      repeats=4, activations=(None,), factorization_modes=("graph",),
                      budget_seconds=0.4, max_samples=40),
-    "default": Profile("default", seed_filters=(8, 16, 32, 64), seed_modes=("graph", "predict"),
+    "default": Preset("default", seed_filters=(8, 16, 32, 64), seed_modes=("graph", "predict"),
                        cases=CASES, channels=(16, 64, 128), sizes=(16, 32), batches=(8,),
                        repeats=4, activations=(None,), factorization_modes=("graph",),
                        budget_seconds=1.0, max_samples=100),
-    "full": Profile("full", seed_filters=(8, 16, 32, 64), seed_modes=("graph", "eager", "predict", "xla"),
+    "full": Preset("full", seed_filters=(8, 16, 32, 64), seed_modes=("graph", "eager", "predict", "xla"),
                     cases=CASES, channels=(8, 16, 32, 64, 128, 256), sizes=(8, 16, 32, 64),
                     batches=(1, 8, 32), repeats=8, activations=(None, "relu"),
                     factorization_modes=("graph",), budget_seconds=2.0, max_samples=200),
     # Sized for scripts/gpu_check.sh: calibrate, seed and factorizations on every backend of a
     # GPU machine within 5 minutes.  Wider and larger than quick, so the GPU has work to do.
-    "gpu": Profile("gpu", seed_filters=(8, 32), seed_modes=("graph", "predict"),
+    "gpu": Preset("gpu", seed_filters=(8, 32), seed_modes=("graph", "predict"),
                    cases=(CASES[0], CASES[3], CASES[5]), channels=(64, 256), sizes=(32, 64),
                    batches=(8,), repeats=4, activations=(None,), factorization_modes=("graph",),
                    budget_seconds=0.2, max_samples=30),
 }
 
 
-def profile(name: str, **overrides) -> Profile:
-    """A named profile, with some fields replaced (e.g. ``channels=(8, 64)``)."""
-    if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
+def preset(name: str, **overrides) -> Preset:
+    """A named preset, with some fields replaced (e.g. ``channels=(8, 64)``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     chosen = {key: value for key, value in overrides.items() if value is not None}
-    return dataclasses.replace(PROFILES[name], **chosen)
+    return dataclasses.replace(PRESETS[name], **chosen)
 
 
 def seed_layer(layer_type: str, filters: int) -> ConvLayer:
@@ -111,7 +112,7 @@ def seed_layer(layer_type: str, filters: int) -> ConvLayer:
     if layer_type not in SEED_LAYER_TYPES:
         raise ValueError(f"unknown seed layer type {layer_type!r}; known: {', '.join(SEED_LAYER_TYPES)}")
     (kernel_h, kernel_w), depthwise = SEED_LAYER_TYPES[layer_type]
-    common = {"height": SEED_IMAGE, "width": SEED_IMAGE, "batch": SEED_BATCH, "padding": "same"}
+    common: dict[str, Any] = {"height": SEED_IMAGE, "width": SEED_IMAGE, "batch": SEED_BATCH, "padding": "same"}
     if depthwise:
         return ConvLayer.depthwise(kernel_h, kernel_w, filters, **common)
     return ConvLayer(kernel_h, kernel_w, c_in=filters, c_out=filters, **common)
@@ -150,7 +151,7 @@ class SeedConfig:
         return {"macs": macs, "macs_ratio_vs_conv3x3": macs / reference}
 
 
-def seed_plan(chosen: Profile, devices: list[str], modes: tuple | None = None,
+def seed_plan(chosen: Preset, devices: list[str], modes: tuple | None = None,
               backend: str = "tensorflow") -> list[SeedConfig]:
     """Every (device, mode, layer type, filters) of the seed experiment, in a stable order."""
     return [SeedConfig(device, mode, layer_type, filters, backend)
@@ -191,7 +192,7 @@ class FactorizationConfig:
         return float(self.factorized.counts().macs / count_layer(self.original).macs)
 
 
-def factorization_plan(chosen: Profile, devices: list[str],
+def factorization_plan(chosen: Preset, devices: list[str],
                        backend: str = "tensorflow") -> list[FactorizationConfig]:
     """Every configuration of the factorization sweep, in a stable order."""
     return [FactorizationConfig(device, mode, case, channels, size, batch, chosen.repeats, activation,

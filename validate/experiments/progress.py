@@ -1,271 +1,175 @@
-"""A progress bar with an ETA for long measuring runs.
+"""Progress of a long measuring run: a live bar on a terminal, a few plain lines in a log.
 
-A validation run measures dozens of configurations for minutes each, so the
-terminal should say how far it is and when it will end::
+On a terminal, rich draws the bar (``i/N``, percentage, elapsed time, ETA and
+the configuration being measured).  In a log or CI, where a redrawn bar would
+become hundreds of lines, a plain line is printed at most about every
+:data:`LOG_INTERVAL_SECONDS` or every :data:`LOG_INTERVAL_FRACTION` of the
+work, whichever comes first, plus one at the end.
 
-    [######..................]   3/12  25%  elapsed 0:12  ETA 0:36  conv5x5 f=16 graph
+Configurations skipped because a resumed folder already holds them count
+towards ``i/N`` but not towards the ETA: they took no time, and counting them
+would make the ETA absurdly optimistic.  The clock is injectable so the log
+lines and the ETA are tested with a fake one.
 
-The ETA is the mean time per configuration measured *in this run* times the
-number left.  Configurations skipped because a resumed folder already holds
-them count towards "3/12" but not towards that mean: they took no time, and
-counting them would make the ETA absurdly optimistic.
-
-On a terminal the line is redrawn in place (``\\r``); when the stream is a
-file or a pipe (a log, CI) every update is a line of its own, because ``\\r``
-there would pile all updates into one unreadable line.  The clock is
-injectable so that the ETA is tested with a fake one.
+>>> import io
+>>> now = [0.0]
+>>> log = io.StringIO()
+>>> with Progress(4, skipped=1, stream=log, clock=lambda: now[0]) as progress:
+...     for key in ("a", "b", "c"):
+...         progress.start(key)
+...         now[0] += 10.0
+...         progress.advance(key)
+>>> print(log.getvalue(), end="")
+progress: 1/4 (25%) already stored, 3 to measure
+progress: 2/4 (50%) elapsed 0:10, ETA 0:20, done a
+progress: 3/4 (75%) elapsed 0:20, ETA 0:10, done b
+progress: 4/4 (100%) elapsed 0:30, done c
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
-__all__ = ["Progress", "format_duration"]
+__all__ = ["LOG_INTERVAL_FRACTION", "LOG_INTERVAL_SECONDS", "Progress", "format_duration"]
+
+#: In a log, at most one line about this often ...
+LOG_INTERVAL_SECONDS = 10.0
+#: ... or per this share of the configurations, whichever comes first.
+LOG_INTERVAL_FRACTION = 0.1
 
 
 def format_duration(seconds: float) -> str:
     """``m:ss`` below an hour, ``h:mm:ss`` from there, rounded to the second.
 
-    Examples
-    --------
     >>> format_duration(12.4), format_duration(725), format_duration(3723)
     ('0:12', '12:05', '1:02:03')
     """
     whole_seconds = max(0, round(seconds))
     hours, rest = divmod(whole_seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class Progress:
-    """Progress of ``total`` configurations, drawn on ``stream``.
+    """Progress of ``total`` configurations, ``skipped`` of which a resumed run already has.
 
-    Call :meth:`skip` once for the configurations a resumed run already has,
-    then per configuration :meth:`start` before measuring it and
-    :meth:`advance` once it is stored; :meth:`finish` at the end (or use the
-    object as a context manager, which finishes it even after an error, so a
-    terminal's cursor is not left at the end of the bar).
+    Call :meth:`start` before measuring a configuration and :meth:`advance`
+    once it is stored; use the object as a context manager (or call
+    :meth:`finish`) so a terminal's bar is closed even after an error.
 
     Parameters
     ----------
     total : int
-        Number of configurations, including those to be skipped.
+        Number of configurations, including the skipped ones.
+    skipped : int
+        Configurations already done; they count towards ``i/N``, not the ETA.
     stream : text stream, optional
-        Where to draw; default ``sys.stderr`` (looked up when the object is
-        made, so that output capture in tests and tools sees it), keeping
-        stdout for results.
+        Where to draw; default ``sys.stderr`` (looked up when created).
     clock : callable
-        Returns seconds; only differences are used.  Default
-        :func:`time.monotonic`, which wall-clock changes do not affect.
-    width : int
-        Characters inside the bar's brackets.
-
-    Raises
-    ------
-    TypeError
-        If ``total`` or ``width`` is not an int.
-    ValueError
-        If ``total`` is negative or ``width`` below 1.
-
-    Examples
-    --------
-    A fake clock: the first configuration takes 10 s, so the remaining two
-    should take 20 s.
-
-    >>> import io
-    >>> now = [0.0]
-    >>> log = io.StringIO()
-    >>> progress = Progress(3, stream=log, clock=lambda: now[0], width=6)
-    >>> progress.start("conv3x3 f=16")
-    >>> now[0] = 10.0
-    >>> progress.advance()
-    >>> progress.finish()
-    >>> print(log.getvalue(), end="")
-    [......]  0/3   0%  elapsed 0:00  ETA ?  conv3x3 f=16
-    [##....]  1/3  33%  elapsed 0:10  ETA 0:20  conv3x3 f=16
-    [##....]  1/3  33%  total 0:10
+        Seconds, for the log lines' elapsed time and ETA; default :func:`time.monotonic`.
     """
 
-    def __init__(
-        self,
-        total: int,
-        *,
-        stream: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        width: int = 24,
-    ) -> None:
-        _check_count("total", total, minimum=0)
-        _check_count("width", width, minimum=1)
-        self.total = total
-        self.width = width
-        self.stream = sys.stderr if stream is None else stream
+    def __init__(self, total: int, *, skipped: int = 0, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise ValueError(f"total must be a whole number >= 0, got {total!r}")
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or not 0 <= skipped <= total:
+            raise ValueError(f"skipped must be a whole number from 0 to total ({total}), got {skipped!r}")
+        self.total, self.skipped, self.done = total, skipped, skipped
+        self._stream = stream if stream is not None else sys.stderr
         self._clock = clock
-        self._is_terminal = _is_terminal(self.stream)
-        self._created = clock()
-        #: Configurations counted so far: measured plus skipped.
-        self.done = 0
-        #: Configurations skipped as already measured.
-        self.skipped = 0
-        self._label = ""
-        # Mean time per measured configuration is
-        # (time of the last advance - time of the first start) / measured.
-        self._first_start: float | None = None
-        self._last_advance: float | None = None
-        self._drawn_length = 0
-        self._finished = False
+        self._started = clock()
+        self._last_line_time = self._started
+        self._last_line_done = skipped
+        self._bar: Any = None
+        self._task: Any = None
+        if _is_terminal(self._stream):
+            self._start_bar()
+        elif skipped:
+            self._line(f"{self._count()} already stored, {total - skipped} to measure")
 
     @property
     def measured(self) -> int:
-        """Configurations measured in this run (done and not skipped)."""
+        """Configurations measured in this run (not skipped)."""
         return self.done - self.skipped
 
+    def eta_seconds(self) -> float | None:
+        """Mean seconds per measured configuration times those left; None before the first."""
+        if not self.measured:
+            return None
+        return (self._clock() - self._started) / self.measured * (self.total - self.done)
+
     def start(self, label: str) -> None:
-        """Announce that the configuration ``label`` is being measured now."""
+        """Say which configuration is being measured now."""
+        if self._bar is not None:
+            self._bar.update(self._task, description=label)
+
+    def advance(self, label: str) -> None:
+        """One more configuration is done (and stored)."""
+        if self.done >= self.total:
+            raise ValueError(f"advance() past the total of {self.total} configurations")
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, description=label)
+            return
         now = self._clock()
-        if self._first_start is None:
-            self._first_start = now
-        self._label = label
-        self._draw(self._status_line(now))
-
-    def advance(self, label: str | None = None) -> None:
-        """Count one configuration as done; ``label`` defaults to the one started.
-
-        Raises
-        ------
-        ValueError
-            If all ``total`` configurations are already done.
-        """
-        self._count("advance", 1)
-        now = self._clock()
-        if self._first_start is None:
-            # Called without start(): time from creation is the best estimate.
-            self._first_start = self._created
-        self._last_advance = now
-        if label is not None:
-            self._label = label
-        self._draw(self._status_line(now))
-
-    def skip(self, count: int = 1) -> None:
-        """Count ``count`` configurations as already done (found on resume).
-
-        They count towards the done total but not towards the time per
-        configuration.  Call it once with the number found, rather than once
-        per configuration, to draw one line for all of them.
-
-        Raises
-        ------
-        ValueError
-            If ``count`` is negative or would exceed ``total``.
-
-        Examples
-        --------
-        >>> import io
-        >>> log = io.StringIO()
-        >>> progress = Progress(12, stream=log, clock=lambda: 0.0, width=4)
-        >>> progress.skip(3)
-        >>> print(log.getvalue(), end="")
-        [#...]   3/12  25%  elapsed 0:00  ETA ?  skipped 3 already measured
-        """
-        _check_count("count", count, minimum=0)
-        self._count("skip", count)
-        self.skipped += count
-        self._label = f"skipped {count} already measured"
-        self._draw(self._status_line(self._clock()))
+        due_by_time = now - self._last_line_time >= LOG_INTERVAL_SECONDS
+        due_by_share = self.done - self._last_line_done >= max(1.0, LOG_INTERVAL_FRACTION * self.total)
+        if due_by_time or due_by_share or self.done == self.total:
+            self._last_line_time, self._last_line_done = now, self.done
+            eta = self.eta_seconds()
+            timing = f"elapsed {format_duration(now - self._started)}"
+            if eta is not None and self.done < self.total:
+                timing += f", ETA {format_duration(eta)}"
+            self._line(f"{self._count()} {timing}, done {label}")
 
     def finish(self) -> None:
-        """Draw the final line with the total time and end it with a newline.
-
-        Later calls do nothing, so an explicit call and a context manager's
-        exit do not print twice.
-        """
-        if self._finished:
-            return
-        self._finished = True
-        elapsed = self._clock() - self._created
-        line = f"{self._bar_and_count()}  total {format_duration(elapsed)}"
-        if self.skipped:
-            line += f"  ({self.skipped} skipped as already measured)"
-        self._draw(line)
-        if self._is_terminal:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Close the terminal bar (a log needs nothing more)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exception_info: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.finish()
 
-    def eta_seconds(self) -> float | None:
-        """Seconds left; None until a configuration has been measured.
+    def _count(self) -> str:
+        share = self.done / self.total if self.total else 1.0
+        return f"{self.done}/{self.total} ({share:.0%})"
 
-        The mean time per measured configuration so far, times the
-        configurations not yet done.
-        """
-        if self.done == self.total:
-            return 0.0
-        if self.measured == 0 or self._last_advance is None or self._first_start is None:
-            return None
-        seconds_per_configuration = (self._last_advance - self._first_start) / self.measured
-        return seconds_per_configuration * (self.total - self.done)
+    def _line(self, text: str) -> None:
+        print(f"progress: {text}", file=self._stream, flush=True)
 
-    def _count(self, action: str, count: int) -> None:
-        if self.done + count > self.total:
-            raise ValueError(
-                f"{action}({count}) would count {self.done + count} configurations, "
-                f"more than total ({self.total})"
-            )
-        self.done += count
+    def _start_bar(self) -> None:
+        # rich comes with Keras; imported here so that a log-only run never pays for it.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
 
-    def _bar_and_count(self) -> str:
-        fraction = self.done / self.total if self.total else 1.0
-        filled = int(self.width * fraction)
-        bar = "#" * filled + "." * (self.width - filled)
-        # Padded to the width of the total so the columns stay put while
-        # a terminal line is redrawn.
-        count = f"{self.done:>{len(str(self.total))}}/{self.total}"
-        return f"[{bar}]  {count} {int(100 * fraction):>3}%"
-
-    def _status_line(self, now: float) -> str:
-        eta = self.eta_seconds()
-        parts = [
-            self._bar_and_count(),
-            f"elapsed {format_duration(now - self._created)}",
-            f"ETA {'?' if eta is None else format_duration(eta)}",
-        ]
-        if self._label:
-            parts.append(self._label)
-        return "  ".join(parts)
-
-    def _draw(self, line: str) -> None:
-        if self._is_terminal:
-            # A line longer than the terminal wraps, and "\r" then returns only
-            # to the start of the last wrapped piece; trailing spaces erase
-            # what a longer previous line left behind.
-            columns = shutil.get_terminal_size().columns
-            line = line[: max(columns - 1, 1)]
-            self.stream.write("\r" + line.ljust(self._drawn_length))
-            self._drawn_length = len(line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self._bar = RichProgress(BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                 TextColumn("{task.description}"),
+                                 console=Console(file=self._stream), transient=False)
+        # Starting at `skipped` keeps the already stored configurations out of rich's speed
+        # estimate, which only counts what is advanced while the bar runs.
+        self._task = self._bar.add_task("", total=self.total, completed=self.skipped)
+        self._bar.start()
 
 
 def _is_terminal(stream: TextIO) -> bool:
     try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return stream.isatty()
+    except (AttributeError, ValueError):
         return False
-
-
-def _check_count(name: str, value: int, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")

@@ -15,61 +15,30 @@ from __future__ import annotations
 import dataclasses
 import functools
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from costmodel import latency
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile
-from validate.frameworks import crosscheck
-from validate.frameworks import keras_build
-from validate.frameworks.backends import Backend
-from validate.results.divergence import judge
 from validate.experiments.plans import FactorizationConfig, SeedConfig
+from validate.frameworks import crosscheck, keras_build
+from validate.frameworks.backends import Backend
 from validate.harness.stats import Measurement
 from validate.harness.timing import TimingPolicy, measure, measure_interleaved
+from validate.results import schema
+from validate.results.divergence import judge
 
 # Shape of the small layer on which each case's numerical equivalence is checked.
 EQUIVALENCE_SHAPE = {"channels": 4, "size": 12, "batch": 2}
 
 
-def _measurement_names(prefix: str = "") -> list[str]:
-    return [f"{prefix}{name}" for name in ("median_seconds", "iqr_seconds", "relative_iqr",
-                                           "ci_low_seconds", "ci_high_seconds", "noisy", "samples",
-                                           "calls_per_sample", "stop_reason")]
-
-
-# The result tables' columns, in order: the CSV schema (docs/validate.md explains each).
-SEED_COLUMNS = (["config_key", "backend", "device", "mode", "layer_type", "filters", "layers", "batch",
-                 "image"]
-                + _measurement_names()
-                + ["macs", "macs_ratio_vs_conv3x3", "params", "flops", "flops_checked_by", "error"])
-FACTORIZATION_COLUMNS = (["config_key", "backend", "device", "mode", "case", "kernel", "scheme",
-                          "channels", "size", "batch", "repeats", "activation",
-                          "predicted_ratio", "measured_ratio", "ratio_ci_low", "ratio_ci_high",
-                          "divergence", "diverges", "sign_flip", "verdict",
-                          "model_time_ratio", "model_original_seconds", "model_factorized_seconds",
-                          "reason", "predicted_params_ratio", "predicted_flops_ratio",
-                          "macs_original", "macs_factorized"]
-                         + _measurement_names("original_") + _measurement_names("factorized_")
-                         + ["params_original", "params_factorized", "flops_original",
-                            "flops_factorized", "flops_checked_by", "equivalence_max_error", "error"])
-TABLES = {"seed": SEED_COLUMNS, "factorizations": FACTORIZATION_COLUMNS}
-
-
-def complete_row(row: dict, columns: list[str]) -> dict:
-    """The row in the table's column order, empty where it has no value (an error row)."""
-    unknown = set(row) - set(columns)
-    if unknown:
-        raise ValueError(f"row has columns the table does not: {sorted(unknown)}")
-    return {column: row.get(column, "") for column in columns}
-
-
 def measurement_columns(measurement: Measurement, prefix: str = "") -> dict:
-    """The statistics of one measurement as row columns (raw samples go to samples.csv)."""
+    """The statistics of one measurement as row columns (raw samples go to the samples table)."""
     values = (measurement.median_seconds, measurement.iqr_seconds, measurement.relative_iqr,
               measurement.ci_low_seconds, measurement.ci_high_seconds, measurement.is_noisy,
               measurement.sample_count, measurement.calls_per_sample, measurement.stop_reason)
-    return dict(zip(_measurement_names(prefix), values))
+    names = [column.name for column in schema.measurement_columns(prefix)]
+    return dict(zip(names, values, strict=True))
 
 
 def sample_rows(config_key: str, measurement: Measurement, role: str) -> list[dict]:
@@ -123,7 +92,7 @@ def _identity(config) -> dict:
 FLOPS_PROFILER = "tensorflow profiler"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _counts_check(unit, repeats: int, batch: int, activation: str | None, backend: Backend) -> dict:
     """Parameters, and FLOPs where a profiler can check them, against the cost model.
 
@@ -143,7 +112,7 @@ def _counts_check(unit, repeats: int, batch: int, activation: str | None, backen
     return {"params": params, "flops": flops, "flops_checked_by": checked_by}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _equivalence_error(case, backend: Backend) -> float:
     """Max |difference| between a factorized block and its composed single layer, small shape.
 

@@ -10,34 +10,44 @@ and only by the machine (and backend) that measured it.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
+import json
 import pathlib
 import sys
+from collections.abc import Callable
 
 from costmodel.latency import DeviceProfile
-from validate.results import accuracy
-from validate.results import environment
-from validate.experiments import plans
-from validate.experiments import runner
-from validate.results import summary
-from validate.frameworks.backends import Backend
+from validate.experiments import plans, runner
 from validate.experiments.progress import Progress
-from validate.results.store import ResultsExistError, ResultStore
+from validate.frameworks.backends import Backend
 from validate.harness.timing import TimingPolicy
+from validate.results import accuracy, environment, schema, summary
+from validate.results.store import ResultsExistError, ResultStore, csv_text
 
-# Timing: ±2% on the median's 95% interval, or the profile's budget, whichever comes first.
+# Timing: ±2% on the median's 95% interval, or the preset's budget, whichever comes first.
 TARGET_CI_RELATIVE = 0.02
 MIN_SAMPLE_SECONDS = 0.002  # group very short calls so the clock's resolution does not matter
 GUARANTEED_SAMPLES = 5  # even a call slower than the budget gets a median and a spread
 
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """What an experiment is made of, and what it needs; the session treats every one alike."""
+
+    table: str  # the results table its rows go to
+    plan: Callable[..., list]
+    measure: Callable[..., runner.Outcome]
+    summarise: Callable[[list[dict]], str]
+    uses_device_profile: bool = False  # rows carry the latency model's prediction and reasons
+
+
 EXPERIMENTS = {
-    "seed": (plans.seed_plan, runner.measure_seed, summary.seed_summary),
-    "factorizations": (plans.factorization_plan, runner.measure_factorization,
-                       summary.factorization_summary),
+    "seed": Experiment("seed", plans.seed_plan, runner.measure_seed, summary.seed_summary),
+    "factorizations": Experiment("factorizations", plans.factorization_plan, runner.measure_factorization,
+                                 summary.factorization_summary, uses_device_profile=True),
 }
 
 
-def timing_policy(chosen: plans.Profile) -> TimingPolicy:
+def timing_policy(chosen: plans.Preset) -> TimingPolicy:
     return TimingPolicy(warmup_calls=2, min_samples=7, max_samples=chosen.max_samples,
                         target_ci_relative=TARGET_CI_RELATIVE, budget_seconds=chosen.budget_seconds,
                         min_sample_seconds=MIN_SAMPLE_SECONDS, guaranteed_samples=GUARANTEED_SAMPLES)
@@ -49,14 +59,23 @@ def machine_metadata(backend: Backend) -> dict:
     return environment.machine_info(facts)
 
 
-def open_store(args, table: str, threads: dict, argv: list[str], backend: Backend) -> ResultStore:
-    """The results folder, refusing to overwrite this experiment's table without --resume."""
+def open_store(args, table: str | None, threads: dict, argv: list[str], backend: Backend) -> ResultStore:
+    """The results folder, refusing to overwrite this experiment's table without --resume.
+
+    Experiments share a folder, so the store is always opened for resuming;
+    only a table of this experiment's own that already holds rows needs --resume.
+    What opening repaired is printed: nothing is dropped without saying so.
+    """
     metadata = {"machine": machine_metadata(backend),
                 **environment.run_info(["validate", *argv], threads)}
-    if (args.out / f"{table}.csv").exists() and not args.resume:
+    store = ResultStore(args.out, metadata, resume=True)
+    if table is not None and store.completed_keys(table) and not args.resume:
+        store.close()
         raise ResultsExistError(f"{args.out} already holds {table} results; pass --resume to "
                                 "continue them or choose another --out")
-    return ResultStore(args.out, metadata, resume=True)
+    for repair in store.repairs:
+        print(f"validate: {args.out}: {repair}", file=sys.stderr)
+    return store
 
 
 def profile_path(out: pathlib.Path, device: str) -> pathlib.Path:
@@ -94,43 +113,27 @@ def device_profiles(args, devices: list[str], backend: Backend) -> dict:
     return profiles
 
 
-def run_experiment(name: str, chosen: plans.Profile, args, argv: list[str],
+def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str],
                    backend: Backend) -> int:
     """Measure every configuration of the plan not yet in the store; 1 if a cross-check failed.
 
     ``chosen``'s modes are already the backend's own (``graph`` resolved).
     """
-    make_plan, measure_one, summarise = EXPERIMENTS[name]
+    experiment = EXPERIMENTS[name]
     threads = backend.configure_threads(args.threads, args.inter_threads)
     devices, notice = backend.resolve_devices(args.device)
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
-    store = open_store(args, name, threads, argv, backend)
-    profiles = device_profiles(args, devices, backend) if name == "factorizations" else {}
-    plan = make_plan(chosen, devices, backend=backend.name)
-    done = store.completed_keys(name)
-    policy = timing_policy(chosen)
-    progress = Progress(len(plan))
-    already = sum(config.key in done for config in plan)
-    if already:
-        progress.skip(already)
-    failed_checks = 0
-    for config in plan:
-        if config.key in done:
-            continue
-        progress.start(config.key)
-        context = {"profile": profiles.get(config.device)} if profiles else {}
-        outcome = measure_one(config, policy, backend=backend, **context)
-        store.record(config.key, name, [runner.complete_row(outcome.row, runner.TABLES[name])],
-                     outcome.samples)
-        failed_checks += outcome.check_failed
-        progress.advance(config.key)
-    progress.finish()
-    keys = {config.key for config in plan}
-    rows = [row for row in store.read(name) if row["config_key"] in keys]
-    print(summarise(rows))
-    for device, profile in profiles.items():
-        report_accuracy(args.out, device, profile, [row for row in rows if row["device"] == device])
+    with open_store(args, experiment.table, threads, argv, backend) as store:
+        profiles = device_profiles(args, devices, backend) if experiment.uses_device_profile else {}
+        plan = experiment.plan(chosen, devices, backend=backend.name)
+        failed_checks = _measure_plan(store, experiment, plan, timing_policy(chosen), backend=backend,
+                                      profiles=profiles)
+        keys = {config.key for config in plan}
+        rows = [row for row in store.read(experiment.table) if row["config_key"] in keys]
+        print(experiment.summarise(rows))
+        for device, profile in profiles.items():
+            report_accuracy(store, device, profile, [row for row in rows if row["device"] == device])
     print(f"results: {args.out.resolve()}")
     if failed_checks:
         print(f"validate: {failed_checks} configuration(s) failed a cross-check against the cost "
@@ -139,15 +142,31 @@ def run_experiment(name: str, chosen: plans.Profile, args, argv: list[str],
     return 0
 
 
-def report_accuracy(out: pathlib.Path, device: str, profile: DeviceProfile, rows: list[dict]) -> None:
+def _measure_plan(store: ResultStore, experiment: Experiment, plan: list, policy: TimingPolicy, *,
+                  backend: Backend, profiles: dict) -> int:
+    """Measure and record every configuration not yet stored; the number whose cross-check failed."""
+    done = store.completed_keys(experiment.table)
+    failed_checks = 0
+    with Progress(len(plan), skipped=sum(config.key in done for config in plan)) as progress:
+        for config in plan:
+            if config.key in done:
+                continue
+            progress.start(config.key)
+            context = {"profile": profiles.get(config.device)} if profiles else {}
+            outcome = experiment.measure(config, policy, backend=backend, **context)
+            store.record(config.key, experiment.table, [outcome.row], outcome.samples)
+            failed_checks += outcome.check_failed
+            progress.advance(config.key)
+    return failed_checks
+
+
+def report_accuracy(store: ResultStore, device: str, profile: DeviceProfile, rows: list[dict]) -> None:
     """Score both models on the held-out rows; print and write ``accuracy_<device>.csv``."""
     table = accuracy.score(rows, profile.extra.get("seconds_per_mac"))
     if not table:
         return
-    with open(out / f"accuracy_{device}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["device", *table[0]])
-        writer.writeheader()
-        writer.writerows({"device": device, **row} for row in table)
+    typed = [schema.ACCURACY.row({"device": device, **row}) for row in table]
+    store.write_file(f"accuracy_{device}.csv", csv_text(schema.ACCURACY, typed))
     print(f"\nlatency model vs naive (time proportional to MACs), {device}, held-out rows:")
     print(accuracy.accuracy_summary(table))
 
@@ -160,16 +179,17 @@ def run_calibration(chosen_name: str, args, argv: list[str], backend: Backend) -
     devices, notice = backend.resolve_devices(args.device)
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
-    args.out.mkdir(parents=True, exist_ok=True)
-    policy = timing_policy(plans.profile(chosen_name, budget_seconds=args.budget))
-    for device in devices:
-        check_profile_backend(profile_path(args.out, device), backend)
-        with Progress(len(calibration_layers(chosen_name))) as progress:
-            profile = calibrate(device, chosen_name, policy, progress, backend=backend)
-        machine = {"machine": machine_metadata(backend),
-                   "run": environment.run_info(["validate", *argv], threads)}
-        profile = DeviceProfile.from_dict({**profile.as_dict(), **machine})
-        profile.save(profile_path(args.out, device))
-        print(summary.profile_summary(profile))
-        print(f"device profile: {profile_path(args.out, device).resolve()}")
+    policy = timing_policy(plans.preset(chosen_name, budget_seconds=args.budget))
+    with open_store(args, None, threads, argv, backend) as store:
+        for device in devices:
+            check_profile_backend(profile_path(args.out, device), backend)
+            with Progress(len(calibration_layers(chosen_name))) as progress:
+                profile = calibrate(device, chosen_name, policy, progress, backend=backend)
+            machine = {"machine": machine_metadata(backend),
+                       "run": environment.run_info(["validate", *argv], threads)}
+            profile = DeviceProfile.from_dict({**profile.as_dict(), **machine})
+            written = store.write_file(profile_path(args.out, device).name,
+                                       json.dumps(profile.as_dict(), indent=2) + "\n")
+            print(summary.profile_summary(profile))
+            print(f"device profile: {written.resolve()}")
     return 0

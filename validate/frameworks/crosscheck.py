@@ -182,7 +182,8 @@ def _profile_by_op(graph) -> dict[str, int]:
     options = builder(builder.float_operation()).with_empty_output().build()
     report = tf.compat.v1.profiler.profile(graph=graph, cmd="op", options=options)
     # The 'op' view nests op types in one chain; each node's own count is float_ops.
-    by_op, pending = {}, list(report.children)
+    by_op: dict[str, int] = {}
+    pending = list(report.children)
     while pending:
         node = pending.pop()
         if node.float_ops:
@@ -386,7 +387,7 @@ def compose_kernels(layers: list[ConvLayer], kernels: list[np.ndarray]):
     c_in = concrete(layers[0])["c_in"]
     composed = np.eye(c_in).reshape(1, 1, c_in, c_in)
     stride, padding, trivial = [1, 1], [0, 0], [True, True]
-    for layer, kernel in zip(layers, kernels):
+    for layer, kernel in zip(layers, kernels, strict=True):
         sizes = concrete(layer)
         if layer.bias:
             raise ValueError(f"cannot compose {layer.describe()}: it has a bias")
@@ -487,7 +488,7 @@ def check_equivalence(layer: ConvLayer, scheme: str, *, seed: int = 0, batch: in
     factors = block.layers()
     factored_model = build_model(block, seed=seed)
     kernels = [dense_kernel(factor, keras_layer.get_weights()[0])
-               for factor, keras_layer in zip(factors, conv_layers(factored_model))]
+               for factor, keras_layer in zip(factors, conv_layers(factored_model), strict=True)]
     composed, stride, padding = compose_kernels(factors, kernels)
     sizes = concrete(layer)
     wanted_padding = (0, 0) if sizes["padding"] == "valid" else sizes["padding"]

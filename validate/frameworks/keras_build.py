@@ -84,7 +84,7 @@ def concrete(layer: ConvLayer) -> dict:
     ...
     ValueError: height=H is symbolic; Keras needs a concrete number
     """
-    values = {}
+    values: dict[str, object] = {}
     for field in _BUILD_FIELDS:
         value = getattr(layer, field)
         if isinstance(value, str):
@@ -194,8 +194,8 @@ def build_model(block_or_layer: ConvLayer | Block, *, repeats: int = 1,
             f"to {last.output_hw[0]}x{last.output_hw[1]}x{last.c_out}, and a repeated unit must "
             "map its input shape onto itself"
         )
-    first = concrete(unit[0])
-    inputs = keras.Input(shape=(first["height"], first["width"], first["c_in"]),
+    input_shape = concrete(unit[0])
+    inputs = keras.Input(shape=(input_shape["height"], input_shape["width"], input_shape["c_in"]),
                          dtype="float32", name="input")
     outputs = inputs
     sequence = unit * repeats

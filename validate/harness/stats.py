@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import functools
 import math
-from fractions import Fraction
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np

@@ -130,6 +130,8 @@ def _tables(results: Results, notes: list) -> list:
         if not part.available(results):
             notes.append(f"{part.title}: {part.missing}.")
             continue
+        if part.compute is None:
+            raise ValueError(f"table part {name!r} has no compute function")
         entries.append(TableEntry(name, part.title, part.caption, tables.formatted(part.compute(results))))
     return entries
 

@@ -12,6 +12,8 @@ or a reader of the SVG, can find what was drawn from which rows.
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 import pathlib
 import textwrap
@@ -71,14 +73,14 @@ def _title(figure: Figure, text: str) -> None:
 
 def _legend_below(figure: Figure, axes, extra=(), ncols: int = 3) -> None:
     """One legend under all panels, each label once: it never hides a data point."""
-    handles = {}
+    handles: dict[str, Any] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     for handle in extra:
         handles.setdefault(handle.get_label(), handle)
     ncols = max(1, min(ncols, int(figure.get_figwidth() // 3)))  # about 3 inches per legend column
-    figure.legend(handles=list(handles.values()), labels=list(handles), loc="outside lower center",
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center",
                   ncols=ncols, fontsize="small")
 
 

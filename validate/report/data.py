@@ -13,9 +13,11 @@ device label but were measured on different machines, the label is made
 unique (``"cpu (AMD EPYC 7763)"``), so a chart or a median never pools two
 machines' timings under one name.
 
-The CSV files are all text; here each column gets its type: numbers (an
-empty cell is NaN, ``inf`` is infinity), the flag columns as pandas'
-nullable ``boolean``, the rest text with empty strings for missing values.
+Each CSV is read strictly with its table's schema
+(:mod:`validate.results.schema`): a value that does not have its column's
+type is an error naming the file and the line.  In the frames, numbers are
+floats (no value is NaN), flags pandas' nullable ``boolean``, text ``str``
+with empty strings for missing values.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import pathlib
 import pandas as pd
 
 from costmodel.latency import DeviceProfile
-from validate.experiments.runner import FACTORIZATION_COLUMNS, SEED_COLUMNS
+from validate.results import schema
+from validate.results.store import read_csv_strictly, read_metadata
 
 SEED_FILE = "seed.csv"
 FACTORIZATION_FILE = "factorizations.csv"
@@ -36,18 +39,6 @@ METADATA_FILE = "metadata.json"
 ACCURACY_PATTERN = "accuracy_*.csv"
 PROFILE_PATTERN = "device_profile_*.json"
 
-# Columns that hold words, and the flag columns; every other known column is a number.
-TEXT_COLUMNS = frozenset({"config_key", "backend", "flops_checked_by", "device", "mode",
-                          "layer_type", "case", "scheme",
-                          "activation", "verdict", "reason", "stop_reason", "original_stop_reason",
-                          "factorized_stop_reason", "error", "role", "model", "quantity"})
-BOOL_COLUMNS = frozenset({"noisy", "original_noisy", "factorized_noisy", "diverges", "sign_flip"})
-SAMPLES_COLUMNS = ["config_key", "role", "sample", "seconds"]
-ACCURACY_COLUMNS = ["device", "model", "quantity", "count", "within_10_percent",
-                    "within_20_percent", "median_absolute_percentage_error"]
-_TRUTH = {"true": True, "false": False, "1": True, "0": False}
-
-
 @dataclasses.dataclass
 class Results:
     """Everything the report shows, from one or more results folders.
@@ -55,10 +46,9 @@ class Results:
     Attributes
     ----------
     seed, factorizations : pandas.DataFrame
-        One row per configuration, in the CSV schema of
-        :data:`validate.experiments.runner.SEED_COLUMNS` / ``FACTORIZATION_COLUMNS``
-        (columns an older run lacks are added empty), plus ``machine`` and
-        ``folder``.  Rows whose ``error`` is not empty failed to measure.
+        One row per configuration, with the columns of
+        :data:`validate.results.schema.SEED` / ``FACTORIZATIONS`` (columns an
+        older run lacks have no value), plus ``machine`` and ``folder``.  Rows whose ``error`` is not empty failed to measure.
     samples : pandas.DataFrame or None
         Every raw sample (``config_key``, ``role``, ``sample``, ``seconds``,
         ``machine``, ``folder``); None when no folder has ``samples.csv``.
@@ -93,38 +83,22 @@ def measured(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["error"] == ""] if "error" in frame else frame
 
 
-def typed(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """A frame read as text, with numbers, flags and text in their own types.
-
-    ``columns``, when given, are the schema: missing ones are added empty
-    (an older run's file lacks the newer columns), so later code can rely on them.
-    """
-    frame = frame.copy()
-    for column in columns or []:
-        if column not in frame:
-            frame[column] = ""
-    for column in frame.columns:
-        values = frame[column].fillna("").astype(str).str.strip()
-        if column in TEXT_COLUMNS:
-            frame[column] = values
-        elif column in BOOL_COLUMNS:
-            frame[column] = values.str.lower().map(_TRUTH).astype("boolean")
+def typed(rows: list[dict], table: schema.Table) -> pd.DataFrame:
+    """Typed rows as a frame: numbers as floats (NaN for no value), flags as ``boolean``, text as str."""
+    frame = pd.DataFrame(rows, columns=table.column_names)
+    for column in table.columns:
+        if column.kind in ("int", "float"):
+            frame[column.name] = pd.to_numeric(frame[column.name]).astype(float)
+        elif column.kind == "bool":
+            frame[column.name] = frame[column.name].astype("boolean")
         else:
-            numbers = pd.to_numeric(values, errors="coerce").astype(float)
-            # A column of words this module does not know (a newer schema) stays text.
-            blank = values.str.lower().isin(["", "nan"])
-            frame[column] = values if (numbers.isna() & ~blank).any() else numbers
+            frame[column.name] = frame[column.name].fillna("").astype(str)
     return frame
 
 
-def _read_csv(path: pathlib.Path, columns: list[str] | None = None) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame(columns=columns or [])
-    except pd.errors.ParserError as error:
-        raise ValueError(f"{path} is not a readable CSV file: {error}") from None
-    return typed(frame, columns)
+def _read_csv(path: pathlib.Path, table: schema.Table) -> pd.DataFrame:
+    rows, _torn = read_csv_strictly(path, table)  # a torn last line is the measuring run's to repair
+    return typed(rows, table)
 
 
 def machine_label(metadata: dict) -> str:
@@ -176,16 +150,7 @@ class _Folder:
 
 
 def _read_metadata(path: pathlib.Path) -> dict:
-    file = path / METADATA_FILE
-    if not file.exists():
-        return {}
-    try:
-        document = json.loads(file.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{file} is not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ValueError(f"{file} must hold a JSON object")
-    return document
+    return read_metadata(path) or {}
 
 
 def _read_folder(path: pathlib.Path) -> _Folder:
@@ -193,12 +158,12 @@ def _read_folder(path: pathlib.Path) -> _Folder:
         raise ValueError(f"results folder {path} does not exist")
     folder = _Folder(path, _read_metadata(path))
     if (path / SEED_FILE).exists():
-        folder.seed = _read_csv(path / SEED_FILE, SEED_COLUMNS)
+        folder.seed = _read_csv(path / SEED_FILE, schema.SEED)
     if (path / FACTORIZATION_FILE).exists():
-        folder.factorizations = _read_csv(path / FACTORIZATION_FILE, FACTORIZATION_COLUMNS)
+        folder.factorizations = _read_csv(path / FACTORIZATION_FILE, schema.FACTORIZATIONS)
     if (path / SAMPLES_FILE).exists():
-        folder.samples = _read_csv(path / SAMPLES_FILE, SAMPLES_COLUMNS)
-    folder.accuracy = [_read_csv(file, ACCURACY_COLUMNS) for file in sorted(path.glob(ACCURACY_PATTERN))]
+        folder.samples = _read_csv(path / SAMPLES_FILE, schema.SAMPLES)
+    folder.accuracy = [_read_csv(file, schema.ACCURACY) for file in sorted(path.glob(ACCURACY_PATTERN))]
     for file in sorted(path.glob(PROFILE_PATTERN)):
         profile = DeviceProfile.load(file)
         folder.profiles[profile.device] = profile
@@ -241,10 +206,11 @@ def _tag(frame: pd.DataFrame, folder: _Folder, rename: dict) -> pd.DataFrame:
     return frame
 
 
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+def _concat(frames: list[pd.DataFrame], table: schema.Table) -> pd.DataFrame:
     frames = [frame for frame in frames if frame is not None]
     if not frames:
-        return typed(pd.DataFrame(columns=[*columns, "machine", "folder"]), columns)
+        empty = typed([], table)
+        return empty.assign(machine=pd.Series(dtype=str), folder=pd.Series(dtype=str))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -266,7 +232,7 @@ def load_results(*folders) -> Results:
         raise ValueError("load_results needs at least one results folder")
     read = [_read_folder(pathlib.Path(folder)) for folder in folders]
     renames = _unique_labels(read)
-    tagged = {"seed": [], "factorizations": [], "samples": [], "accuracy": []}
+    tagged: dict[str, list[pd.DataFrame]] = {"seed": [], "factorizations": [], "samples": [], "accuracy": []}
     profiles = {}
     for folder, rename in zip(read, renames):
         for name in ("seed", "factorizations", "samples"):
@@ -275,9 +241,9 @@ def load_results(*folders) -> Results:
                 tagged[name].append(_tag(frame, folder, rename))
         tagged["accuracy"].extend(_tag(frame, folder, rename) for frame in folder.accuracy)
         profiles.update({rename[device]: profile for device, profile in folder.profiles.items()})
-    return Results(seed=_concat(tagged["seed"], SEED_COLUMNS),
-                   factorizations=_concat(tagged["factorizations"], FACTORIZATION_COLUMNS),
-                   samples=_concat(tagged["samples"], SAMPLES_COLUMNS) if tagged["samples"] else None,
-                   accuracy=_concat(tagged["accuracy"], ACCURACY_COLUMNS),
+    return Results(seed=_concat(tagged["seed"], schema.SEED),
+                   factorizations=_concat(tagged["factorizations"], schema.FACTORIZATIONS),
+                   samples=_concat(tagged["samples"], schema.SAMPLES) if tagged["samples"] else None,
+                   accuracy=_concat(tagged["accuracy"], schema.ACCURACY),
                    profiles=profiles, metadata=[folder.metadata for folder in read],
                    folders=[folder.path for folder in read])

@@ -21,13 +21,13 @@ QUANTITIES = ("block latency", "time ratio")
 
 
 def _scored(rows: list[dict]) -> list[dict]:
-    return [row for row in rows if not row.get("error") and row.get("model_time_ratio") not in ("", None)]
+    return [row for row in rows if not row.get("error") and row.get("model_time_ratio") is not None]
 
 
 def score(rows: list[dict], seconds_per_mac: float | None) -> list[dict]:
     """One row per (model, quantity) with count, within_10_percent, within_20_percent, MdAPE.
 
-    ``rows`` are factorization rows as stored (strings are fine); those without
+    ``rows`` are typed factorization rows (:data:`validate.results.schema.FACTORIZATIONS`); those without
     a latency-model prediction or with an error are left out.  Without
     ``seconds_per_mac`` (a profile not written by ``calibrate``) the naive
     model's block latencies cannot be scored; its ratios still are.
@@ -35,16 +35,16 @@ def score(rows: list[dict], seconds_per_mac: float | None) -> list[dict]:
     rows = _scored(rows)
     if not rows:
         return []
-    measured_blocks = [float(row[f"{role}_median_seconds"]) for row in rows
+    measured_blocks = [row[f"{role}_median_seconds"] for row in rows
                        for role in ("original", "factorized")]
-    model_blocks = [float(row[f"model_{role}_seconds"]) for row in rows
+    model_blocks = [row[f"model_{role}_seconds"] for row in rows
                     for role in ("original", "factorized")]
     naive_blocks = None if seconds_per_mac is None else [
-        seconds_per_mac * float(row[f"macs_{role}"]) for row in rows for role in ("original", "factorized")]
-    measured_ratios = [float(row["measured_ratio"]) for row in rows]
+        seconds_per_mac * row[f"macs_{role}"] for row in rows for role in ("original", "factorized")]
+    measured_ratios = [row["measured_ratio"] for row in rows]
     predictions = {
-        "naive": (naive_blocks, [float(row["predicted_ratio"]) for row in rows]),
-        "latency": (model_blocks, [float(row["model_time_ratio"]) for row in rows]),
+        "naive": (naive_blocks, [row["predicted_ratio"] for row in rows]),
+        "latency": (model_blocks, [row["model_time_ratio"] for row in rows]),
     }
     table = []
     for model, (blocks, ratios) in predictions.items():

@@ -1,9 +1,9 @@
-"""The tables printed at the end of a run, from the rows as stored (CSV strings).
+"""The tables printed at the end of a run, from the typed rows of the store.
 
->>> rows = [{"config_key": "k", "case": "5x5 stack", "channels": "64", "size": "32", "batch": "8",
-...          "activation": "linear", "device": "cpu", "mode": "graph", "predicted_ratio": "0.72",
-...          "measured_ratio": "0.8", "ratio_ci_low": "0.78", "ratio_ci_high": "0.82",
-...          "divergence": "1.111", "verdict": "diverges: ...", "error": ""}]
+>>> rows = [{"config_key": "k", "case": "5x5 stack", "channels": 64, "size": 32, "batch": 8,
+...          "activation": "linear", "device": "cpu", "mode": "graph", "predicted_ratio": 0.72,
+...          "measured_ratio": 0.8, "ratio_ci_low": 0.78, "ratio_ci_high": 0.82,
+...          "divergence": 1.111, "verdict": "diverges: ...", "error": ""}]
 >>> print(factorization_summary(rows).splitlines()[2])
 cpu     graph  5x5 stack  64  32    8      linear      0.720      0.800  [0.780, 0.820]  1.11        diverges: ...
 """
@@ -16,8 +16,8 @@ FACTORIZATION_COLUMNS = ["device", "mode", "case", "c", "size", "batch", "activa
                          "measured", "95% CI", "divergence", "verdict"]
 
 
-def _number(text: str, digits: int = 3) -> str:
-    return f"{float(text):.{digits}f}" if text not in ("", None) else "-"
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def factorization_summary(rows: list[dict]) -> str:
@@ -49,12 +49,12 @@ def seed_summary(rows: list[dict]) -> str:
             table.append({**entry, "note": f"FAILED: {row['error']}"})
             continue
         base = reference.get((row["device"], row["mode"], row["filters"]))
-        measured = (float(row["median_seconds"]) / float(base["median_seconds"])) if base else None
-        table.append({**entry, "ms/call": _number(1000 * float(row["median_seconds"]), 3),
+        measured = row["median_seconds"] / base["median_seconds"] if base else None
+        table.append({**entry, "ms/call": _number(1000 * row["median_seconds"], 3),
                       "rel. IQR": _number(row["relative_iqr"], 3),
                       "theory vs 3x3": _number(row["macs_ratio_vs_conv3x3"]),
                       "measured vs 3x3": "-" if measured is None else f"{measured:.3f}",
-                      "note": "noisy" if row["noisy"] == "True" else ""})
+                      "note": "noisy" if row["noisy"] else ""})
     columns = ["device", "mode", "layer", "filters", "ms/call", "rel. IQR", "theory vs 3x3",
                "measured vs 3x3", "note"]
     return render.table(table, columns)

@@ -81,7 +81,7 @@ def test_apply_prints_before_and_after(keras, capsys, tmp_path):
 
 def test_measure_without_a_device_uses_the_cpu_with_a_notice(keras, capsys, tmp_path):
     path = saved(keras, tmp_path, "small", small_net)
-    status, out, err = run(capsys, "network", path, "--apply", "fuse", "--measure", "--profile", "quick",
+    status, out, err = run(capsys, "network", path, "--apply", "fuse", "--measure", "--preset", "quick",
                            "--budget", "0.3", "--out", str(tmp_path / "results"))
     assert status == 0
     assert "--measure without --device: measuring on the CPU" in err

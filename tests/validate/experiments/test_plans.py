@@ -6,7 +6,7 @@ from validate.experiments import plans
 
 
 def test_seed_plan_is_the_seeds_experiment():
-    chosen = plans.profile("default")
+    chosen = plans.preset("default")
     plan = plans.seed_plan(chosen, devices=["cpu"])
     # six layer types x four filter counts x two modes (graph and the seed's predict)
     assert len(plan) == 6 * 4 * 2
@@ -31,7 +31,7 @@ def test_seed_depthwise_is_depthwise_alone():
 
 
 def test_factorization_plan_predicts_the_mac_ratio():
-    chosen = plans.profile("quick")
+    chosen = plans.preset("quick")
     plan = plans.factorization_plan(chosen, devices=["cpu"])
     by_case = {config.case.name: config for config in plan}
     assert by_case["5x5 stack"].predicted_ratio() == pytest.approx(18 / 25)  # Szegedy §3.1
@@ -40,15 +40,15 @@ def test_factorization_plan_predicts_the_mac_ratio():
 
 
 def test_default_profile_covers_every_required_factorization():
-    names = {case.name for case in plans.profile("default").cases}
+    names = {case.name for case in plans.preset("default").cases}
     assert names == {"5x5 stack", "7x7 stack", "3x3 stack,m=2", "3x3 asymmetric", "7x7 asymmetric",
                      "3x3 depthwise-separable", "5x5 depthwise-separable", "7x7 depthwise-separable"}
 
 
 def test_profile_overrides_and_unknown_profile():
-    assert plans.profile("quick", channels=(8, 64)).channels == (8, 64)
-    with pytest.raises(ValueError, match="unknown profile 'huge'; known: quick, default, full"):
-        plans.profile("huge")
+    assert plans.preset("quick", channels=(8, 64)).channels == (8, 64)
+    with pytest.raises(ValueError, match="unknown preset 'huge'; known: quick, default, full"):
+        plans.preset("huge")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -15,17 +15,16 @@ import sys
 import types
 
 import pytest
-
 from helpers import read, validate
-from validate.frameworks import backends
+
+from validate.cli import main
 from validate.experiments import plans
+from validate.frameworks import backends
 from validate.frameworks.backends import BackendUnavailableError, get_backend, select_keras_backend, spec
 from validate.frameworks.backends.jax import JaxBackend
 from validate.frameworks.backends.torch import TorchBackend
-from validate.cli import main
-from validate.results.store import MachineMismatchError, ResultStore
 from validate.harness.timing import TimingPolicy, measure
-
+from validate.results.store import MachineMismatchError, ResultStore
 
 # -- selection ---------------------------------------------------------------------------------
 
@@ -114,7 +113,7 @@ def test_a_mode_the_backend_lacks_is_refused_naming_its_modes(name, mode):
 
 
 def test_modes_only_a_profile_lists_are_left_out_and_reported():
-    full = plans.profile("full").seed_modes  # graph, eager, predict, xla
+    full = plans.preset("full").seed_modes  # graph, eager, predict, xla
     modes, left_out = spec("jax").resolve_modes(full, explicit=False)
     assert (modes, left_out) == (("jit", "eager", "predict"), ["xla"])
     with pytest.raises(ValueError, match="no mode 'xla'"):
@@ -129,7 +128,7 @@ def test_an_explicit_mode_the_backend_lacks_exits_2(capsys):
 
 
 def test_plans_name_the_backend_in_every_key():
-    chosen = plans.profile("quick")
+    chosen = plans.preset("quick")
     keys = {name: {config.key for config in plans.factorization_plan(chosen, ["cpu"], backend=name)}
             for name in backends.NAMES}
     assert not keys["tensorflow"] & keys["jax"] and not keys["jax"] & keys["torch"]
@@ -231,10 +230,10 @@ def test_jax_refuses_thread_settings_it_cannot_apply():
 
 @pytest.mark.tensorflow
 def test_without_a_profiler_the_flops_are_the_cost_models_and_say_so():
-    from validate.frameworks import crosscheck
     from validate.experiments import runner
+    from validate.frameworks import crosscheck
 
-    config = plans.factorization_plan(plans.profile("quick"), ["cpu"])[0]
+    config = plans.factorization_plan(plans.preset("quick"), ["cpu"])[0]
     class NoProfiler:  # hashable, as the runner's cache needs
         name, flops_profiler = "jax", False
 
@@ -259,7 +258,7 @@ def _installed(package: str) -> bool:
         not _installed("torch"), reason="torch is not installed: pip install torch")]),
 ])
 def test_factorizations_run_on_the_backend(tmp_path, name, mode):
-    done = validate("factorizations", "--profile", "quick", "--backend", name, "--cases", "3:asymmetric",
+    done = validate("factorizations", "--preset", "quick", "--backend", name, "--cases", "3:asymmetric",
                     "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     (row,) = read(tmp_path / "factorizations.csv")
@@ -310,7 +309,7 @@ def test_factorizations_compute_the_composed_layer_on_the_backend(name):
 @pytest.mark.parametrize("name", [pytest.param("jax", marks=pytest.mark.jax),
                                   pytest.param("torch", marks=pytest.mark.torch)])
 def test_backend_measures_on_the_gpu(tmp_path, name):
-    done = validate("factorizations", "--profile", "quick", "--backend", name, "--cases",
+    done = validate("factorizations", "--preset", "quick", "--backend", name, "--cases",
                     "3:asymmetric", "--device", "gpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}

@@ -188,7 +188,7 @@ def test_repeating_a_shape_changing_unit_is_refused(unit):
 def test_models_and_inputs_are_deterministic():
     layer = square(3, bias=True)
     first, second = build_model(layer, seed=7), build_model(layer, seed=7)
-    for a, b in zip(first.get_weights(), second.get_weights()):
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     inputs = random_input(layer, BATCH, seed=7)
     assert inputs.shape == (BATCH, 12, 12, 4) and inputs.dtype == np.float32

@@ -32,7 +32,9 @@ from validate.experiments.plans import SEED_LAYER_TYPES, Case, FactorizationConf
 from validate.report import build_report, charts, load_results, tables
 from validate.report.build import CHART_PARTS, TABLE_PARTS, main
 from validate.report.markdown import pipe_table
-from validate.experiments.runner import FACTORIZATION_COLUMNS, SEED_COLUMNS, complete_row
+from validate.results.schema import FACTORIZATIONS, SEED
+
+SEED_COLUMNS, FACTORIZATION_COLUMNS = SEED.column_names, FACTORIZATIONS.column_names
 
 MACHINE = {"cpu_model": "Synthetic CPU 9000", "cores": 2, "platform": "Linux-test", "python": "3.11.7",
            "tensorflow": "2.21.0", "keras": "3.15.1", "backend": "tensorflow", "gpus": [],
@@ -78,7 +80,7 @@ def seed_rows(device="cpu"):
                        **_measurement("", seconds), "macs": theory["macs"],
                        "macs_ratio_vs_conv3x3": float(theory["macs_ratio_vs_conv3x3"]),
                        "params": 0, "flops": 2 * theory["macs"], "error": ""}
-                rows.append(complete_row(row, SEED_COLUMNS))
+                rows.append(SEED.row(row))
     return rows
 
 
@@ -135,7 +137,7 @@ def write_results(folder, machine=MACHINE, device="cpu", columns=FACTORIZATION_C
                   {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3},
                   extra={"seconds_per_mac": 2e-11, "calibration_residuals": residuals,
                          "machine": machine}).save(folder / f"device_profile_{device}.json")
-    run = {"started": "2026-11-28T19:13:47+00:00", "command": "validate factorizations --profile quick",
+    run = {"started": "2026-11-28T19:13:47+00:00", "command": "validate factorizations --preset quick",
            "threads": {"intra_op": 0, "inter_op": 0}, "tf_enable_onednn_opts": None}
     (folder / "metadata.json").write_text(json.dumps({"machine": machine, "runs": [run]}))
     return folder

@@ -30,7 +30,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 DEVICES = ("cpu", "gpu")
 #: What ``graph`` means on every backend: its natural way of running a model.

@@ -22,7 +22,7 @@ graph (see :mod:`validate.frameworks.crosscheck`).
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from validate.frameworks.backends.base import Backend
 

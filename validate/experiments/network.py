@@ -31,6 +31,7 @@ from costmodel.network import Network, parse_rules, rewrite
 from costmodel.network_advice import advise, predict_network_seconds
 from costmodel.network_papers import PUBLISHED, compare_published
 from validate.frameworks import network_reader, network_rewrite
+from validate.experiments import runner
 from validate.frameworks.backends import Backend
 from validate.harness.timing import InterleavedResult, TimingPolicy, measure_interleaved
 
@@ -156,7 +157,7 @@ def measure_rewrite(rewritten: Rewritten, backend: Backend, device: str, policy:
 
 def measured_row(args, rewritten: Rewritten, timing: InterleavedResult | None, device: str,
                  backend: Backend, profile: DeviceProfile | None) -> dict:
-    """The ``networks`` row: what was rewritten, its counts, and the measured and predicted ratios."""
+    """The ``networks`` row (:data:`validate.results.schema.NETWORKS`): counts, predicted and measured ratios."""
     before, after = rewritten.original.network, rewritten.network
     row = {"config_key": network_key(args, backend.name, device), "backend": backend.name, "device": device,
            "model": before.name, "input_size": before.input_shape[0], "alpha": args.alpha,
@@ -164,19 +165,22 @@ def measured_row(args, rewritten: Rewritten, timing: InterleavedResult | None, d
            "params_original": before.params, "params_rewritten": after.params,
            "macs_original": before.macs, "macs_rewritten": after.macs, "macs_ratio": rewritten.macs_ratio,
            "params_ratio": rewritten.params_ratio, "predicted_ratio": predicted_ratio(rewritten, profile),
-           "macs_checked_by": rewritten.original.macs_checked_by}
+           "macs_checked_by": rewritten.original.macs_checked_by, "error": ""}
     if timing is not None:
-        row.update(original_median_seconds=timing.a.median_seconds,
-                   rewritten_median_seconds=timing.b.median_seconds, measured_ratio=timing.ratio,
-                   ratio_ci_low=timing.ratio_ci_low, ratio_ci_high=timing.ratio_ci_high,
-                   samples=timing.a.sample_count, stop_reason=timing.a.stop_reason)
+        row.update(measured_ratio=timing.ratio, ratio_ci_low=timing.ratio_ci_low, ratio_ci_high=timing.ratio_ci_high)
+        row.update(runner.measurement_columns(timing.a, "original_"))
+        row.update(runner.measurement_columns(timing.b, "rewritten_"))
     return row
 
 
 def network_key(args, backend: str, device: str) -> str:
-    parts = ["network", backend, device, args.model, f"a{args.alpha}" if args.alpha else "",
-             f"s{args.input_size}" if args.input_size else "", args.apply or ""]
-    return "|".join(part for part in parts if part is not None)
+    """``network|backend|device|model|a<alpha>|s<size>|rules|filters``: one measured rewrite."""
+    filters = [f"layers={args.layers}" if args.layers != "*" else "",
+               f"kind={','.join(args.kind)}" if args.kind else "",
+               f"min_channels={args.min_channels}" if args.min_channels > 1 else ""]
+    parts = ["network", backend, device, args.model, f"a{args.alpha:g}" if args.alpha else "",
+             f"s{args.input_size}" if args.input_size else "", args.apply or "", *filters]
+    return "|".join(part for part in parts if part)
 
 
 # -- the papers' tables ----------------------------------------------------------------------------
@@ -254,18 +258,22 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
                        "other layers (parameters only; no MACs in the cost model's convention):",
                        render.table(other_rows(counted.network))]
     row = None
+    timing = None
     if args.apply:
         rewritten = apply_rules(counted, args.apply, name_glob=args.layers, kinds=args.kind,
                                 min_channels=args.min_channels)
-        timing = None
-        if args.measure:
+        stored = _stored_row(args, argv, backend, network_key(args, backend.name, device)) if args.measure else None
+        if stored is not None:
+            print(f"{PROGRAM}: {args.out} already holds {stored['config_key']}; showing the stored measurement",
+                  file=sys.stderr)
+        if args.measure and stored is None:
             chosen = args.budget or NETWORK_BUDGET_SECONDS.get(args.preset, 15.0)
             from validate.experiments import plans
             from validate.experiments.session import timing_policy
 
             policy = timing_policy(plans.preset(args.preset, budget_seconds=chosen))
             timing = measure_rewrite(rewritten, backend, device, policy)
-        row = measured_row(args, rewritten, timing, device, backend, profile)
+        row = stored or measured_row(args, rewritten, timing, device, backend, profile)
         document["rewrite"] = {**row, "rewritten_layers": [change.anchor for change in rewritten.changes],
                                "totals": rewrite_rows(rewritten)}
         output += ["", f"rewrite {args.apply}: {len(rewritten.changes)} change(s), rebuilt in Keras and checked "
@@ -283,10 +291,8 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
         document["papers"] = rows
         output += ["", "the papers' tables, reproduced from keras.applications (published figures cited):",
                    render.table(rows, [key for key in rows[0] if key != "source"])]
-        if args.out is not None:
-            _write_papers(args.out, rows)
-    if row is not None and args.out is not None:
-        store_row(args, argv, backend, row, timing_samples=timing)
+    if args.out is not None and ((row is not None and timing is not None) or args.papers):
+        store_results(args, argv, backend, row if timing is not None else None, timing, document.get("papers"))
     if args.json:
         print(render.to_json(document))
     elif output:
@@ -301,11 +307,11 @@ def _ratio_line(row: dict, profile: DeviceProfile | None) -> str:
         parts.append(f"latency model's predicted ratio {row['predicted_ratio']:.4g} ({profile.device if profile else ''})")
     else:
         parts.append("no device profile: no predicted time ratio")
-    if "measured_ratio" in row:
+    if row.get("measured_ratio") is not None:
         parts.append(f"measured time ratio {row['measured_ratio']:.4g} (95% CI {row['ratio_ci_low']:.4g}–"
                      f"{row['ratio_ci_high']:.4g}; medians {row['original_median_seconds'] * 1e3:.2f} ms → "
-                     f"{row['rewritten_median_seconds'] * 1e3:.2f} ms, {row['samples']} rounds, "
-                     f"{row['stop_reason']}, {row['device']})")
+                     f"{row['rewritten_median_seconds'] * 1e3:.2f} ms, {row['original_samples']} rounds, "
+                     f"{row['original_stop_reason']}, {row['device']})")
     return "; ".join(parts)
 
 
@@ -330,17 +336,37 @@ def _advice_lines(advice) -> list[str]:
     return lines
 
 
-def _write_papers(out: pathlib.Path, rows: list[dict]) -> None:
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / PAPERS_FILE).write_text(json.dumps(rows, indent=2) + "\n")
+def _stored_row(args, argv: list[str], backend: Backend, key: str) -> dict | None:
+    """The row ``--out`` already holds for this configuration (with ``--resume``), or None.
+
+    Without ``--resume``, a folder holding network rows is refused before anything is measured.
+    """
+    if args.out is None:
+        return None
+    from validate.experiments.session import open_store
+
+    threads = {"intra_op": args.threads, "inter_op": args.inter_threads}
+    with open_store(args, "networks", threads, argv, backend) as store:
+        rows = [row for row in store.read("networks") if row["config_key"] == key]
+    return rows[-1] if rows else None
 
 
-def store_row(args, argv: list[str], backend: Backend, row: dict, timing_samples) -> None:
-    """Record the row in ``--out`` (replaced by the result store's ``networks`` table)."""
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "networks.json"
-    rows = json.loads(path.read_text()) if path.exists() else []
-    rows = [existing for existing in rows if existing.get("config_key") != row["config_key"]] + [row]
-    path.write_text(json.dumps(rows, indent=2) + "\n")
+def store_results(args, argv: list[str], backend: Backend, row: dict | None, timing: InterleavedResult | None,
+                  papers: list[dict] | None) -> None:
+    """Record the measured row in the ``networks`` table and the papers' table as ``networks_papers.json``.
+
+    Only a configuration measured by this run is recorded (:func:`_stored_row`
+    skips one already stored).
+    """
+    from validate.experiments.session import open_store
+
+    threads = {"intra_op": args.threads, "inter_op": args.inter_threads}
+    with open_store(args, "networks" if row is not None else None, threads, argv, backend) as store:
+        if row is not None:
+            samples = []
+            if timing is not None:
+                samples = (runner.sample_rows(row["config_key"], timing.a, "original")
+                           + runner.sample_rows(row["config_key"], timing.b, "rewritten"))
+            store.record(row["config_key"], "networks", [row], samples)
+        if papers is not None:
+            store.write_file(PAPERS_FILE, json.dumps(papers, indent=2) + "\n")

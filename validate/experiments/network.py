@@ -30,8 +30,8 @@ from costmodel.latency import DeviceProfile
 from costmodel.network import Network, parse_rules, rewrite
 from costmodel.network_advice import advise, predict_network_seconds
 from costmodel.network_papers import PUBLISHED, compare_published
-from validate.frameworks import network_reader, network_rewrite
 from validate.experiments import runner
+from validate.frameworks import network_reader, network_rewrite
 from validate.frameworks.backends import Backend
 from validate.harness.timing import InterleavedResult, TimingPolicy, measure_interleaved
 
@@ -304,7 +304,8 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
 def _ratio_line(row: dict, profile: DeviceProfile | None) -> str:
     parts = [f"MAC ratio {row['macs_ratio']:.4g}"]
     if row.get("predicted_ratio") is not None:
-        parts.append(f"latency model's predicted ratio {row['predicted_ratio']:.4g} ({profile.device if profile else ''})")
+        device = profile.device if profile else ""
+        parts.append(f"latency model's predicted ratio {row['predicted_ratio']:.4g} ({device})")
     else:
         parts.append("no device profile: no predicted time ratio")
     if row.get("measured_ratio") is not None:
@@ -328,7 +329,8 @@ def _advice_lines(advice) -> list[str]:
                          "predicted us saved": None if option.seconds_saved is None else option.seconds_saved * 1e6,
                          "best": "*" if option is layer.best else ""})
     lines.append(render.table(rows) if rows else "(no scheme applies to any layer)")
-    total = f"best of each applied: MACs {advice.macs_before:,} -> {advice.macs_after:,} (ratio {advice.macs_ratio:.4g})"
+    total = (f"best of each applied: MACs {advice.macs_before:,} -> {advice.macs_after:,} "
+             f"(ratio {advice.macs_ratio:.4g})")
     if advice.time_ratio is not None:
         total += (f"; predicted conv time {advice.seconds_before * 1e3:.3f} ms -> {advice.seconds_after * 1e3:.3f} ms "
                   f"(ratio {advice.time_ratio:.4g}; batch norm, activations and pooling are outside the model)")

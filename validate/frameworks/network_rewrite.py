@@ -49,7 +49,7 @@ def rebuild(model, changes: list[Change]):
     if not changes:
         return keras.models.clone_model(model)
     replacement = {}
-    dropped = set()
+    dropped: set[str] = set()
     for change in changes:
         built = []
         for new in change.new_layers:

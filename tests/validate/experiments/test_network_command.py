@@ -9,8 +9,8 @@ import json
 import time
 
 import pytest
-
 from helpers import validate
+
 from validate.cli import main
 
 pytestmark = pytest.mark.tensorflow

@@ -20,7 +20,7 @@ import time
 from typing import Callable
 
 from costmodel.cli import UsageError, OneLineParser
-from validate.report import charts, narrative, tables
+from validate.report import charts, narrative, networks, tables
 from validate.report.data import (ACCURACY_PATTERN, FACTORIZATION_FILE, METADATA_FILE, PROFILE_PATTERN,
                                   SAMPLES_FILE, SEED_FILE, Results, load_results, measured)
 from validate.report.document import ChartEntry, Document, TableEntry
@@ -91,10 +91,24 @@ TABLE_PARTS = {
                       "Uchida's conv-benchmark (2017) as published, ratios to conv3x3 computed from it, the cost "
                       "model's MAC ratios, and the seed results measured here (seconds per 100 calls).",
                       compute=tables.seed_comparison_table),
+    "networks": Part("Networks: factorizations applied to a whole model",
+                     "Each measured rewrite of a whole network (python -m validate network MODEL --apply RULES "
+                     "--measure), end to end at batch 1, interleaved: its MAC ratio, the latency model's predicted "
+                     "time ratio (convolutions only), and the measured median time ratio with its 95% interval.",
+                     networks.has_networks, "no measured networks (python -m validate network MobileNet "
+                     "--input-size 128 --apply fuse --measure)", compute=networks.networks_table),
+    "networks_papers": Part("Networks: the MobileNet papers' tables reproduced",
+                            "Published mult-adds and parameters (Howard et al. 2017, Tables 4, 6 and 7; Sandler et "
+                            "al. 2018, Table 4), cited, beside the cost model's counts of the keras.applications "
+                            "networks (Table 4's by fusing every depthwise + pointwise pair), with the reason for "
+                            "any difference over 1%.", networks.has_papers,
+                            "no reproduced papers' table (python -m validate network MobileNet --papers --out ...)",
+                            compute=networks.papers_table),
     "environment": Part("Environment", "The machines and runs the results come from.",
                         compute=tables.environment_table),
 }
-DATA_FILES = (SEED_FILE, FACTORIZATION_FILE, SAMPLES_FILE, METADATA_FILE, ACCURACY_PATTERN, PROFILE_PATTERN)
+DATA_FILES = (SEED_FILE, FACTORIZATION_FILE, SAMPLES_FILE, METADATA_FILE, ACCURACY_PATTERN, PROFILE_PATTERN,
+              networks.NETWORKS_FILE, networks.PAPERS_FILE)
 
 
 def _copy_inputs(results: Results, data_dir: pathlib.Path) -> list[pathlib.Path]:

@@ -137,10 +137,29 @@ def write_results(folder, machine=MACHINE, device="cpu", columns=FACTORIZATION_C
                   {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3},
                   extra={"seconds_per_mac": 2e-11, "calibration_residuals": residuals,
                          "machine": machine}).save(folder / f"device_profile_{device}.json")
+    write_networks(folder, device)
     run = {"started": "2026-11-28T19:13:47+00:00", "command": "validate factorizations --preset quick",
            "threads": {"intra_op": 0, "inter_op": 0}, "tf_enable_onednn_opts": None}
     (folder / "metadata.json").write_text(json.dumps({"machine": machine, "runs": [run]}))
     return folder
+
+
+def write_networks(folder, device):
+    """What ``validate network MobileNet --apply fuse --measure --papers --out`` stores: one row, one paper line."""
+    from costmodel.network import Network
+    from costmodel.network_papers import PUBLISHED, compare_published
+    from validate.results.schema import NETWORKS
+
+    row = {"config_key": f"network|tensorflow|{device}|MobileNet|s128|fuse", "backend": "tensorflow",
+           "device": device, "model": "mobilenet_1.00_128", "input_size": 128, "rules": "fuse", "changes": 13,
+           "params_original": 4253864, "params_rewritten": 29306056, "macs_original": 186400768,
+           "macs_rewritten": 1590009856, "macs_ratio": 8.53, "params_ratio": 6.889, "predicted_ratio": 8.58,
+           "measured_ratio": 5.1, "ratio_ci_low": 4.9, "ratio_ci_high": 5.2, "original_median_seconds": 0.0099,
+           "rewritten_median_seconds": 0.0515, "error": ""}
+    _write_csv(folder / NETWORKS.file_name, NETWORKS.column_names, [row])
+    stored = pathlib.Path(__file__).resolve().parents[2] / "data" / "mobilenet_1.00_224.network.json"
+    network = Network.from_dict(json.loads(stored.read_text()))
+    (folder / "networks_papers.json").write_text(json.dumps([compare_published(PUBLISHED[0], network)]))
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +287,8 @@ def test_every_chart_is_saved_as_png_and_svg(built, name):
 
 EXPECTED_TABLE_ROWS = {"literature": 6, "divergence": MEASURED_ROWS, "accuracy": 4,
                        # 2017 CPU and GPU seconds and ratios, published theory, cost model; then per mode
-                       "seed_2017": 6 + 2 * len(SEED_MODES), "environment": 1}
+                       "seed_2017": 6 + 2 * len(SEED_MODES), "environment": 1,
+                       "networks": 1, "networks_papers": 1}
 
 
 @pytest.mark.parametrize("name", list(TABLE_PARTS))

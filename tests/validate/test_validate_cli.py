@@ -184,3 +184,38 @@ def test_the_old_option_name_profile_still_works_with_a_notice():
     done = validate("seed", "--profile", "huge")
     assert done.returncode == 2
     assert "invalid choice: 'huge'" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from helpers import REPO_ROOT
+
+    argv = [sys.executable, "-m", "validate", "seed", "--preset", "quick", "--out", str(tmp_path)]
+    child = subprocess.Popen(argv, cwd=REPO_ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 240
+    stored = 0
+    while time.monotonic() < deadline and not stored:
+        time.sleep(0.5)
+        try:
+            with sqlite3.connect(tmp_path / "results.sqlite") as db:
+                stored = db.execute("SELECT COUNT(*) FROM seed").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == ("validate: interrupted; what was measured is saved, "
+                                            "continue with --resume")
+    resumed = validate("seed", "--preset", "quick", "--out", str(tmp_path), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already stored" in resumed.stderr
+    rows = read(tmp_path / "seed.csv")
+    assert len(rows) == 24 and len({row["config_key"] for row in rows}) == 24  # quick: 6 types x 2 x 2, once each

@@ -23,6 +23,7 @@ from typing import Any
 from costmodel import ConvLayer, factorize
 from costmodel.block import Block
 from costmodel.counts import count_layer
+from validate.results.ratios import SEED_REFERENCE
 
 # The seed's six layer types (Uchida's conv-benchmark, 2017): kernel and whether depthwise.
 SEED_LAYER_TYPES = {
@@ -33,7 +34,6 @@ SEED_LAYER_TYPES = {
     "conv1x3": ((1, 3), False),
     "conv3x1": ((3, 1), False),
 }
-SEED_REFERENCE = "conv3x3"  # the seed's "theory vs 3x3" column divides by this one
 SEED_LAYERS, SEED_IMAGE, SEED_BATCH = 16, 32, 32
 
 

@@ -28,7 +28,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from validate.results.divergence import TOLERANCE
-from validate.experiments.plans import SEED_LAYER_TYPES, SEED_REFERENCE
+from validate.experiments.plans import SEED_LAYER_TYPES
+from validate.results.ratios import SEED_REFERENCE
 from validate.report import derived
 from validate.report.data import Results, measured
 

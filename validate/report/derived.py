@@ -14,7 +14,8 @@ import pandas as pd
 
 from costmodel.counts import count_layer
 from costmodel.sweep import sweep
-from validate.experiments.plans import SEED_REFERENCE, Case, FactorizationConfig, case_from_text
+from validate.experiments.plans import Case, FactorizationConfig, case_from_text
+from validate.results.ratios import SEED_REFERENCE
 from validate.report.data import Results, measured
 
 # The schemes whose savings the kernel-size chart draws, as 'scheme[,option=value]' keys.

@@ -11,9 +11,28 @@ import pandas as pd
 from validate.report.document import Document
 
 
-def _cell(value) -> str:
-    """A cell safe inside a pipe table: no pipe, no line break."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+# Characters that start Markdown syntax or raw HTML: a CPU model or a GPU name from a results
+# folder's metadata must show as written, never become a link, an image, markup or a script.
+_MARKDOWN_SPECIAL = frozenset("\\`*_[]{}()<>#!|~&")
+
+
+def escape(text: object) -> str:
+    """Text from data, safe anywhere in Markdown: every syntax character backslash-escaped.
+
+    >>> print(escape("Xeon <script>alert(1)</script> [x](javascript:y) *bold* | #"))
+    Xeon \\<script\\>alert\\(1\\)\\</script\\> \\[x\\]\\(javascript:y\\) \\*bold\\* \\| \\#
+    """
+    return "".join(f"\\{character}" if character in _MARKDOWN_SPECIAL else character for character in str(text))
+
+
+def _cell(value: object) -> str:
+    """A cell safe inside a pipe table: escaped, no line break."""
+    return escape(value).replace("\r", " ").replace("\n", " ")
+
+
+def _paragraph(text: object) -> str:
+    """A paragraph of text from data: escaped, its line breaks kept as spaces so it stays one paragraph."""
+    return " ".join(escape(text).split())
 
 
 def pipe_table(frame: pd.DataFrame) -> str:
@@ -33,14 +52,15 @@ def pipe_table(frame: pd.DataFrame) -> str:
 
 def render_markdown(document: Document) -> str:
     """The report as Markdown text."""
-    parts = [f"# {document.title}", *document.intro, "## Where theory and measurement part",
-             *document.findings]
+    parts = [f"# {escape(document.title)}", *map(_paragraph, document.intro),
+             "## Where theory and measurement part", *map(_paragraph, document.findings)]
     if document.notes:
-        parts += ["### Not shown", *document.notes]
+        parts += ["### Not shown", *map(_paragraph, document.notes)]
     parts.append("## Charts")
     for chart in document.charts:
-        parts += [f"### {chart.title}", f"![{chart.title}](figures/{chart.name}.png)", chart.caption]
+        parts += [f"### {escape(chart.title)}", f"![{escape(chart.title)}](figures/{chart.name}.png)",
+                  _paragraph(chart.caption)]
     parts.append("## Tables")
     for table in document.tables:
-        parts += [f"### {table.title}", table.caption, pipe_table(table.frame)]
+        parts += [f"### {escape(table.title)}", _paragraph(table.caption), pipe_table(table.frame)]
     return "\n\n".join(parts) + "\n"

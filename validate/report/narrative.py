@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from validate.experiments.plans import SEED_REFERENCE
+from validate.results.ratios import ratios_to_reference
 from validate.report.data import Results, machine_label, measured
 
 DEPTHWISE_SEED_TYPE = "conv3x3sep"
@@ -84,10 +84,9 @@ def _seed_findings(seed: pd.DataFrame) -> list[str]:
     frame = measured(seed)
     for (device, mode), part in frame.groupby(["device", "mode"], sort=False):
         widest = part[part["filters"] == part["filters"].max()].set_index("layer_type")
-        if not {SEED_REFERENCE, DEPTHWISE_SEED_TYPE} <= set(widest.index):
+        measured_ratio = ratios_to_reference(widest["median_seconds"].to_dict()).get(DEPTHWISE_SEED_TYPE)
+        if measured_ratio is None:
             continue
-        measured_ratio = (widest.at[DEPTHWISE_SEED_TYPE, "median_seconds"]
-                          / widest.at[SEED_REFERENCE, "median_seconds"])
         lines.append(f"In the seed's experiment on {device} ({mode} mode, {part['filters'].max():g} "
                      f"filters) the depthwise 3x3 takes {measured_ratio:.2f} of conv3x3's time where "
                      f"MACs say {widest.at[DEPTHWISE_SEED_TYPE, 'macs_ratio_vs_conv3x3']:.3f}.")

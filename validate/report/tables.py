@@ -17,7 +17,8 @@ import math
 import pandas as pd
 
 import costmodel
-from validate.experiments.plans import SEED_REFERENCE, Case, SeedConfig
+from validate.experiments.plans import Case, SeedConfig
+from validate.results.ratios import ratios_to_reference
 from validate.report.data import Results, machine_label, measured
 
 MISSING = "–"
@@ -133,11 +134,6 @@ def _seed_row(label: str, values: dict) -> dict:
     return {"row": label, **{layer: values.get(layer, math.nan) for layer in SEED_ORDER}}
 
 
-def _ratios(values: dict) -> dict:
-    reference = values.get(SEED_REFERENCE)
-    return {layer: value / reference for layer, value in values.items()} if reference else {}
-
-
 def seed_comparison_table(results: Results) -> pd.DataFrame:
     """The seed's 2017 totals and ratios to conv3x3 beside this machine's, at 64 filters.
 
@@ -148,7 +144,7 @@ def seed_comparison_table(results: Results) -> pd.DataFrame:
     for name in ("Keras CPU", "Keras GPU"):
         published = SEED_PUBLISHED_2017[name]
         rows.append(_seed_row(f"Uchida 2017, {name}: s per {SEED_PUBLISHED_CALLS} predict() calls", published))
-        rows.append(_seed_row(f"Uchida 2017, {name}: ratio to conv3x3", _ratios(published)))
+        rows.append(_seed_row(f"Uchida 2017, {name}: ratio to conv3x3", ratios_to_reference(published)))
     rows.append(_seed_row("Uchida 2017: published theory vs conv3x3", SEED_PUBLISHED_2017["theory vs 3x3"]))
     theory = {layer: float(SeedConfig("any", "graph", layer, SEED_PUBLISHED_FILTERS).theory()
                            ["macs_ratio_vs_conv3x3"]) for layer in SEED_ORDER}
@@ -161,7 +157,7 @@ def seed_comparison_table(results: Results) -> pd.DataFrame:
         totals = {layer: SEED_PUBLISHED_CALLS * seconds for layer, seconds in at.items()}
         where = f"measured: {device}, {mode}, {filters:g} filters"
         rows.append(_seed_row(f"{where}: s per {SEED_PUBLISHED_CALLS} calls", totals))
-        rows.append(_seed_row(f"{where}: ratio to conv3x3", _ratios(totals)))
+        rows.append(_seed_row(f"{where}: ratio to conv3x3", ratios_to_reference(totals)))
     return pd.DataFrame(rows, columns=["row", *SEED_ORDER])
 
 

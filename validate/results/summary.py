@@ -11,6 +11,7 @@ cpu     graph  5x5 stack  64  32    8      linear      0.720      0.800  [0.780,
 from __future__ import annotations
 
 from costmodel import render
+from validate.results.ratios import ratios_to_reference
 
 FACTORIZATION_COLUMNS = ["device", "mode", "case", "c", "size", "batch", "activation", "predicted",
                          "measured", "95% CI", "divergence", "verdict"]
@@ -39,8 +40,12 @@ def factorization_summary(rows: list[dict]) -> str:
 
 def seed_summary(rows: list[dict]) -> str:
     """Milliseconds per call of each 16-layer network, and its ratio to conv3x3: measured vs MACs."""
-    reference = {(row["device"], row["mode"], row["filters"]): row for row in rows
-                 if row["layer_type"] == "conv3x3" and not row.get("error")}
+    seconds: dict[tuple, dict[str, float]] = {}
+    for row in rows:
+        if not row.get("error"):
+            seconds.setdefault((row["device"], row["mode"], row["filters"]), {})[row["layer_type"]] = \
+                row["median_seconds"]
+    ratios = {group: ratios_to_reference(values) for group, values in seconds.items()}
     table = []
     for row in rows:
         entry = {"device": row["device"], "mode": row["mode"], "layer": row["layer_type"],
@@ -48,8 +53,7 @@ def seed_summary(rows: list[dict]) -> str:
         if row.get("error"):
             table.append({**entry, "note": f"FAILED: {row['error']}"})
             continue
-        base = reference.get((row["device"], row["mode"], row["filters"]))
-        measured = row["median_seconds"] / base["median_seconds"] if base else None
+        measured = ratios[row["device"], row["mode"], row["filters"]].get(row["layer_type"])
         table.append({**entry, "ms/call": _number(1000 * row["median_seconds"], 3),
                       "rel. IQR": _number(row["relative_iqr"], 3),
                       "theory vs 3x3": _number(row["macs_ratio_vs_conv3x3"]),

@@ -417,3 +417,17 @@ def test_cli_bad_input_is_one_line_and_status_2(arguments, message, capsys):
     assert main(arguments) == 2
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and message in error
+
+
+def test_text_from_the_data_cannot_inject_markdown(tmp_path):
+    """A CPU model or GPU name is shown as written: never a link, an image, raw HTML or a table break."""
+    hostile = "Evil <script>alert(1)</script> [click](javascript:alert(1)) ![x](http://x/y.png) | # *"
+    folder = write_results(tmp_path / "hostile", machine={**MACHINE, "cpu_model": hostile,
+                                                          "gpus": ["GPU | <img src=x onerror=alert(1)>"]})
+    build_report([folder], tmp_path / "out")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "Evil \\<script\\>" in markdown
+    for raw in ("<script>", "<img", "[click](", "![x](", "| # *"):  # unescaped, each would be markup
+        assert not re.search(r"(?<!\\)" + re.escape(raw), markdown), raw
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;" in page

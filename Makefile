@@ -55,6 +55,8 @@ measure: install
 		$(PY) -m validate calibrate --preset $(PRESET) --device all --out $(MEASURED)
 	$(PY) -m validate seed --preset $(PRESET) --device all --out $(MEASURED) --resume
 	$(PY) -m validate factorizations --preset $(PRESET) --device all --out $(MEASURED) --resume
+	$(PY) -m validate network MobileNet --alpha 1 --input-size 128 --apply fuse --measure --papers \
+		--preset $(PRESET) --out $(MEASURED) --resume
 
 ifeq ($(RESULTS),)
 report: measure

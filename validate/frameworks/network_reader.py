@@ -189,9 +189,13 @@ class _Walk:
 def _nodes_in_order(model) -> list:
     """The model's nodes from its inputs to its outputs, ties in the order of ``model.layers``."""
     position = {id(layer): index for index, layer in enumerate(model.layers)}
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    if by_depth is None:  # e.g. a Sequential model nested inside another, as in ConvNeXt
+        raise ValueError(f"model {model.name!r} is a {type(model).__name__} without a functional graph to "
+                         "read; only functional models (and Sequential models at the top) are read")
     nodes = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):  # Keras 3: larger depth = nearer the inputs
-        nodes.extend(sorted(model._nodes_by_depth[depth],
+    for depth in sorted(by_depth, reverse=True):  # Keras 3: larger depth = nearer the inputs
+        nodes.extend(sorted(by_depth[depth],
                             key=lambda node: position.get(id(node.operation), -1)))
     return nodes
 

@@ -166,3 +166,11 @@ def test_an_uncountable_layer_is_named_or_listed(keras, reader):
     assert [layer.name for layer in network.uncounted] == ["temporal"]
     assert network.params == model.count_params()
     assert not reader.check_macs(network, model).checked
+
+
+def test_a_nested_sequential_model_is_refused_in_one_line(keras, reader):
+    inner = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same"), keras.layers.ReLU()], name="inner")
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, inner(inputs))
+    with pytest.raises(ValueError, match="model 'inner' is a Sequential without a functional graph"):
+        reader.read_network(model)

@@ -3,7 +3,9 @@
 The counting convention is stated once, in :mod:`costmodel`'s docstring, and
 every function here follows it.  Each function is pure and exact: it returns
 integers or sympy expressions, never floats, so the same call gives both the
-number and the closed form.
+number and the closed form.  The formulas are written once, with the helpers
+of :mod:`costmodel.exact`: a layer whose sizes are all numbers is counted in
+integer arithmetic, without sympy.
 
 >>> from costmodel.layer import ConvLayer
 >>> macs(ConvLayer(3, 3, c_in=64, c_out=64, height=32, width=32))
@@ -16,16 +18,12 @@ number and the closed form.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-import sympy
+from costmodel.exact import Size, divide, exact, is_symbolic
+from costmodel.layer import ConvLayer
 
-from costmodel.layer import ConvLayer, Size
-
-
-def _exact(value) -> Size:
-    """Integers stay ``int``; anything symbolic stays a sympy expression."""
-    value = sympy.S(value)
-    return int(value) if value.is_Integer else value
+_exact = exact  # the name the other modules of the package import
 
 
 def output_shape(layer: ConvLayer) -> tuple[Size, Size, Size, Size]:
@@ -35,12 +33,12 @@ def output_shape(layer: ConvLayer) -> tuple[Size, Size, Size, Size]:
     (1, 28, 28, 8)
     """
     out_h, out_w = layer.output_hw
-    return (layer.batch, _exact(out_h), _exact(out_w), layer.c_out)
+    return (layer.batch, exact(out_h), exact(out_w), layer.c_out)
 
 
 def weights(layer: ConvLayer) -> Size:
     """Kernel weights: k_h * k_w * (C_in / groups) * C_out."""
-    return _exact(sympy.S(layer.kernel_h) * layer.kernel_w * layer.c_in / layer.groups * layer.c_out)
+    return exact(divide(layer.kernel_h * layer.kernel_w * layer.c_in, layer.groups) * layer.c_out)
 
 
 def params(layer: ConvLayer) -> Size:
@@ -49,18 +47,18 @@ def params(layer: ConvLayer) -> Size:
     >>> params(ConvLayer(3, 3, c_in=64, c_out=64, bias=True))
     36928
     """
-    return _exact(weights(layer) + (layer.c_out if layer.bias else 0))
+    return exact(weights(layer) + (layer.c_out if layer.bias else 0))
 
 
 def output_elements(layer: ConvLayer) -> Size:
     """Elements the layer writes: N * H_out * W_out * C_out (its activations)."""
     batch, out_h, out_w, channels = output_shape(layer)
-    return _exact(sympy.S(batch) * out_h * out_w * channels)
+    return exact(batch * out_h * out_w * channels)
 
 
 def input_elements(layer: ConvLayer) -> Size:
     """Elements the layer reads: N * H * W * C_in (padding zeros are not read)."""
-    return _exact(sympy.S(layer.batch) * layer.height * layer.width * layer.c_in)
+    return exact(layer.batch * layer.height * layer.width * layer.c_in)
 
 
 def macs(layer: ConvLayer) -> Size:
@@ -70,7 +68,7 @@ def macs(layer: ConvLayer) -> Size:
     every dense convolution kernel computes them.
     """
     batch, out_h, out_w, _ = output_shape(layer)
-    return _exact(sympy.S(batch) * out_h * out_w * weights(layer))
+    return exact(batch * out_h * out_w * weights(layer))
 
 
 def flops(layer: ConvLayer) -> Size:
@@ -80,13 +78,13 @@ def flops(layer: ConvLayer) -> Size:
     15
     """
     bias_adds = output_elements(layer) if layer.bias else 0
-    return _exact(2 * sympy.S(macs(layer)) + bias_adds)
+    return exact(2 * macs(layer) + bias_adds)
 
 
 def memory_bytes(layer: ConvLayer) -> Size:
     """Minimal memory traffic: input read once, parameters read once, output written once."""
-    elements = sympy.S(input_elements(layer)) + params(layer) + output_elements(layer)
-    return _exact(elements * layer.dtype_bytes)
+    elements = input_elements(layer) + params(layer) + output_elements(layer)
+    return exact(elements * layer.dtype_bytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,20 +103,35 @@ class Counts:
     memory_bytes: Size
 
     @property
-    def arithmetic_intensity(self) -> sympy.Expr:
-        """FLOPs per byte of minimal memory traffic (exact, a Rational for numbers).
+    def intensity(self) -> Any:
+        """FLOPs per byte of minimal memory traffic: a Fraction for numbers (no sympy), else sympy.
+
+        >>> count_layer(ConvLayer.depthwise(3, 3, 64, height=32, width=32)).intensity
+        Fraction(4608, 2057)
+        """
+        if is_symbolic(self.flops) or is_symbolic(self.memory_bytes):
+            import sympy
+
+            return sympy.cancel(sympy.S(self.flops) / self.memory_bytes)
+        return divide(self.flops, self.memory_bytes)
+
+    @property
+    def arithmetic_intensity(self) -> Any:
+        """FLOPs per byte of minimal memory traffic, as sympy (a Rational for numbers).
 
         >>> count_layer(ConvLayer.depthwise(3, 3, 64, height=32, width=32)).arithmetic_intensity
         4608/2057
         """
+        import sympy
+
         return sympy.cancel(sympy.S(self.flops) / self.memory_bytes)
 
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(*(_exact(sympy.S(a) + b) for a, b in zip(
-            dataclasses.astuple(self), dataclasses.astuple(other))))
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(exact(a + b) for a, b in zip(
+            dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
 
-    def __mul__(self, times: Size) -> "Counts":
-        return Counts(*(_exact(sympy.S(value) * times) for value in dataclasses.astuple(self)))
+    def __mul__(self, times: Size) -> Counts:
+        return Counts(*(exact(value * times) for value in dataclasses.astuple(self)))
 
     def as_dict(self) -> dict:
         """The counts and the intensity, keyed by name."""

@@ -58,14 +58,14 @@ def kernel_list(text: str) -> list[str | range]:
 def check_kernel(text: Any, max_kernel: int) -> None:
     """Refuse a kernel side past the limit, before any layer is built."""
     for side in parse_kernel(text):
-        at_most(side, max_kernel, f"kernel side {quoted(side)[1:-1]}", "--max-kernel")
+        at_most(side, max_kernel, "the kernel side", "--max-kernel")
 
 
 def checked_kernels(kernels: list[str | range], max_kernel: int) -> list[str]:
     """The --kernels list expanded, each side within the limit (checked on the ranges' ends first)."""
     for part in kernels:
         if isinstance(part, range):
-            at_most(part[-1], max_kernel, "kernel side", "--max-kernel")
+            at_most(part[-1], max_kernel, "the kernel side", "--max-kernel")
         else:
             check_kernel(part, max_kernel)
     return [str(size) for part in kernels for size in (part if isinstance(part, range) else [part])]
@@ -230,7 +230,8 @@ def run_predict(args: argparse.Namespace) -> str:
         raise UsageError("predict needs every size as a number; give "
                          + ", ".join("--" + name.replace("_", "-") for name in missing))
     check_kernel(args.kernel, args.max_kernel)
-    profile = latency.DeviceProfile.load(args.device_profile, max_bytes=args.max_profile_bytes)
+    profile = latency.DeviceProfile.load(args.device_profile, max_bytes=args.max_profile_bytes,
+                                         size_hint="raise it with --max-profile-bytes N")
     result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
     before = latency.predict_seconds(result.layer, profile, args.repeats)
     after = latency.predict_seconds(result.block, profile, args.repeats)

@@ -67,8 +67,11 @@ def _nesting_depth(text: str) -> int:
 
 
 def load_json_file(path: str | os.PathLike[str], *, what: str, max_bytes: int = MAX_BYTES,
-                   max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS) -> Any:
-    """The parsed JSON document in ``path``, or one JSONFileError naming ``what`` and the file."""
+                   max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS, size_hint: str = "") -> Any:
+    """The parsed JSON document in ``path``, or one JSONFileError naming ``what`` and the file.
+
+    ``size_hint`` ends the message of a file past ``max_bytes`` (e.g. the option that raises it).
+    """
     label = f"{what} {_name(path)}"
     if str(path) == "":
         raise JSONFileError(f"{what}: the file name is empty")
@@ -84,7 +87,8 @@ def load_json_file(path: str | os.PathLike[str], *, what: str, max_bytes: int = 
         kind = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
         raise JSONFileError(f"{label} is {kind}; give a JSON file")
     if status.st_size > max_bytes:
-        raise JSONFileError(f"{label} is {status.st_size:,} bytes, past the limit of {max_bytes:,}")
+        hint = f"; {size_hint}" if size_hint else ""
+        raise JSONFileError(f"{label} is {status.st_size:,} bytes, past the limit of {max_bytes:,}{hint}")
     try:
         with open(path, "rb") as handle:
             # Read one byte past the limit: a file that grew since the stat is caught too.

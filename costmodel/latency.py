@@ -183,17 +183,19 @@ class DeviceProfile:
         return cls(**fields, extra=extra)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], max_bytes: int = MAX_PROFILE_BYTES) -> DeviceProfile:
+    def load(cls, path: str | os.PathLike[str], max_bytes: int = MAX_PROFILE_BYTES,
+             size_hint: str = "") -> DeviceProfile:
         """Read a profile file; every problem is one ValueError line naming the file (and the field).
 
         The file must be a regular file of at most ``max_bytes`` (see
         :func:`costmodel.jsonfile.load_json_file` for everything else it must be).
         """
-        document = load_json_file(path, what="device profile", max_bytes=max_bytes)
+        document = load_json_file(path, what="device profile", max_bytes=max_bytes, size_hint=size_hint)
         try:
             return cls.from_dict(document)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"device profile {one_line(str(path))[:200]}: {error}") from None
+            reason = str(error).removeprefix("device profile ")
+            raise ValueError(f"device profile {one_line(str(path))[:200]}: {reason}") from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
         pathlib.Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n")

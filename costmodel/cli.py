@@ -212,6 +212,9 @@ def run_formula(args: argparse.Namespace) -> str:
     for scheme in schemes:
         rows += formula_rows(args.kernel, scheme, layer_values(args, scheme))
     for row in rows:
+        if row["expression"] is None:  # no break-even width: the block never costs more or less
+            row["approx"] = None
+            continue
         expression = sympy.S(row["expression"])
         row["approx"] = float(expression) if expression.is_number else None
         if args.latex:

@@ -126,12 +126,15 @@ class Counts:
 
         return sympy.cancel(sympy.S(self.flops) / self.memory_bytes)
 
+    def values(self) -> tuple[Size, ...]:
+        """The counts in field order (``dataclasses.astuple`` would deep-copy every expression)."""
+        return tuple(getattr(self, field.name) for field in dataclasses.fields(self))
+
     def __add__(self, other: Counts) -> Counts:
-        return Counts(*(exact(a + b) for a, b in zip(
-            dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
+        return Counts(*(exact(a + b) for a, b in zip(self.values(), other.values(), strict=True)))
 
     def __mul__(self, times: Size) -> Counts:
-        return Counts(*(exact(value * times) for value in dataclasses.astuple(self)))
+        return Counts(*(exact(value * times) for value in self.values()))
 
     def as_dict(self) -> dict:
         """The counts and the intensity, keyed by name."""

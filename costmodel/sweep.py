@@ -47,7 +47,8 @@ def _grid(values: dict) -> tuple[dict, dict]:
     axes, fixed = {}, {}
     values = {**SWEEP_DEFAULTS, **{k: v for k, v in values.items() if v is not None}}
     for name, value in values.items():
-        if isinstance(value, (list, tuple, range)):
+        # A (height, width) pair of a structural option (stride=(2, 3)) is one value, not an axis.
+        if isinstance(value, (list, range)) or (isinstance(value, tuple) and name in SWEEPABLE):
             if name not in SWEEPABLE:
                 raise ValueError(f"{name} cannot be swept; sweepable sizes: {', '.join(SWEEPABLE)}")
             if not value:

@@ -41,8 +41,9 @@ class Stage:
     def __post_init__(self) -> None:
         if not isinstance(self.unit, (ConvLayer, Block)):
             raise TypeError(f"a stage holds a ConvLayer or a Block, got {type(self.unit).__name__}")
-        if is_symbolic(self.repeats) and not self.repeats.is_number:
-            if self.repeats.is_positive is False:  # undecided (e.g. (k-5)/2) is assumed >= 1
+        repeats: Any = self.repeats
+        if is_symbolic(repeats) and not repeats.is_number:
+            if repeats.is_positive is False:  # undecided (e.g. (k-5)/2) is assumed >= 1
                 raise ValueError(f"repeats must be positive, got {self.repeats}")
         else:
             object.__setattr__(self, "repeats", as_size("repeats", self.repeats))
@@ -99,7 +100,7 @@ class Block:
         if not stages:
             raise ValueError("a block needs at least one layer")
         object.__setattr__(self, "stages", stages)
-        for before, after in zip(stages, stages[1:]):
+        for before, after in zip(stages, stages[1:], strict=False):  # neighbours
             _check_chain(before.last, after.first)
 
     @classmethod

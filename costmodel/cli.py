@@ -24,8 +24,21 @@ from typing import Any
 
 from costmodel import render
 from costmodel.analysis import METRICS, savings, savings_record
-from costmodel.checks import (MAX_CONFIGS, MAX_KERNEL, OneLineParser, UsageError, at_most, count_of,
-                              expand, int_ranges, one_line, padding, pair, positive_int, positive_ints, quoted)
+from costmodel.checks import (
+    MAX_CONFIGS,
+    MAX_KERNEL,
+    OneLineParser,
+    UsageError,
+    at_most,
+    count_of,
+    expand,
+    int_ranges,
+    one_line,
+    padding,
+    pair,
+    positive_int,
+    positive_ints,
+)
 from costmodel.jsonfile import MAX_BYTES
 from costmodel.kernel import parse_kernel
 from costmodel.schemes import SCHEMES, scheme_names

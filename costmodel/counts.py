@@ -18,7 +18,7 @@ integer arithmetic, without sympy.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 from costmodel.exact import Size, divide, exact, is_symbolic
 from costmodel.layer import ConvLayer
@@ -26,7 +26,38 @@ from costmodel.layer import ConvLayer
 _exact = exact  # the name the other modules of the package import
 
 
-def output_shape(layer: ConvLayer) -> tuple[Size, Size, Size, Size]:
+class LayerSizes(Protocol):
+    """What the formulas read from a layer: a :class:`ConvLayer`, or a sweep's layer over a grid.
+
+    A sweep (:mod:`costmodel.sweep`) evaluates these same functions with numpy
+    integer arrays in place of numbers, which is how it stays one definition.
+    """
+
+    @property
+    def kernel_h(self) -> Any: ...
+    @property
+    def kernel_w(self) -> Any: ...
+    @property
+    def c_in(self) -> Any: ...
+    @property
+    def c_out(self) -> Any: ...
+    @property
+    def groups(self) -> Any: ...
+    @property
+    def bias(self) -> bool: ...
+    @property
+    def height(self) -> Any: ...
+    @property
+    def width(self) -> Any: ...
+    @property
+    def batch(self) -> Any: ...
+    @property
+    def dtype_bytes(self) -> Any: ...
+    @property
+    def output_hw(self) -> tuple[Any, Any]: ...
+
+
+def output_shape(layer: LayerSizes) -> tuple[Any, Any, Any, Any]:
     """(batch, height, width, channels) of the layer's output (NHWC, as TensorFlow).
 
     >>> output_shape(ConvLayer(5, 5, c_in=3, c_out=8, height=32, width=32, padding="valid"))
@@ -36,12 +67,12 @@ def output_shape(layer: ConvLayer) -> tuple[Size, Size, Size, Size]:
     return (layer.batch, exact(out_h), exact(out_w), layer.c_out)
 
 
-def weights(layer: ConvLayer) -> Size:
+def weights(layer: LayerSizes) -> Size:
     """Kernel weights: k_h * k_w * (C_in / groups) * C_out."""
     return exact(divide(layer.kernel_h * layer.kernel_w * layer.c_in, layer.groups) * layer.c_out)
 
 
-def params(layer: ConvLayer) -> Size:
+def params(layer: LayerSizes) -> Size:
     """Trainable parameters: the weights, plus C_out when the layer has a bias.
 
     >>> params(ConvLayer(3, 3, c_in=64, c_out=64, bias=True))
@@ -50,18 +81,18 @@ def params(layer: ConvLayer) -> Size:
     return exact(weights(layer) + (layer.c_out if layer.bias else 0))
 
 
-def output_elements(layer: ConvLayer) -> Size:
+def output_elements(layer: LayerSizes) -> Size:
     """Elements the layer writes: N * H_out * W_out * C_out (its activations)."""
     batch, out_h, out_w, channels = output_shape(layer)
     return exact(batch * out_h * out_w * channels)
 
 
-def input_elements(layer: ConvLayer) -> Size:
+def input_elements(layer: LayerSizes) -> Size:
     """Elements the layer reads: N * H * W * C_in (padding zeros are not read)."""
     return exact(layer.batch * layer.height * layer.width * layer.c_in)
 
 
-def macs(layer: ConvLayer) -> Size:
+def macs(layer: LayerSizes) -> Size:
     """Multiply-adds: one per weight per output position, N * H_out * W_out * k_h * k_w * C_in/g * C_out.
 
     Positions where the kernel overlaps padding zeros are counted too, as
@@ -71,7 +102,7 @@ def macs(layer: ConvLayer) -> Size:
     return exact(batch * out_h * out_w * weights(layer))
 
 
-def flops(layer: ConvLayer) -> Size:
+def flops(layer: LayerSizes) -> Size:
     """Floating-point operations: 2 per multiply-add, plus one add per output for a bias.
 
     >>> flops(ConvLayer(1, 1, c_in=2, c_out=3, height=1, width=1, bias=True))
@@ -81,7 +112,7 @@ def flops(layer: ConvLayer) -> Size:
     return exact(2 * macs(layer) + bias_adds)
 
 
-def memory_bytes(layer: ConvLayer) -> Size:
+def memory_bytes(layer: LayerSizes) -> Size:
     """Minimal memory traffic: input read once, parameters read once, output written once."""
     elements = input_elements(layer) + params(layer) + output_elements(layer)
     return exact(elements * layer.dtype_bytes)

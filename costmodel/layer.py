@@ -17,11 +17,11 @@ ValueError: c_out=30 is not divisible by groups=4
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Union
+from typing import Any
 
 from costmodel.exact import Size, ceil_div, exact, floor_div, is_integer, is_known, is_symbolic, same_size
 
-Padding = Union[str, tuple]
+Padding = str | tuple
 
 PADDING_MODES = ("same", "valid")
 
@@ -168,8 +168,8 @@ class ConvLayer:
     dilation: tuple = (1, 1)
     padding: Padding = "same"
     bias: bool = False
-    height: Size = None  # type: ignore[assignment]  # None: the symbol H, made in __post_init__
-    width: Size = None  # type: ignore[assignment]  # None: the symbol W
+    height: Size = None  # None: the symbol H, made in __post_init__
+    width: Size = None  # None: the symbol W
     batch: Size = 1
     dtype_bytes: Size = 4
 

@@ -57,9 +57,9 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
         columns = list(rows[0]) if rows else []
     cells = [[cell(row.get(column)) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip(),
+    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
              "  ".join("-" * width for width in widths)]
-    lines += ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+    lines += ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
               for line in cells]
     return "\n".join(lines)
 

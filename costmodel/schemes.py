@@ -24,7 +24,7 @@ the 3x3 it replaces; same counts, same sizes, other place):
 >>> factorize(ConvLayer(4, 4, c_in=8, c_out=8), "stack")
 Traceback (most recent call last):
 ...
-ValueError: stack of 3x3 layers cannot give a 4x4 receptive field exactly (n layers of 3x3 cover 2n+1); nearest kernel sizes that work: 3 and 5
+ValueError: stack of 3x3 layers cannot give a 4x4 receptive field exactly ...; nearest kernel sizes that work: 3 and 5
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def _check_equivalent_shape(layer: ConvLayer, block: Block) -> None:
               "output size": (layer.output_hw, block.last.output_hw),
               "output channels": ((layer.c_out,), (block.last.c_out,))}
     for what, (expected, got) in checks.items():
-        if not all(same_size(a, b) for a, b in zip(expected, got)):
+        if not all(same_size(a, b) for a, b in zip(expected, got, strict=True)):
             raise RuntimeError(f"bug: {block.name} changed the {what} from {expected} to {got}")
 
 

@@ -94,6 +94,7 @@ class _GridLayer:
     height: Any
     width: Any
     batch: Any
+    dtype_bytes: Any
     output_hw: tuple[Any, Any]
 
 
@@ -123,17 +124,16 @@ def _grid_layers(layers: list[ConvLayer], columns: dict) -> tuple[list[_GridLaye
         grid_layers.append(_GridLayer(
             kernel_h=layer.kernel_h, kernel_w=layer.kernel_w, c_in=c_in, c_out=c_out, groups=groups,
             bias=layer.bias, height=height, width=width, batch=_evaluate(layer.batch, columns),
-            output_hw=(out_h, out_w)))
+            dtype_bytes=layer.dtype_bytes, output_hw=(out_h, out_w)))
         height, width = out_h, out_w
     return grid_layers, fits, divides
 
 
 def _counts(layers: list[ConvLayer], columns: dict) -> dict:
     grid_layers, fits, divides = _grid_layers(layers, columns)
-    # mypy: the formulas read the same fields from a _GridLayer as from a ConvLayer.
-    return {"params": sum(params(layer) for layer in grid_layers),  # type: ignore[arg-type]
-            "macs": sum(macs(layer) for layer in grid_layers),  # type: ignore[arg-type]
-            "fits": fits, "divides": divides}
+    total_params: Any = sum(params(layer) for layer in grid_layers)
+    total_macs: Any = sum(macs(layer) for layer in grid_layers)
+    return {"params": total_params, "macs": total_macs, "fits": fits, "divides": divides}
 
 
 def _columns(axes: dict, grid: list[np.ndarray]) -> dict:

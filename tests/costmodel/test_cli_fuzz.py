@@ -138,7 +138,8 @@ def profile_bytes(draw) -> bytes:
 
 
 @FUZZ_SETTINGS
-@given(content=profile_bytes(), scheme=st.sampled_from(list(SCHEMES)), output=st.sampled_from([[], ["--json"], ["--csv"]]))
+@given(content=profile_bytes(), scheme=st.sampled_from(list(SCHEMES)),
+       output=st.sampled_from([[], ["--json"], ["--csv"]]))
 def test_any_profile_gives_a_prediction_or_one_line_naming_the_file(tmp_path_factory, content, scheme, output):
     path = tmp_path_factory.mktemp("profile") / "profile.json"
     path.write_bytes(content)

@@ -3,8 +3,10 @@
 Subcommands share one set of layer options (``--c-in``, ``--c-out``, ``--mid``,
 ``--height``, ``--width``, ``--batch``, ``--stride``, ``--dilation``,
 ``--groups``, ``--padding``, ``--bias``, ``--dtype-bytes``); an omitted size
-stays a symbol.  Output is a table, ``--json`` or ``--csv``.  Bad input ends
-with one line on stderr and exit status 2, never a traceback.
+stays a symbol.  Output is a table, ``--json`` (strict JSON) or ``--csv``.
+Bad input, a bad file or input past a limit (:mod:`costmodel.checks`) ends
+with one line on stderr and exit status 2; Ctrl-C with one line and 130;
+never a traceback.
 
 Examples::
 

@@ -150,9 +150,10 @@ class DeviceProfile:
     extra: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.version) is not int or self.version != PROFILE_VERSION:
-            shown = self.version if type(self.version) is int else type(self.version).__name__
-            raise ValueError(f"device profile version {shown!r} is not supported "
+        if type(self.version) is not int:  # not bool, not float: versions are whole numbers
+            raise TypeError(f"device profile field version must be an integer, got {type(self.version).__name__}")
+        if self.version != PROFILE_VERSION:
+            raise ValueError(f"device profile version {self.version!r} is not supported "
                              f"(this cost model reads version {PROFILE_VERSION}); calibrate again")
         check_text("device profile field device", self.device, MAX_DEVICE_CHARS)
         for field in ("peak_flops_per_second", "bandwidth_bytes_per_second"):

@@ -124,9 +124,9 @@ def profile_bytes(draw) -> bytes:
     document = json.loads(json.dumps(PROFILE))
     for field in draw(st.lists(st.sampled_from(FIELDS), max_size=3)):
         target, _, inner = field.partition(".")
-        if inner:
+        if inner and isinstance(document[target], dict):  # unless an earlier change replaced it
             document[target][inner] = draw(JSON_VALUES)
-        else:
+        elif not inner:
             document[target] = draw(JSON_VALUES)
     text = json.dumps(document)
     if kind == "truncated":

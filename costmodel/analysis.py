@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from costmodel.counts import Counts, count_layer
 from costmodel.exact import as_float, is_symbolic, symbolic
 from costmodel.kernel import parse_kernel
 from costmodel.layer import ConvLayer, Size
+from costmodel.polynomial import Poly, Unsupported, ratio_value
+from costmodel.polynomial import ratio_text as poly_ratio_text
 from costmodel.schemes import factorize, scheme_names
 
 if TYPE_CHECKING:
@@ -36,16 +39,22 @@ if TYPE_CHECKING:
 METRICS = ("params", "macs", "flops", "memory_bytes", "activation_elements")
 
 # Layer fields that a closed form replaces by their symbol (structural fields
-# such as stride, padding and groups keep the user's value), by the name in costmodel.symbols.
-SYMBOL_NAMES = {"c_in": "C_IN", "c_out": "C_OUT", "height": "H", "width": "W", "batch": "BATCH",
-                "mid": "MID", "multiplier": "MULTIPLIER"}
+# such as stride, padding and groups keep the user's value), and the symbols' names
+# (those of costmodel.symbols, which tests/costmodel/test_polynomial.py checks).
+SYMBOL_NAMES = {"c_in": "C_in", "c_out": "C_out", "height": "H", "width": "W", "batch": "N",
+                "mid": "C_mid", "multiplier": "M"}
 
 
 def symbol_for(field: str) -> sympy.Symbol:
     """The symbol that stands for a layer field or scheme option in closed forms (imports sympy)."""
     from costmodel import symbols
 
-    return getattr(symbols, SYMBOL_NAMES[field])
+    return symbols.size_symbol(SYMBOL_NAMES[field])
+
+
+def poly_symbol_for(field: str) -> Poly:
+    """The same symbol in the sympy-free algebra of :mod:`costmodel.polynomial`."""
+    return Poly.var(SYMBOL_NAMES[field])
 
 
 def __getattr__(name: str) -> Any:
@@ -92,7 +101,8 @@ def ratio_text(value: Any) -> str:
     return str(value)
 
 
-def _layer_and_options(kernel: Any, scheme: str, values: dict) -> tuple[ConvLayer, dict]:
+def _layer_and_options(kernel: Any, scheme: str, values: dict,
+                       symbol: Callable[[str], Any] = symbol_for) -> tuple[ConvLayer, dict]:
     """Split user values into the original layer and the scheme's options."""
     scheme_options = {option for step in scheme_names(scheme) for option in step.options}
     layer_fields = {field.name for field in dataclasses.fields(ConvLayer)}
@@ -107,14 +117,14 @@ def _layer_and_options(kernel: Any, scheme: str, values: dict) -> tuple[ConvLaye
     layer_values = {k: v for k, v in values.items() if k in layer_fields}
     for field in ("c_in", "c_out"):
         if field not in layer_values:
-            layer_values[field] = symbol_for(field)
+            layer_values[field] = symbol(field)
     layer = ConvLayer(kernel_h, kernel_w, **layer_values)
     return layer, {k: v for k, v in values.items() if k in scheme_options}
 
 
-def _symbolic(values: dict) -> dict:
+def _symbolic(values: dict, symbol: Callable[[str], Any] = symbol_for) -> dict:
     """The same values with every size a user gave replaced by its symbol."""
-    return {key: symbol_for(key) if key in SYMBOL_NAMES and value is not None else value
+    return {key: symbol(key) if key in SYMBOL_NAMES and value is not None else value
             for key, value in values.items()}
 
 
@@ -332,3 +342,63 @@ def savings_record(result: Savings) -> dict[str, Any]:
     record["arithmetic_intensity_before"] = as_float(before.intensity)
     record["arithmetic_intensity_after"] = as_float(after.intensity)
     return record
+
+
+def _poly_comparison(kernel: Any, scheme: str, values: dict) -> tuple[ConvLayer, Any]:
+    """The layer and its factorization with the sympy-free symbols, or Unsupported."""
+    values = {**{field: poly_symbol_for(field) for field in ("height", "width")}, **values}
+    layer, options = _layer_and_options(kernel, scheme, values, symbol=poly_symbol_for)
+    block = factorize(layer, scheme, **options)
+    for each in [layer, *block.layers()]:
+        for length in each.output_hw:
+            # sympy keeps a product such as (H - 4)*(W - 4) unexpanded; this algebra would expand
+            # it, and print other text.  Only output lengths that are single terms are exact here.
+            if isinstance(length, Poly) and not length.is_monomial:
+                raise Unsupported(f"output length {length}")
+    return layer, block
+
+
+def _count_text(value: Any) -> Any:
+    return str(value) if isinstance(value, Poly) else value
+
+
+def _as_float(value: Fraction | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def savings_record_without_sympy(kernel: Any, scheme: str, **values: Any) -> dict[str, Any] | None:
+    """``savings_record(savings(kernel, scheme, **values))``, computed without sympy; None where it cannot be.
+
+    The counts and closed forms come from :mod:`costmodel.polynomial`, whose
+    text is sympy's; anything that algebra cannot write exactly as sympy would
+    (strides, explicit or valid padding with a size left open, a symbolic
+    kernel, an error to report) returns None, and the caller asks sympy.
+    """
+    if is_symbolic(kernel):
+        return None
+    values = {key: value for key, value in values.items() if value is not None}
+    try:
+        layer, block = _poly_comparison(kernel, scheme, values)
+        symbolic_layer, symbolic_block = _poly_comparison(kernel, scheme, _symbolic(values, poly_symbol_for))
+        before, after = count_layer(layer), block.counts()
+        symbolic_before, symbolic_after = count_layer(symbolic_layer), symbolic_block.counts()
+        record: dict[str, Any] = {"kernel": list(layer.kernel), "scheme": scheme, "original": layer.describe(),
+                                  "factorized": [stage.describe() for stage in block.stages],
+                                  "receptive_field": list(block.receptive_field)}
+        for metric in METRICS:
+            numerator, denominator = getattr(after, metric), getattr(before, metric)
+            exact = ratio_value(numerator, denominator)
+            record.update({
+                f"{metric}_before": _count_text(denominator),
+                f"{metric}_after": _count_text(numerator),
+                f"{metric}_ratio": poly_ratio_text(numerator, denominator),
+                f"{metric}_saving": None if exact is None else float(1 - exact),
+                f"{metric}_ratio_closed_form": poly_ratio_text(getattr(symbolic_after, metric),
+                                                               getattr(symbolic_before, metric)),
+            })
+        record["arithmetic_intensity_before"] = _as_float(ratio_value(before.flops, before.memory_bytes))
+        record["arithmetic_intensity_after"] = _as_float(ratio_value(after.flops, after.memory_bytes))
+        return record
+    except (Unsupported, ValueError, TypeError):
+        # ValueError and TypeError too: a user's mistake is reported by the sympy path, in its words.
+        return None

@@ -25,7 +25,7 @@ import sys
 from typing import Any
 
 from costmodel import render
-from costmodel.analysis import METRICS, savings, savings_record
+from costmodel.analysis import METRICS, savings, savings_record, savings_record_without_sympy
 from costmodel.checks import (
     MAX_CONFIGS,
     MAX_KERNEL,
@@ -151,8 +151,10 @@ def _percent(value: float | None) -> str:
 
 def run_savings(args: argparse.Namespace) -> str:
     check_kernel(args.kernel, args.max_kernel)
-    result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
-    record = savings_record(result)
+    values = layer_values(args, args.scheme)
+    # Closed forms are symbolic; sympy writes them unless the small algebra can (most queries).
+    record = (savings_record_without_sympy(args.kernel, args.scheme, **values)
+              or savings_record(savings(args.kernel, args.scheme, **values)))
     labels = {"params": "params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "memory bytes",
               "activation_elements": "activations"}
     rows = [{"metric": labels[metric], "before": record[f"{metric}_before"],
@@ -161,8 +163,8 @@ def run_savings(args: argparse.Namespace) -> str:
              "ratio_closed_form": record[f"{metric}_ratio_closed_form"]} for metric in METRICS]
     if args.json or args.csv:
         return emit(args, rows, document=record)
-    field = "x".join(map(str, result.receptive_field))
-    header = [f"{result.layer.describe()} by {result.scheme}: {result.block.describe()}",
+    field = "x".join(map(str, record["receptive_field"]))
+    header = [f"{record['original']} by {record['scheme']}: {' -> '.join(record['factorized'])}",
               f"receptive field {field} (same as the original's)", ""]
     return "\n".join(header + [render.table(rows)])
 

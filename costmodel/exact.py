@@ -22,6 +22,8 @@ import sys
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Union
 
+from costmodel.polynomial import Poly, Unsupported
+
 if TYPE_CHECKING:
     import sympy
 
@@ -41,7 +43,7 @@ def is_integer(value: object) -> bool:
 
 
 def is_known(value: object) -> bool:
-    """True when a size is a concrete number rather than a symbolic expression."""
+    """True when a size is a concrete number rather than a symbolic expression (sympy or Poly)."""
     if is_integer(value) or isinstance(value, Fraction):
         return True
     return is_symbolic(value) and bool(value.is_number)  # type: ignore[attr-defined]
@@ -79,7 +81,11 @@ def divide(numerator: Any, denominator: Any) -> Any:
 
     numpy integer arrays (a sweep evaluates the same formulas on whole grids)
     are divided with ``//``: the caller has checked that every element divides.
+    A :class:`~costmodel.polynomial.Poly` divides by an integer or a monomial
+    when the quotient is a polynomial, and raises Unsupported otherwise.
     """
+    if isinstance(numerator, Poly) or isinstance(denominator, Poly):
+        return _divide_poly(numerator, denominator)
     if is_symbolic(numerator) or is_symbolic(denominator):
         return exact(symbolic(numerator) / symbolic(denominator))
     if is_integer(numerator) and is_integer(denominator):
@@ -91,8 +97,28 @@ def divide(numerator: Any, denominator: Any) -> Any:
     return exact(Fraction(numerator) / Fraction(denominator))
 
 
+def _divide_poly(numerator: Any, denominator: Any) -> Any:
+    divisor = Poly.lift(denominator)
+    if not divisor.is_monomial:
+        raise Unsupported(f"dividing by the sum {divisor}")
+    ((monomial, coefficient),) = divisor.terms.items()
+    quotient = Poly.lift(numerator).divide_by_monomial(monomial, coefficient)
+    if quotient is None:
+        raise Unsupported(f"{numerator} / {denominator} is not a polynomial")
+    return quotient
+
+
+def _poly_over_one(numerator: Any, denominator: Any) -> Any:
+    """floor and ceiling of a Poly: exact only when dividing by 1 (stride 1)."""
+    if denominator != 1:
+        raise Unsupported(f"floor or ceiling of {numerator} / {denominator}")
+    return numerator
+
+
 def floor_div(numerator: Any, denominator: Any) -> Any:
     """floor(numerator / denominator): ``//`` for integers, ``sympy.floor`` for symbols."""
+    if isinstance(numerator, Poly) or isinstance(denominator, Poly):
+        return _poly_over_one(numerator, denominator)
     if is_symbolic(numerator) or is_symbolic(denominator):
         import sympy
 
@@ -102,6 +128,8 @@ def floor_div(numerator: Any, denominator: Any) -> Any:
 
 def ceil_div(numerator: Any, denominator: Any) -> Any:
     """ceiling(numerator / denominator): ``-(-a // b)`` for integers, ``sympy.ceiling`` for symbols."""
+    if isinstance(numerator, Poly) or isinstance(denominator, Poly):
+        return _poly_over_one(numerator, denominator)
     if is_symbolic(numerator) or is_symbolic(denominator):
         import sympy
 
@@ -116,7 +144,7 @@ def same_size(a: Any, b: Any) -> bool:
     which costs milliseconds, runs only when it does not.
     """
     if not (is_symbolic(a) or is_symbolic(b)):
-        return bool(a == b)
+        return bool(a == b)  # ints, or Polys (whose equality is exact: they are canonical)
     import sympy
 
     difference = symbolic(a) - symbolic(b)

@@ -20,6 +20,7 @@ import dataclasses
 from typing import Any
 
 from costmodel.exact import Size, ceil_div, exact, floor_div, is_integer, is_known, is_symbolic, same_size
+from costmodel.polynomial import Poly
 
 Padding = str | tuple
 
@@ -49,6 +50,8 @@ def as_size(field: str, value: Any, minimum: int = 1) -> Size:
     ...
     TypeError: c_in must be an integer or a sympy symbol, got 2.5 (float)
     """
+    if isinstance(value, Poly):
+        return value  # a symbol of the sympy-free algebra (costmodel.polynomial): a size by construction
     if not (is_integer(value) or is_symbolic(value)):
         raise TypeError(
             f"{field} must be an integer or a sympy symbol, got {value!r} ({type(value).__name__})"

@@ -4,9 +4,10 @@ Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_costmodel.py``).
 It prints, on this machine:
 
 1. wall time of CLI queries in fresh ``python -m costmodel`` processes, the
-   median of several runs each: ``savings`` (its closed-form column needs
-   sympy), and ``predict`` (every size a number: integer arithmetic, no sympy);
-   and, as the floor under both, ``python -c pass`` and ``import sympy``;
+   median of several runs each: ``savings`` (closed forms written by
+   costmodel.polynomial, no sympy), ``predict`` (numbers only, no sympy), and,
+   for scale, ``python -c pass`` and ``python -c 'import sympy'``, which is
+   what every query cost before;
 2. a sweep of 10,000 configurations, exact: the block's structure derived
    once, the count formulas evaluated over the whole grid in int64 (sizes
    whose counts fit), then in Python integers (sizes up to 10^12, where int64

@@ -1,8 +1,9 @@
 """Many configurations at once: kernel sizes x schemes x a grid of sizes, exactly.
 
-Each (kernel, scheme) pair is factorized once, with every swept size a symbol,
-which gives the block's structure: its layers, and each layer's channels as a
-product of the swept sizes.  The counts are then evaluated over the whole grid
+Each (kernel, scheme) pair is factorized once, with every swept channel count
+a symbol of :mod:`costmodel.polynomial` (no sympy), which gives the block's
+structure: its layers, and each layer's channels as a product of the swept
+sizes.  The counts are then evaluated over the whole grid
 in one vectorised pass, by the very formulas of :mod:`costmodel.counts`, on
 numpy integer arrays.  Building the block once per configuration would be a
 thousand times slower.
@@ -11,8 +12,8 @@ Results are exact or refused, never wrapped: the counts grow with every size,
 so their largest values are those at the grid's largest corner, computed first
 in Python integers.  When they fit in int64 (with a factor of two to spare) the
 grid is evaluated in int64; otherwise in numpy arrays of Python integers,
-slower but exact.  A sweep with no list of sizes builds one block of numbers
-and never imports sympy.
+slower but exact.  Sympy is imported only where the structure cannot be built
+that way (a kernel that does not fit the largest swept height, for one).
 
 >>> rows = sweep(["5x5"], ["stack"], c_in=[32, 64], c_out=64)
 >>> [(row["c_in"], row["macs_ratio"]) for row in rows]
@@ -29,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from costmodel.analysis import savings, symbol_for
+from costmodel.analysis import SYMBOL_NAMES, poly_symbol_for, savings, symbol_for
 from costmodel.counts import macs, params
 from costmodel.exact import is_symbolic
 from costmodel.kernel import parse_kernel
 from costmodel.layer import ConvLayer, output_length
+from costmodel.polynomial import Poly
 
 SWEEPABLE = ("c_in", "c_out", "mid", "height", "width", "batch")
 SWEPT_METRICS = ("params", "macs")
@@ -63,11 +65,22 @@ def _grid(values: dict) -> tuple[dict, dict]:
 
 
 def _evaluate(expression: Any, columns: dict) -> Any:
-    """A layer's size (an int, a swept symbol, or a product or sum of them) over the grid."""
+    """A layer's size (an int, a swept symbol, or a product or sum of them) over the grid.
+
+    ``columns`` maps each swept size's symbol name ('C_in', 'H', ...) to its column.
+    """
+    if isinstance(expression, Poly):
+        total: Any = 0
+        for monomial, coefficient in expression.terms.items():
+            term: Any = coefficient
+            for name, exponent in monomial:
+                term = term * columns[name] ** exponent
+            total = total + term
+        return total
     if not is_symbolic(expression):
         return expression
     if expression.is_Symbol:
-        return columns[expression]
+        return columns[expression.name]
     if expression.is_Integer:
         return int(expression)
     if expression.is_Mul or expression.is_Add:
@@ -98,15 +111,17 @@ class _GridLayer:
     output_hw: tuple[Any, Any]
 
 
-def _grid_layers(layers: list[ConvLayer], columns: dict) -> tuple[list[_GridLayer], Any, Any]:
-    """The layers over the grid, chained (each one's input is the previous one's output).
+def _grid_layers(layers: list[ConvLayer], columns: dict, height: Any, width: Any
+                 ) -> tuple[list[_GridLayer], Any, Any]:
+    """The layers over the grid, chained from the input ``height`` x ``width`` (columns or numbers).
 
-    Returns the layers, whether every output length is >= 1 (the configuration
-    exists), and whether every channel count divides by its groups.
+    Each layer's input is the previous one's output, computed here; the
+    layers' own heights and widths are not read, so a block built for one
+    height serves every height.  Returns the layers, whether every output
+    length is >= 1 (the configuration exists), and whether every channel
+    count divides by its groups.
     """
     grid_layers, fits, divides = [], True, True
-    height = _evaluate(layers[0].height, columns)
-    width = _evaluate(layers[0].width, columns)
     for layer in layers:
         lengths = []
         for axis, length in enumerate((height, width)):
@@ -129,15 +144,35 @@ def _grid_layers(layers: list[ConvLayer], columns: dict) -> tuple[list[_GridLaye
     return grid_layers, fits, divides
 
 
-def _counts(layers: list[ConvLayer], columns: dict) -> dict:
-    grid_layers, fits, divides = _grid_layers(layers, columns)
+def _counts(layers: list[ConvLayer], columns: dict, fixed: dict) -> dict:
+    height, width = (columns.get(SYMBOL_NAMES[name], fixed.get(name)) for name in ("height", "width"))
+    grid_layers, fits, divides = _grid_layers(layers, columns, height, width)
     total_params: Any = sum(params(layer) for layer in grid_layers)
     total_macs: Any = sum(macs(layer) for layer in grid_layers)
     return {"params": total_params, "macs": total_macs, "fits": fits, "divides": divides}
 
 
 def _columns(axes: dict, grid: list[np.ndarray]) -> dict:
-    return {symbol_for(name): column for name, column in zip(axes, grid, strict=True)}
+    return {SYMBOL_NAMES[name]: column for name, column in zip(axes, grid, strict=True)}
+
+
+def _structure(kernel: Any, scheme: str, fixed: dict, axes: dict) -> tuple[list[ConvLayer], list[ConvLayer]]:
+    """The original layer and the factorized block's layers, with the swept channels as symbols.
+
+    First without sympy: channels and batch as :class:`~costmodel.polynomial.Poly`
+    symbols, and a swept height or width at its largest value (the layers'
+    kernels, strides and channels do not depend on it, and :func:`_grid_layers`
+    recomputes every length).  Where that is refused (at the largest size the
+    kernel does not fit, say), sympy symbols for everything, as the rows'
+    errors then depend on the size.
+    """
+    spatial = {"height", "width"}
+    structural = {name: (max(values) if name in spatial else poly_symbol_for(name)) for name, values in axes.items()}
+    try:
+        comparison = savings(kernel, scheme, **fixed, **structural)
+    except ValueError:
+        comparison = savings(kernel, scheme, **fixed, **{name: symbol_for(name) for name in axes})
+    return [comparison.layer], comparison.block.layers()
 
 
 def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> list[dict]:
@@ -159,20 +194,18 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
         sizes = {name: value for name, value in fixed.items() if name in SWEEPABLE}
         entry = {"kernel": "x".join(map(str, parse_kernel(kernel))), "scheme": scheme, **sizes}
         try:
-            symbolic = {name: symbol_for(name) for name in axes}
-            comparison = savings(kernel, scheme, **fixed, **symbolic)
+            before, after = _structure(kernel, scheme, fixed, axes)
         except ValueError as error:
             results.append({**entry, **dict(zip(axes, exact_grid, strict=True)), "error": str(error)})
             continue
-        before, after = [comparison.layer], comparison.block.layers()
-        largest = [_counts(layers, _columns(axes, corner)) for layers in (before, after)]
+        largest = [_counts(layers, _columns(axes, corner), fixed) for layers in (before, after)]
         fits_int64 = all(int(np.max(np.asarray(found[metric], dtype=object))) < INT64_SAFE
                          for found in largest for metric in SWEPT_METRICS)
         if fits_int64 and int64_grid is None:
             int64_grid = [column.astype(np.int64) for column in exact_grid]
         grid = int64_grid if fits_int64 and int64_grid is not None else exact_grid
         columns = _columns(axes, grid)
-        counted = [_counts(layers, columns) for layers in (before, after)]
+        counted = [_counts(layers, columns, fixed) for layers in (before, after)]
         size = len(grid[0]) if grid else 1
         entry.update(dict(zip(axes, grid, strict=True)))
         for when, found in zip(("before", "after"), counted, strict=True):

@@ -219,6 +219,16 @@ NUMERIC_QUERIES = {
         "from costmodel.sweep import sweep\n"
         "print(sweep(['5x5'], ['stack', 'asymmetric'], c_in=64, c_out=32)[0]['macs_ratio'])\n"
     ),
+    "sweep-over-lists": (
+        "from costmodel.sweep import sweep\n"
+        "rows = sweep(['3', '5x5', '1x7'], ['stack', 'asymmetric', 'depthwise-separable'],\n"
+        "             c_in=[8, 64], c_out=[16, 64], mid=[4, 8], height=[7, 32], batch=[1, 2], stride=2)\n"
+        "print(len(rows))\n"
+    ),
+    "savings-cli": (
+        "from costmodel.cli import main\n"
+        "main(['savings', '5x5', '--scheme', 'stack', '--c-in', '64', '--c-out', '64', '--json'])\n"
+    ),
 }
 
 

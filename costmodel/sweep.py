@@ -156,22 +156,45 @@ def _columns(axes: dict, grid: list[np.ndarray]) -> dict:
     return {SYMBOL_NAMES[name]: column for name, column in zip(axes, grid, strict=True)}
 
 
+# A height or width that every kernel of a sensible size fits: the structure of a factorized block
+# does not depend on the input's size, so a sweep over sizes derives it at this one.
+_ROOMY = 10**12
+
+
 def _structure(kernel: Any, scheme: str, fixed: dict, axes: dict) -> tuple[list[ConvLayer], list[ConvLayer]]:
     """The original layer and the factorized block's layers, with the swept channels as symbols.
 
-    First without sympy: channels and batch as :class:`~costmodel.polynomial.Poly`
+    Without sympy: channels and batch as :class:`~costmodel.polynomial.Poly`
     symbols, and a swept height or width at its largest value (the layers'
     kernels, strides and channels do not depend on it, and :func:`_grid_layers`
-    recomputes every length).  Where that is refused (at the largest size the
-    kernel does not fit, say), sympy symbols for everything, as the rows'
-    errors then depend on the size.
+    recomputes every length), or at a roomy one if the kernel does not fit the
+    largest (then no row fits, and each says so).  Sympy symbols only if even
+    that is refused.  An error that no swept size changes is raised as it is.
     """
-    spatial = {"height", "width"}
-    structural = {name: (max(values) if name in spatial else poly_symbol_for(name)) for name, values in axes.items()}
-    try:
+    spatial = [name for name in axes if name in ("height", "width")]
+
+    def build(size: Any) -> tuple[list[ConvLayer], list[ConvLayer]]:
+        structural = {name: (size(values) if name in spatial else poly_symbol_for(name))
+                      for name, values in axes.items()}
         comparison = savings(kernel, scheme, **fixed, **structural)
+        return [comparison.layer], comparison.block.layers()
+
+    try:
+        return build(max)
     except ValueError:
-        comparison = savings(kernel, scheme, **fixed, **{name: symbol_for(name) for name in axes})
+        if not spatial:
+            raise
+    try:
+        return build(lambda values: _ROOMY)
+    except ValueError as error:
+        if "does not fit" not in str(error):
+            raise
+    return _symbolic_structure(kernel, scheme, fixed, axes)
+
+
+def _symbolic_structure(kernel: Any, scheme: str, fixed: dict, axes: dict
+                        ) -> tuple[list[ConvLayer], list[ConvLayer]]:
+    comparison = savings(kernel, scheme, **fixed, **{name: symbol_for(name) for name in axes})
     return [comparison.layer], comparison.block.layers()
 
 

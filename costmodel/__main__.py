@@ -2,6 +2,11 @@
 
 import sys
 
-from costmodel.cli import main
+try:
+    from costmodel.cli import main
+except KeyboardInterrupt:  # Ctrl-C while starting up: the same one line as during a run
+    print("costmodel: interrupted", file=sys.stderr)
+    sys.exit(130)
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,11 @@
 """What a factorization saves: exact ratios, closed forms, break-even widths, limits.
 
+Numbers and symbols are split: :meth:`Savings.exact_ratio` of a comparison whose
+sizes are all numbers is a :class:`fractions.Fraction` computed without sympy;
+closed forms, break-even widths and limits are symbolic and import sympy when
+asked for.  The properties that have always returned sympy values
+(``macs_ratio``, ``macs_saving``, ...) still do.
+
 >>> from costmodel.symbols import C_OUT, K
 >>> result = savings("3x3", scheme="depthwise-separable", c_in=64, c_out=64)
 >>> result.macs_ratio
@@ -14,27 +20,72 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Optional
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
-import sympy
-
-from costmodel import symbols
 from costmodel.block import Block
 from costmodel.counts import Counts, count_layer
+from costmodel.exact import as_float, is_symbolic, symbolic
 from costmodel.kernel import parse_kernel
 from costmodel.layer import ConvLayer, Size
+from costmodel.polynomial import Poly, Unsupported, ratio_value
+from costmodel.polynomial import ratio_text as poly_ratio_text
 from costmodel.schemes import factorize, scheme_names
+
+if TYPE_CHECKING:
+    import sympy
 
 METRICS = ("params", "macs", "flops", "memory_bytes", "activation_elements")
 
 # Layer fields that a closed form replaces by their symbol (structural fields
-# such as stride, padding and groups keep the user's value).
-SYMBOL_FOR = {"c_in": symbols.C_IN, "c_out": symbols.C_OUT, "height": symbols.H,
-               "width": symbols.W, "batch": symbols.BATCH, "mid": symbols.MID, "multiplier": symbols.MULTIPLIER}
+# such as stride, padding and groups keep the user's value), and the symbols' names
+# (those of costmodel.symbols, which tests/costmodel/test_polynomial.py checks).
+SYMBOL_NAMES = {"c_in": "C_in", "c_out": "C_out", "height": "H", "width": "W", "batch": "N",
+                "mid": "C_mid", "multiplier": "M"}
+
+
+def symbol_for(field: str) -> sympy.Symbol:
+    """The symbol that stands for a layer field or scheme option in closed forms (imports sympy)."""
+    from costmodel import symbols
+
+    return symbols.size_symbol(SYMBOL_NAMES[field])
+
+
+def poly_symbol_for(field: str) -> Poly:
+    """The same symbol in the sympy-free algebra of :mod:`costmodel.polynomial`."""
+    return Poly.var(SYMBOL_NAMES[field])
+
+
+def __getattr__(name: str) -> Any:
+    # SYMBOL_FOR, as importers have always seen it, built on first use so that importing this
+    # module does not import sympy.
+    if name == "SYMBOL_FOR":
+        return {field: symbol_for(field) for field in SYMBOL_NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def exact_ratio(before: Counts, after: Counts, metric: str) -> Any:
+    """after / before for one metric: a Fraction for numbers (no sympy), else a factored sympy expression.
+
+    >>> from costmodel.layer import ConvLayer
+    >>> one = count_layer(ConvLayer(5, 5, c_in=8, c_out=8, height=8, width=8))
+    >>> two = count_layer(ConvLayer(3, 3, c_in=8, c_out=8, height=8, width=8)) * 2
+    >>> exact_ratio(one, two, "macs")
+    Fraction(18, 25)
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    numerator, denominator = getattr(after, metric), getattr(before, metric)
+    if not (is_symbolic(numerator) or is_symbolic(denominator)):
+        return Fraction(numerator, denominator)
+    import sympy
+
+    return sympy.factor(sympy.cancel(sympy.S(numerator) / denominator))
 
 
 def ratio(before: Counts, after: Counts, metric: str) -> sympy.Expr:
-    """after / before for one metric, cancelled to lowest terms.
+    """after / before for one metric, cancelled to lowest terms, as sympy.
 
     >>> from costmodel.layer import ConvLayer
     >>> one = count_layer(ConvLayer(5, 5, c_in=8, c_out=8))
@@ -42,15 +93,16 @@ def ratio(before: Counts, after: Counts, metric: str) -> sympy.Expr:
     >>> ratio(one, two, "params")
     18/25
     """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    numerator, denominator = getattr(after, metric), getattr(before, metric)
-    if isinstance(numerator, int) and isinstance(denominator, int):
-        return sympy.Rational(numerator, denominator)  # exact already; factoring would only cost time
-    return sympy.factor(sympy.cancel(sympy.S(numerator) / denominator))
+    return symbolic(exact_ratio(before, after, metric))
 
 
-def _layer_and_options(kernel, scheme: str, values: dict) -> tuple[ConvLayer, dict]:
+def ratio_text(value: Any) -> str:
+    """An exact ratio as text, the same for a Fraction and for sympy: '18/25', '2', or the expression."""
+    return str(value)
+
+
+def _layer_and_options(kernel: Any, scheme: str, values: dict,
+                       symbol: Callable[[str], Any] = symbol_for) -> tuple[ConvLayer, dict]:
     """Split user values into the original layer and the scheme's options."""
     scheme_options = {option for step in scheme_names(scheme) for option in step.options}
     layer_fields = {field.name for field in dataclasses.fields(ConvLayer)}
@@ -58,20 +110,21 @@ def _layer_and_options(kernel, scheme: str, values: dict) -> tuple[ConvLayer, di
     if unknown:
         raise ValueError(f"option {unknown[0]!r} is neither a layer field nor one of {scheme!r}'s "
                          f"options ({', '.join(sorted(scheme_options))})")
-    if isinstance(kernel, sympy.Basic):
+    if is_symbolic(kernel):
         kernel_h = kernel_w = kernel
     else:
         kernel_h, kernel_w = parse_kernel(kernel)
     layer_values = {k: v for k, v in values.items() if k in layer_fields}
-    layer_values.setdefault("c_in", symbols.C_IN)
-    layer_values.setdefault("c_out", symbols.C_OUT)
+    for field in ("c_in", "c_out"):
+        if field not in layer_values:
+            layer_values[field] = symbol(field)
     layer = ConvLayer(kernel_h, kernel_w, **layer_values)
     return layer, {k: v for k, v in values.items() if k in scheme_options}
 
 
-def _symbolic(values: dict) -> dict:
+def _symbolic(values: dict, symbol: Callable[[str], Any] = symbol_for) -> dict:
     """The same values with every size a user gave replaced by its symbol."""
-    return {key: SYMBOL_FOR.get(key, value) if value is not None else None
+    return {key: symbol(key) if key in SYMBOL_NAMES and value is not None else value
             for key, value in values.items()}
 
 
@@ -81,13 +134,28 @@ class Savings:
 
     ``layer``/``block`` hold the values given; ``symbolic_layer``/``symbolic_block``
     the same structure with every given size a symbol, for the closed forms.
+    Those are derived on first use, since they need sympy and a numeric
+    answer does not.
     """
 
     scheme: str
     layer: ConvLayer
     block: Block
-    symbolic_layer: ConvLayer
-    symbolic_block: Block
+    kernel: Any = dataclasses.field(default=None, compare=False)
+    values: dict = dataclasses.field(default_factory=dict, compare=False)
+
+    @functools.cached_property
+    def _symbolic(self) -> tuple[ConvLayer, Block]:
+        layer, options = _layer_and_options(self.kernel, self.scheme, _symbolic(self.values))
+        return layer, factorize(layer, self.scheme, **options)
+
+    @property
+    def symbolic_layer(self) -> ConvLayer:
+        return self._symbolic[0]
+
+    @property
+    def symbolic_block(self) -> Block:
+        return self._symbolic[1]
 
     @functools.cached_property
     def before(self) -> Counts:
@@ -102,8 +170,12 @@ class Savings:
         return count_layer(self.symbolic_layer), self.symbolic_block.counts()
 
     def ratio(self, metric: str) -> sympy.Expr:
-        """after/before for a metric, with the values given."""
+        """after/before for a metric, with the values given, as sympy."""
         return ratio(self.before, self.after, metric)
+
+    def exact_ratio(self, metric: str) -> Any:
+        """after/before for a metric: a Fraction when every size is a number (no sympy), else sympy."""
+        return exact_ratio(self.before, self.after, metric)
 
     def closed_form(self, metric: str) -> sympy.Expr:
         """after/before for a metric, in symbols."""
@@ -117,13 +189,19 @@ class Savings:
     def macs_ratio(self) -> sympy.Expr:
         return self.ratio("macs")
 
+    def saving(self, metric: str) -> sympy.Expr:
+        """1 - after/before for a metric, as sympy."""
+        import sympy
+
+        return sympy.factor(1 - self.ratio(metric))
+
     @property
     def params_saving(self) -> sympy.Expr:
-        return sympy.factor(1 - self.params_ratio)
+        return self.saving("params")
 
     @property
     def macs_saving(self) -> sympy.Expr:
-        return sympy.factor(1 - self.macs_ratio)
+        return self.saving("macs")
 
     @property
     def params_ratio_closed_form(self) -> sympy.Expr:
@@ -138,7 +216,7 @@ class Savings:
         return self.block.receptive_field
 
 
-def savings(kernel, scheme: str, **values) -> Savings:
+def savings(kernel: Any, scheme: str, **values: Any) -> Savings:
     """Compare a k_h x k_w layer with its factorization by ``scheme``.
 
     Parameters
@@ -160,13 +238,11 @@ def savings(kernel, scheme: str, **values) -> Savings:
     """
     values = {key: value for key, value in values.items() if value is not None}
     layer, options = _layer_and_options(kernel, scheme, values)
-    symbolic_layer, symbolic_options = _layer_and_options(kernel, scheme, _symbolic(values))
     return Savings(scheme=scheme, layer=layer, block=factorize(layer, scheme, **options),
-                   symbolic_layer=symbolic_layer,
-                   symbolic_block=factorize(symbolic_layer, scheme, **symbolic_options))
+                   kernel=kernel, values=values)
 
 
-def break_even_width(kernel, scheme: str, metric: str = "macs", **values) -> Optional[sympy.Expr]:
+def break_even_width(kernel: Any, scheme: str, metric: str = "macs", **values: Any) -> sympy.Expr | None:
     """The intermediate width (or depth multiplier) at which the factorization stops saving.
 
     Solves after/before = 1 for the scheme's width option; wider than this and
@@ -181,8 +257,10 @@ def break_even_width(kernel, scheme: str, metric: str = "macs", **values) -> Opt
     >>> break_even_width("3x3", "depthwise-separable", c_in=64, c_out=64)
     576/73
     """
+    import sympy
+
     width_option = scheme_names(scheme)[0].width_option
-    width = SYMBOL_FOR[width_option]
+    width = symbol_for(width_option)
     values = {**values, width_option: width}
     comparison = savings(kernel, scheme, **values)
     # Widths are integer symbols; the break-even point is usually not an
@@ -196,19 +274,21 @@ def break_even_width(kernel, scheme: str, metric: str = "macs", **values) -> Opt
 # Where sympy cannot decide a root's sign (a symbolic kernel size), the root
 # that is positive at a representative point is the branch that is positive
 # for every valid size: the equations are quadratics with one root of each sign.
-_PROBE = {symbols.K: 9, symbols.K_H: 9, symbols.K_W: 9}
+_PROBE_KERNEL_NAMES = ("k", "k_h", "k_w")
+_PROBE_KERNEL = 9
 _PROBE_SIZE = 64
 
 
 def _may_be_positive(root: sympy.Expr) -> bool:
     if root.is_positive is not None:
         return bool(root.is_positive)
-    probe = {symbol: _PROBE.get(symbol, _PROBE_SIZE) for symbol in root.free_symbols}
+    probe = {symbol: _PROBE_KERNEL if symbol.name in _PROBE_KERNEL_NAMES else _PROBE_SIZE
+             for symbol in root.free_symbols}
     value = root.subs(probe)
     return bool(value.is_real and value > 0)
 
 
-def limit_of_ratio(scheme: str, metric: str = "macs", **values) -> sympy.Expr:
+def limit_of_ratio(scheme: str, metric: str = "macs", **values: Any) -> sympy.Expr:
     """after/before as a square kernel k grows without bound.
 
     >>> limit_of_ratio("depthwise-separable")
@@ -216,46 +296,109 @@ def limit_of_ratio(scheme: str, metric: str = "macs", **values) -> sympy.Expr:
     >>> limit_of_ratio("stack", c_in=64, c_out=64)
     0
     """
+    import sympy
+
+    from costmodel import symbols
+
     comparison = savings(symbols.K, scheme, **values)
     return sympy.limit(comparison.ratio(metric), symbols.K, sympy.oo)
-
-
-def _fraction_text(value) -> str:
-    """An exact value as text: '18/25', '1', or the expression."""
-    return str(value)
-
-
-def _as_float(value) -> Optional[float]:
-    value = sympy.S(value)
-    return float(value) if value.is_number else None
 
 
 def equal_widths(expression: sympy.Expr) -> sympy.Expr:
     """An expression with C_in, C_out and C_mid all set to one width C (Szegedy's assumption).
 
+    >>> from costmodel import symbols
     >>> equal_widths(9 * (symbols.C_IN + symbols.C_OUT) / (25 * symbols.C_IN))
     18/25
     """
+    import sympy
+
+    from costmodel import symbols
+
     same = {symbols.C_IN: symbols.C, symbols.C_OUT: symbols.C, symbols.MID: symbols.C}
     return sympy.factor(sympy.S(expression).subs(same))
 
 
-def savings_record(result: Savings) -> dict:
-    """Everything about one comparison as a flat dict (exact values stay sympy)."""
-    record = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
+def savings_record(result: Savings) -> dict[str, Any]:
+    """Everything about one comparison as a flat dict (exact values stay exact: int, Fraction text, sympy).
+
+    The numbers come from integer arithmetic when every size is given; the
+    closed forms are symbolic, so this is where sympy is imported.
+    """
+    record: dict[str, Any] = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
               "original": result.layer.describe(),
               "factorized": [stage.describe() for stage in result.block.stages],
               "receptive_field": list(result.receptive_field)}
     before, after = result.before, result.after
     for metric in METRICS:
-        exact = result.ratio(metric)
+        exact = result.exact_ratio(metric)
         record.update({
             f"{metric}_before": getattr(before, metric),
             f"{metric}_after": getattr(after, metric),
-            f"{metric}_ratio": _fraction_text(exact),
-            f"{metric}_saving": _as_float(1 - exact),
+            f"{metric}_ratio": ratio_text(exact),
+            f"{metric}_saving": as_float(1 - exact),
             f"{metric}_ratio_closed_form": str(result.closed_form(metric)),
         })
-    record["arithmetic_intensity_before"] = _as_float(before.arithmetic_intensity)
-    record["arithmetic_intensity_after"] = _as_float(after.arithmetic_intensity)
+    record["arithmetic_intensity_before"] = as_float(before.intensity)
+    record["arithmetic_intensity_after"] = as_float(after.intensity)
     return record
+
+
+def _poly_comparison(kernel: Any, scheme: str, values: dict) -> tuple[ConvLayer, Any]:
+    """The layer and its factorization with the sympy-free symbols, or Unsupported."""
+    values = {**{field: poly_symbol_for(field) for field in ("height", "width")}, **values}
+    layer, options = _layer_and_options(kernel, scheme, values, symbol=poly_symbol_for)
+    block = factorize(layer, scheme, **options)
+    for each in [layer, *block.layers()]:
+        for length in each.output_hw:
+            # sympy keeps a product such as (H - 4)*(W - 4) unexpanded; this algebra would expand
+            # it, and print other text.  Only output lengths that are single terms are exact here.
+            if isinstance(length, Poly) and not length.is_monomial:
+                raise Unsupported(f"output length {length}")
+    return layer, block
+
+
+def _count_text(value: Any) -> Any:
+    return str(value) if isinstance(value, Poly) else value
+
+
+def _as_float(value: Fraction | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def savings_record_without_sympy(kernel: Any, scheme: str, **values: Any) -> dict[str, Any] | None:
+    """``savings_record(savings(kernel, scheme, **values))``, computed without sympy; None where it cannot be.
+
+    The counts and closed forms come from :mod:`costmodel.polynomial`, whose
+    text is sympy's; anything that algebra cannot write exactly as sympy would
+    (strides, explicit or valid padding with a size left open, a symbolic
+    kernel, an error to report) returns None, and the caller asks sympy.
+    """
+    if is_symbolic(kernel):
+        return None
+    values = {key: value for key, value in values.items() if value is not None}
+    try:
+        layer, block = _poly_comparison(kernel, scheme, values)
+        symbolic_layer, symbolic_block = _poly_comparison(kernel, scheme, _symbolic(values, poly_symbol_for))
+        before, after = count_layer(layer), block.counts()
+        symbolic_before, symbolic_after = count_layer(symbolic_layer), symbolic_block.counts()
+        record: dict[str, Any] = {"kernel": list(layer.kernel), "scheme": scheme, "original": layer.describe(),
+                                  "factorized": [stage.describe() for stage in block.stages],
+                                  "receptive_field": list(block.receptive_field)}
+        for metric in METRICS:
+            numerator, denominator = getattr(after, metric), getattr(before, metric)
+            exact = ratio_value(numerator, denominator)
+            record.update({
+                f"{metric}_before": _count_text(denominator),
+                f"{metric}_after": _count_text(numerator),
+                f"{metric}_ratio": poly_ratio_text(numerator, denominator),
+                f"{metric}_saving": None if exact is None else float(1 - exact),
+                f"{metric}_ratio_closed_form": poly_ratio_text(getattr(symbolic_after, metric),
+                                                               getattr(symbolic_before, metric)),
+            })
+        record["arithmetic_intensity_before"] = _as_float(ratio_value(before.flops, before.memory_bytes))
+        record["arithmetic_intensity_after"] = _as_float(ratio_value(after.flops, after.memory_bytes))
+        return record
+    except (Unsupported, ValueError, TypeError):
+        # ValueError and TypeError too: a user's mistake is reported by the sympy path, in its words.
+        return None

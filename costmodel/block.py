@@ -15,18 +15,14 @@ written for *any* k: ``(k - 1)/2`` layers whose count is a symbol.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Union
+from collections.abc import Iterator
+from typing import Any, Union
 
-import sympy
-
-from costmodel.counts import Counts, count_layer, _exact
+from costmodel.counts import Counts, count_layer
+from costmodel.exact import exact, is_symbolic, same_size
 from costmodel.layer import ConvLayer, Size, as_size
 
-
-def same_size(a: Size, b: Size) -> bool:
-    """True when two sizes are provably equal (symbolically or as numbers)."""
-    return sympy.simplify(sympy.S(a) - b) == 0
-
+__all__ = ["Block", "Stage", "Unit", "same_size"]
 
 Unit = Union[ConvLayer, "Block"]
 
@@ -45,8 +41,9 @@ class Stage:
     def __post_init__(self) -> None:
         if not isinstance(self.unit, (ConvLayer, Block)):
             raise TypeError(f"a stage holds a ConvLayer or a Block, got {type(self.unit).__name__}")
-        if isinstance(self.repeats, sympy.Basic) and not self.repeats.is_number:
-            if self.repeats.is_positive is False:  # undecided (e.g. (k-5)/2) is assumed >= 1
+        repeats: Any = self.repeats
+        if is_symbolic(repeats) and not repeats.is_number:
+            if repeats.is_positive is False:  # undecided (e.g. (k-5)/2) is assumed >= 1
                 raise ValueError(f"repeats must be positive, got {self.repeats}")
         else:
             object.__setattr__(self, "repeats", as_size("repeats", self.repeats))
@@ -103,11 +100,11 @@ class Block:
         if not stages:
             raise ValueError("a block needs at least one layer")
         object.__setattr__(self, "stages", stages)
-        for before, after in zip(stages, stages[1:]):
+        for before, after in zip(stages, stages[1:], strict=False):  # neighbours
             _check_chain(before.last, after.first)
 
     @classmethod
-    def of(cls, *units: Unit, name: str = "") -> "Block":
+    def of(cls, *units: Unit, name: str = "") -> Block:
         """A block of layers (or sub-blocks) applied once each."""
         return cls(tuple(Stage(unit) for unit in units), name=name)
 
@@ -125,15 +122,15 @@ class Block:
     @property
     def depth(self) -> Size:
         """Number of layers, counting repeats."""
-        total = sympy.S(0)
+        total: Any = 0
         for stage in self.stages:
             inner = 1 if isinstance(stage.unit, ConvLayer) else stage.unit.depth
             total += stage.repeats * inner
-        return _exact(total)
+        return exact(total)
 
     def layers(self) -> list[ConvLayer]:
         """Every layer in order, repeats expanded; needs numeric repeat counts."""
-        expanded = []
+        expanded: list[ConvLayer] = []
         for stage in self.stages:
             if not isinstance(stage.repeats, int):
                 raise ValueError(f"cannot list {stage.repeats} layers: the count is symbolic")
@@ -151,22 +148,33 @@ class Block:
     @property
     def receptive_field(self) -> tuple[Size, Size]:
         """(height, width) of the input window one output position sees."""
-        return tuple(_exact(sympy.expand(1 + _reach(self, axis)[0])) for axis in (0, 1))
+        height, width = (_expanded(1 + _reach(self, axis)[0]) for axis in (0, 1))
+        return (height, width)
 
     def describe(self) -> str:
         """One line: each stage's label, with its repeat count when not 1."""
         return " -> ".join(stage.describe() for stage in self.stages)
 
 
-def _reach(unit: Unit, axis: int) -> tuple[sympy.Expr, sympy.Expr]:
+def _expanded(value: Any) -> Size:
+    """A symbolic sum multiplied out (so equal fields print alike); a number as it is."""
+    if is_symbolic(value):
+        import sympy
+
+        return exact(sympy.expand(value))
+    return exact(value)
+
+
+def _reach(unit: Unit, axis: int) -> tuple[Any, Any]:
     """(receptive field - 1, total stride) of a layer or block along one axis.
 
     A layer reaches dilation*(kernel-1) positions; in a sequence each reach is
     scaled by the product of the strides before it.
     """
     if isinstance(unit, ConvLayer):
-        return (sympy.S(unit.dilation[axis]) * (unit.kernel[axis] - 1), sympy.S(unit.stride[axis]))
-    reach, jump = sympy.S(0), sympy.S(1)
+        return (unit.dilation[axis] * (unit.kernel[axis] - 1), unit.stride[axis])
+    reach: Any = 0
+    jump: Any = 1
     for stage in unit.stages:
         stage_reach, stage_stride = _reach(stage.unit, axis)
         # A repeated stage keeps its shape, so its stride is 1 and its reaches simply add up.

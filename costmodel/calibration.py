@@ -33,18 +33,21 @@ True
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from costmodel.counts import count_layer
 from costmodel.latency import KINDS, DeviceProfile, channel_width, layer_kind, predict_layer
+from costmodel.layer import ConvLayer
 
 
 @dataclasses.dataclass(frozen=True)
 class Observation:
     """One measured stack: a layer repeated ``repeats`` times, seconds per call."""
 
-    layer: object
+    layer: ConvLayer
     repeats: int
     seconds: float
 
@@ -77,7 +80,7 @@ class _Terms:
     seconds: np.ndarray
 
     @classmethod
-    def of(cls, observations) -> "_Terms":
+    def of(cls, observations: Sequence[Observation]) -> _Terms:
         counts = [count_layer(o.layer) for o in observations]
         return cls(flops=np.array([float(c.flops) for c in counts]),
                    traffic=np.array([float(c.memory_bytes) for c in counts]),
@@ -115,7 +118,7 @@ def _fit_kind(terms: _Terms, unit: DeviceProfile) -> dict:
     return {"max": maximum, "half_channels": float(half)}
 
 
-def fit_efficiencies(observations: list[Observation], **ceilings) -> dict[str, dict]:
+def fit_efficiencies(observations: list[Observation], **ceilings: Any) -> dict[str, dict]:
     """Per kind, the efficiency curve minimising the squared relative error.
 
     Every kind needs at least one observation; it needs two channel widths for
@@ -131,7 +134,7 @@ def fit_efficiencies(observations: list[Observation], **ceilings) -> dict[str, d
     return efficiencies
 
 
-def fit_profile(device: str, observations: list[Observation], **ceilings) -> DeviceProfile:
+def fit_profile(device: str, observations: list[Observation], **ceilings: Any) -> DeviceProfile:
     """A complete profile: measured ceilings and overheads, fitted efficiencies."""
     efficiency = fit_efficiencies(observations, **ceilings)
     return DeviceProfile(device=device, efficiency=efficiency, **ceilings)
@@ -158,7 +161,7 @@ def fit_seconds_per_mac(observations: list[Observation]) -> float:
     return float(ratio.sum() / (ratio * ratio).sum())
 
 
-def accuracy(predicted, measured) -> dict:
+def accuracy(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray) -> dict:
     """Share within ±10% and ±20%, and the median absolute percentage error.
 
     >>> figures = accuracy([1.05, 0.85, 2.0], [1.0, 1.0, 1.0])
@@ -176,7 +179,8 @@ def accuracy(predicted, measured) -> dict:
             "median_absolute_percentage_error": float(100 * np.median(error))}
 
 
-def synthetic_observations(layers, repeats: int, efficiency: dict, **ceilings) -> list[Observation]:
+def synthetic_observations(layers: Sequence[ConvLayer], repeats: int, efficiency: dict,
+                           **ceilings: Any) -> list[Observation]:
     """What a device with exactly these parameters would measure (for tests and examples)."""
     profile = DeviceProfile("synthetic", efficiency=efficiency, **ceilings)
     return [Observation(layer, repeats, profile.call_overhead_seconds

@@ -3,8 +3,10 @@
 Subcommands share one set of layer options (``--c-in``, ``--c-out``, ``--mid``,
 ``--height``, ``--width``, ``--batch``, ``--stride``, ``--dilation``,
 ``--groups``, ``--padding``, ``--bias``, ``--dtype-bytes``); an omitted size
-stays a symbol.  Output is a table, ``--json`` or ``--csv``.  Bad input ends
-with one line on stderr and exit status 2, never a traceback.
+stays a symbol.  Output is a table, ``--json`` (strict JSON) or ``--csv``.
+Bad input, a bad file or input past a limit (:mod:`costmodel.checks`) ends
+with one line on stderr and exit status 2; Ctrl-C with one line and 130;
+never a traceback.
 
 Examples::
 
@@ -20,89 +22,45 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-import sympy
-
-from costmodel import render, symbols
-from costmodel.analysis import (METRICS, break_even_width, equal_widths, limit_of_ratio, savings,
-                                savings_record)
+from costmodel import render
+from costmodel.analysis import METRICS, savings, savings_record, savings_record_without_sympy
+from costmodel.checks import (
+    MAX_CONFIGS,
+    MAX_KERNEL,
+    OneLineParser,
+    UsageError,
+    at_most,
+    count_of,
+    expand,
+    int_ranges,
+    one_line,
+    padding,
+    pair,
+    positive_int,
+    positive_ints,
+)
+from costmodel.jsonfile import MAX_BYTES
 from costmodel.kernel import parse_kernel
 from costmodel.schemes import SCHEMES, scheme_names
+
+# validate.cli and validate.report.build import these four from here.
+__all__ = ["OneLineParser", "UsageError", "main", "positive_int", "positive_ints"]
 
 PROGRAM = "costmodel"
 SIZE_OPTIONS = ("c_in", "c_out", "mid", "height", "width", "batch")
 STRUCTURE_OPTIONS = ("stride", "dilation", "groups", "padding", "bias", "dtype_bytes",
                      "m", "order", "multiplier")
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130  # 130 = 128 + SIGINT, as shells report it
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported in one line with exit status 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are a UsageError: one line, exit status 2, no usage dump.
-
-    Shared by every command of the project, so they all fail the same way.
-    """
-
-    def error(self, message):
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def positive_int(text: str) -> int:
-    """An integer >= 1 from text, or an argparse error naming it."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
-
-
-def positive_ints(text: str) -> list[int]:
-    """A comma list and/or ranges of positive integers: '8,16,32' or '8-11'."""
-    values = []
-    for part in text.split(","):
-        low, dash, high = part.strip().partition("-")
-        if dash:
-            start, stop = positive_int(low), positive_int(high)
-            if stop < start:
-                raise argparse.ArgumentTypeError(f"range {part!r} runs backwards")
-            values.extend(range(start, stop + 1))
-        else:
-            values.append(positive_int(part))
-    return values
-
-
-def pair(text: str):
-    """One integer or 'H,W'."""
-    parts = text.split(",")
-    if len(parts) > 2:
-        raise argparse.ArgumentTypeError(f"expected N or H,W, got {text!r}")
-    values = [positive_int(part) for part in parts]
-    return values[0] if len(values) == 1 else tuple(values)
-
-
-def padding(text: str):
-    """'same', 'valid', N or 'N,M' zeros per side."""
-    if text.lower() in ("same", "valid"):
-        return text.lower()
-    try:
-        parts = [int(part) for part in text.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2) or min(parts) < 0:
-        raise argparse.ArgumentTypeError(f"expected same, valid, N or N,M zeros per side, got {text!r}")
-    return parts[0] if len(parts) == 1 else tuple(parts)
-
-
-def kernel_list(text: str) -> list[str]:
-    """Kernels as '3,5,7', '2-11' (square) or '1x7,7x1'."""
-    kernels = []
+def kernel_list(text: str) -> list[str | range]:
+    """Kernels as '3,5,7', '2-11' (square) or '1x7,7x1'; ranges stay unexpanded until checked."""
+    kernels: list[str | range] = []
     for part in text.split(","):
         if "-" in part:
-            kernels.extend(str(size) for size in positive_ints(part))
+            kernels.extend(int_ranges(part))
         else:
             try:
                 parse_kernel(part)
@@ -110,6 +68,22 @@ def kernel_list(text: str) -> list[str]:
                 raise argparse.ArgumentTypeError(str(error)) from None
             kernels.append(part.strip())
     return kernels
+
+
+def check_kernel(text: Any, max_kernel: int) -> None:
+    """Refuse a kernel side past the limit, before any layer is built."""
+    for side in parse_kernel(text):
+        at_most(side, max_kernel, "the kernel side", "--max-kernel")
+
+
+def checked_kernels(kernels: list[str | range], max_kernel: int) -> list[str]:
+    """The --kernels list expanded, each side within the limit (checked on the ranges' ends first)."""
+    for part in kernels:
+        if isinstance(part, range):
+            at_most(part[-1], max_kernel, "the kernel side", "--max-kernel")
+        else:
+            check_kernel(part, max_kernel)
+    return [str(size) for part in kernels for size in (part if isinstance(part, range) else [part])]
 
 
 def scheme_name(text: str) -> str:
@@ -120,7 +94,7 @@ def scheme_name(text: str) -> str:
     return text
 
 
-def add_layer_options(parser: argparse.ArgumentParser, sizes_type=positive_int) -> None:
+def add_layer_options(parser: argparse.ArgumentParser, sizes_type: Any = positive_int) -> None:
     """The layer and scheme options every subcommand names the same way."""
     group = parser.add_argument_group("layer (an omitted size stays a symbol)")
     group.add_argument("--c-in", type=sizes_type, help="input channels")
@@ -139,6 +113,9 @@ def add_layer_options(parser: argparse.ArgumentParser, sizes_type=positive_int) 
     factor.add_argument("--m", type=positive_int, help="stack: side of the small kernel (default 3)")
     factor.add_argument("--order", choices=("1xk-first", "kx1-first"), help="asymmetric: which first")
     factor.add_argument("--multiplier", type=positive_int, help="depthwise: depth multiplier (default 1)")
+    limits = parser.add_argument_group("limits (checked before any work)")
+    limits.add_argument("--max-kernel", type=positive_int, default=MAX_KERNEL,
+                        help=f"largest kernel side accepted (default {MAX_KERNEL})")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +124,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--csv", action="store_true", help="print CSV")
 
 
-def layer_values(args, scheme: str | None = None) -> dict:
+def layer_values(args: argparse.Namespace, scheme: str | None = None) -> dict:
     """The layer/scheme options given, dropping the scheme options a scheme does not take."""
     values = {name: getattr(args, name) for name in SIZE_OPTIONS + STRUCTURE_OPTIONS
               if getattr(args, name, None) is not None}
@@ -159,7 +136,8 @@ def layer_values(args, scheme: str | None = None) -> dict:
     return values
 
 
-def emit(args, rows: list[dict], columns: list[str] | None = None, document=None) -> str:
+def emit(args: argparse.Namespace, rows: list[dict], columns: list[str] | None = None,
+         document: Any = None) -> str:
     if args.json:
         return render.to_json(document if document is not None else rows)
     if args.csv:
@@ -167,13 +145,16 @@ def emit(args, rows: list[dict], columns: list[str] | None = None, document=None
     return render.table(rows, columns)
 
 
-def _percent(value) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def run_savings(args) -> str:
-    result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
-    record = savings_record(result)
+def run_savings(args: argparse.Namespace) -> str:
+    check_kernel(args.kernel, args.max_kernel)
+    values = layer_values(args, args.scheme)
+    # Closed forms are symbolic; sympy writes them unless the small algebra can (most queries).
+    record = (savings_record_without_sympy(args.kernel, args.scheme, **values)
+              or savings_record(savings(args.kernel, args.scheme, **values)))
     labels = {"params": "params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "memory bytes",
               "activation_elements": "activations"}
     rows = [{"metric": labels[metric], "before": record[f"{metric}_before"],
@@ -182,25 +163,45 @@ def run_savings(args) -> str:
              "ratio_closed_form": record[f"{metric}_ratio_closed_form"]} for metric in METRICS]
     if args.json or args.csv:
         return emit(args, rows, document=record)
-    field = "x".join(map(str, result.receptive_field))
-    header = [f"{result.layer.describe()} by {result.scheme}: {result.block.describe()}",
+    field = "x".join(map(str, record["receptive_field"]))
+    header = [f"{record['original']} by {record['scheme']}: {' -> '.join(record['factorized'])}",
               f"receptive field {field} (same as the original's)", ""]
     return "\n".join(header + [render.table(rows)])
 
 
-def run_sweep(args) -> str:
+def sweep_values(args: argparse.Namespace) -> tuple[list[str], list[str], dict]:
+    """The sweep's kernels, schemes and sizes, after checking the limits on the unexpanded lists."""
+    kernels = checked_kernels(args.kernels, args.max_kernel)
+    schemes = args.schemes or list(SCHEMES)
+    configurations = len(kernels) * len(schemes)
+    for name in SIZE_OPTIONS:
+        value = getattr(args, name)
+        if value is not None:
+            configurations *= count_of(value)
+    at_most(configurations, args.max_configs, "the number of configurations in this sweep", "--max-configs")
+    values = layer_values(args)
+    for name in SIZE_OPTIONS:
+        if name in values:
+            values[name] = expand(values[name], args.max_configs, f"--{name.replace('_', '-')}")
+    return kernels, schemes, values
+
+
+def run_sweep(args: argparse.Namespace) -> str:
     from costmodel.sweep import sweep  # numpy is only needed here
 
-    schemes = args.schemes or list(SCHEMES)
-    rows = sweep(args.kernels, schemes, **layer_values(args))
+    kernels, schemes, values = sweep_values(args)
+    rows = sweep(kernels, schemes, **values)
     columns = ["kernel", "scheme", *SIZE_OPTIONS[:2], "mid", *SIZE_OPTIONS[3:], "params_ratio",
                "params_saving", "macs_ratio", "macs_saving", "error"]
     present = [column for column in columns if any(column in row for row in rows)]
     return emit(args, rows, present)
 
 
-def formula_rows(kernel, scheme: str, values: dict) -> list[dict]:
+def formula_rows(kernel: Any, scheme: str, values: dict) -> list[dict]:
     """The closed forms of one scheme: ratios, equal-width ratios, break-even width, limit."""
+    from costmodel import symbols
+    from costmodel.analysis import break_even_width, equal_widths, limit_of_ratio
+
     kernel = symbols.K if kernel is None else kernel
     result = savings(kernel, scheme, **values)
     width_option = scheme_names(scheme)[0].width_option
@@ -218,12 +219,19 @@ def formula_rows(kernel, scheme: str, values: dict) -> list[dict]:
     return rows
 
 
-def run_formula(args) -> str:
+def run_formula(args: argparse.Namespace) -> str:
+    import sympy  # closed forms are symbolic by nature
+
+    if args.kernel is not None:
+        check_kernel(args.kernel, args.max_kernel)
     schemes = [args.scheme] if args.scheme else list(SCHEMES)
     rows = []
     for scheme in schemes:
         rows += formula_rows(args.kernel, scheme, layer_values(args, scheme))
     for row in rows:
+        if row["expression"] is None:  # no break-even width: the block never costs more or less
+            row["approx"] = None
+            continue
         expression = sympy.S(row["expression"])
         row["approx"] = float(expression) if expression.is_number else None
         if args.latex:
@@ -234,14 +242,16 @@ def run_formula(args) -> str:
 PREDICT_NEEDS = ("c_in", "c_out", "height", "width")
 
 
-def run_predict(args) -> str:
+def run_predict(args: argparse.Namespace) -> str:
     from costmodel import latency
 
     missing = [name for name in PREDICT_NEEDS if getattr(args, name) is None]
     if missing:
         raise UsageError("predict needs every size as a number; give "
                          + ", ".join("--" + name.replace("_", "-") for name in missing))
-    profile = latency.DeviceProfile.load(args.device_profile)
+    check_kernel(args.kernel, args.max_kernel)
+    profile = latency.DeviceProfile.load(args.device_profile, max_bytes=args.max_profile_bytes,
+                                         size_hint="raise it with --max-profile-bytes N")
     result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
     before = latency.predict_seconds(result.layer, profile, args.repeats)
     after = latency.predict_seconds(result.block, profile, args.repeats)
@@ -249,11 +259,13 @@ def run_predict(args) -> str:
               for prediction in latency.predict_layers(result.layer, profile)]
     layers += [{"block": "factorized", **prediction.as_row(profile)}
                for prediction in latency.predict_layers(result.block, profile)]
+    macs_ratio = result.exact_ratio("macs")
     document = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
                 "device": profile.device, "repeats": args.repeats,
                 "predicted_seconds_before": before, "predicted_seconds_after": after,
-                "predicted_time_ratio": after / before, "macs_ratio": str(result.macs_ratio),
+                "predicted_time_ratio": after / before, "macs_ratio": str(macs_ratio),
                 "ridge_point": profile.ridge_point, "layers": layers}
+    _check_finite(document)
     if args.json:
         return render.to_json(document)
     columns = ["block", "layer", "kind", "seconds", "bound", "intensity", "ridge_point"]
@@ -262,8 +274,13 @@ def run_predict(args) -> str:
     header = [f"{result.layer.describe()} by {result.scheme} on {profile.device} "
               f"(stacks of {args.repeats}, one call each):",
               f"predicted {before * 1e3:.4g} ms before, {after * 1e3:.4g} ms after: time ratio "
-              f"{after / before:.3f} (MACs ratio {result.macs_ratio} = {float(result.macs_ratio):.3f})", ""]
+              f"{after / before:.3f} (MACs ratio {macs_ratio} = {float(macs_ratio):.3f})", ""]
     return "\n".join(header + [render.table(layers, columns)])
+
+
+def _check_finite(document: dict) -> None:
+    """Refuse a prediction that is not a finite number, whatever the output format."""
+    render.to_json(document)  # raises ValueError naming the first non-finite field
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="e.g. 3,5,7 or 2-11 or 1x7 (default 3,5,7)")
     many.add_argument("--schemes", type=lambda text: [scheme_name(t) for t in text.split(",")],
                       help="comma list (default: every registered scheme)")
-    add_layer_options(many, sizes_type=positive_ints)
+    add_layer_options(many, sizes_type=int_ranges)
+    many.add_argument("--max-configs", type=positive_int, default=MAX_CONFIGS,
+                      help=f"most configurations one sweep computes (default {MAX_CONFIGS:,})")
     add_output_options(many)
     many.set_defaults(run=run_sweep)
 
@@ -294,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     timed.add_argument("--repeats", type=positive_int, default=1,
                        help="each block stacked this many times in one graph call (default 1)")
     add_layer_options(timed)
+    timed.add_argument("--max-profile-bytes", type=positive_int, default=MAX_BYTES,
+                       help=f"largest device profile file read (default {MAX_BYTES:,})")
     add_output_options(timed)
     timed.set_defaults(run=run_predict)
 
@@ -308,13 +329,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 for bad input)."""
+    """Run the command line; return the exit status: 0, 2 for bad input, 130 when interrupted.
+
+    Every failure is one line on stderr, never a traceback.
+    """
     try:
         args = build_parser().parse_args(argv)
         print(args.run(args))
     except (UsageError, ValueError, TypeError) as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 2
+        print(f"{PROGRAM}: error: {one_line(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into head
-        return 0
-    return 0
+        return EXIT_OK
+    return EXIT_OK

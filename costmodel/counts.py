@@ -3,7 +3,9 @@
 The counting convention is stated once, in :mod:`costmodel`'s docstring, and
 every function here follows it.  Each function is pure and exact: it returns
 integers or sympy expressions, never floats, so the same call gives both the
-number and the closed form.
+number and the closed form.  The formulas are written once, with the helpers
+of :mod:`costmodel.exact`: a layer whose sizes are all numbers is counted in
+integer arithmetic, without sympy.
 
 >>> from costmodel.layer import ConvLayer
 >>> macs(ConvLayer(3, 3, c_in=64, c_out=64, height=32, width=32))
@@ -16,77 +18,104 @@ number and the closed form.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Protocol
 
-import sympy
+from costmodel.exact import Size, divide, exact, is_symbolic
+from costmodel.layer import ConvLayer
 
-from costmodel.layer import ConvLayer, Size
-
-
-def _exact(value) -> Size:
-    """Integers stay ``int``; anything symbolic stays a sympy expression."""
-    value = sympy.S(value)
-    return int(value) if value.is_Integer else value
+_exact = exact  # the name the other modules of the package import
 
 
-def output_shape(layer: ConvLayer) -> tuple[Size, Size, Size, Size]:
+class LayerSizes(Protocol):
+    """What the formulas read from a layer: a :class:`ConvLayer`, or a sweep's layer over a grid.
+
+    A sweep (:mod:`costmodel.sweep`) evaluates these same functions with numpy
+    integer arrays in place of numbers, which is how it stays one definition.
+    """
+
+    @property
+    def kernel_h(self) -> Any: ...
+    @property
+    def kernel_w(self) -> Any: ...
+    @property
+    def c_in(self) -> Any: ...
+    @property
+    def c_out(self) -> Any: ...
+    @property
+    def groups(self) -> Any: ...
+    @property
+    def bias(self) -> bool: ...
+    @property
+    def height(self) -> Any: ...
+    @property
+    def width(self) -> Any: ...
+    @property
+    def batch(self) -> Any: ...
+    @property
+    def dtype_bytes(self) -> Any: ...
+    @property
+    def output_hw(self) -> tuple[Any, Any]: ...
+
+
+def output_shape(layer: LayerSizes) -> tuple[Any, Any, Any, Any]:
     """(batch, height, width, channels) of the layer's output (NHWC, as TensorFlow).
 
     >>> output_shape(ConvLayer(5, 5, c_in=3, c_out=8, height=32, width=32, padding="valid"))
     (1, 28, 28, 8)
     """
     out_h, out_w = layer.output_hw
-    return (layer.batch, _exact(out_h), _exact(out_w), layer.c_out)
+    return (layer.batch, exact(out_h), exact(out_w), layer.c_out)
 
 
-def weights(layer: ConvLayer) -> Size:
+def weights(layer: LayerSizes) -> Size:
     """Kernel weights: k_h * k_w * (C_in / groups) * C_out."""
-    return _exact(sympy.S(layer.kernel_h) * layer.kernel_w * layer.c_in / layer.groups * layer.c_out)
+    return exact(divide(layer.kernel_h * layer.kernel_w * layer.c_in, layer.groups) * layer.c_out)
 
 
-def params(layer: ConvLayer) -> Size:
+def params(layer: LayerSizes) -> Size:
     """Trainable parameters: the weights, plus C_out when the layer has a bias.
 
     >>> params(ConvLayer(3, 3, c_in=64, c_out=64, bias=True))
     36928
     """
-    return _exact(weights(layer) + (layer.c_out if layer.bias else 0))
+    return exact(weights(layer) + (layer.c_out if layer.bias else 0))
 
 
-def output_elements(layer: ConvLayer) -> Size:
+def output_elements(layer: LayerSizes) -> Size:
     """Elements the layer writes: N * H_out * W_out * C_out (its activations)."""
     batch, out_h, out_w, channels = output_shape(layer)
-    return _exact(sympy.S(batch) * out_h * out_w * channels)
+    return exact(batch * out_h * out_w * channels)
 
 
-def input_elements(layer: ConvLayer) -> Size:
+def input_elements(layer: LayerSizes) -> Size:
     """Elements the layer reads: N * H * W * C_in (padding zeros are not read)."""
-    return _exact(sympy.S(layer.batch) * layer.height * layer.width * layer.c_in)
+    return exact(layer.batch * layer.height * layer.width * layer.c_in)
 
 
-def macs(layer: ConvLayer) -> Size:
+def macs(layer: LayerSizes) -> Size:
     """Multiply-adds: one per weight per output position, N * H_out * W_out * k_h * k_w * C_in/g * C_out.
 
     Positions where the kernel overlaps padding zeros are counted too, as
     every dense convolution kernel computes them.
     """
     batch, out_h, out_w, _ = output_shape(layer)
-    return _exact(sympy.S(batch) * out_h * out_w * weights(layer))
+    return exact(batch * out_h * out_w * weights(layer))
 
 
-def flops(layer: ConvLayer) -> Size:
+def flops(layer: LayerSizes) -> Size:
     """Floating-point operations: 2 per multiply-add, plus one add per output for a bias.
 
     >>> flops(ConvLayer(1, 1, c_in=2, c_out=3, height=1, width=1, bias=True))
     15
     """
     bias_adds = output_elements(layer) if layer.bias else 0
-    return _exact(2 * sympy.S(macs(layer)) + bias_adds)
+    return exact(2 * macs(layer) + bias_adds)
 
 
-def memory_bytes(layer: ConvLayer) -> Size:
+def memory_bytes(layer: LayerSizes) -> Size:
     """Minimal memory traffic: input read once, parameters read once, output written once."""
-    elements = sympy.S(input_elements(layer)) + params(layer) + output_elements(layer)
-    return _exact(elements * layer.dtype_bytes)
+    elements = input_elements(layer) + params(layer) + output_elements(layer)
+    return exact(elements * layer.dtype_bytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,20 +134,38 @@ class Counts:
     memory_bytes: Size
 
     @property
-    def arithmetic_intensity(self) -> sympy.Expr:
-        """FLOPs per byte of minimal memory traffic (exact, a Rational for numbers).
+    def intensity(self) -> Any:
+        """FLOPs per byte of minimal memory traffic: a Fraction for numbers (no sympy), else sympy.
+
+        >>> count_layer(ConvLayer.depthwise(3, 3, 64, height=32, width=32)).intensity
+        Fraction(4608, 2057)
+        """
+        if is_symbolic(self.flops) or is_symbolic(self.memory_bytes):
+            import sympy
+
+            return sympy.cancel(sympy.S(self.flops) / self.memory_bytes)
+        return divide(self.flops, self.memory_bytes)
+
+    @property
+    def arithmetic_intensity(self) -> Any:
+        """FLOPs per byte of minimal memory traffic, as sympy (a Rational for numbers).
 
         >>> count_layer(ConvLayer.depthwise(3, 3, 64, height=32, width=32)).arithmetic_intensity
         4608/2057
         """
+        import sympy
+
         return sympy.cancel(sympy.S(self.flops) / self.memory_bytes)
 
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(*(_exact(sympy.S(a) + b) for a, b in zip(
-            dataclasses.astuple(self), dataclasses.astuple(other))))
+    def values(self) -> tuple[Size, ...]:
+        """The counts in field order (``dataclasses.astuple`` would deep-copy every expression)."""
+        return tuple(getattr(self, field.name) for field in dataclasses.fields(self))
 
-    def __mul__(self, times: Size) -> "Counts":
-        return Counts(*(_exact(sympy.S(value) * times) for value in dataclasses.astuple(self)))
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(exact(a + b) for a, b in zip(self.values(), other.values(), strict=True)))
+
+    def __mul__(self, times: Size) -> Counts:
+        return Counts(*(exact(value * times) for value in self.values()))
 
     def as_dict(self) -> dict:
         """The counts and the intensity, keyed by name."""

@@ -15,27 +15,28 @@ ValueError: kernel size must look like 5, 5x5 or 1x7, got '5x'
 from __future__ import annotations
 
 import re
+from typing import Any
 
-import sympy
+from costmodel.exact import is_integer, is_symbolic
 
 _KERNEL = re.compile(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*")
 
 
-def _is_size(item) -> bool:
-    return (isinstance(item, int) and not isinstance(item, bool)) or isinstance(item, sympy.Basic)
+def _is_size(item: Any) -> bool:
+    return is_integer(item) or is_symbolic(item)
 
 
-def parse_kernel(text) -> tuple[int, int]:
+def parse_kernel(text: Any) -> tuple[Any, Any]:
     """Return (height, width) from ``'k'``, ``'kxk'``, ``'hxw'``, an int or a pair."""
     if isinstance(text, bool):
         raise TypeError(f"kernel size must be text or an integer, got {text!r}")
-    if isinstance(text, int):
-        height = width = text
+    if is_integer(text):
+        height = width = int(text)
     elif isinstance(text, (tuple, list)) and len(text) == 2:
         if not all(_is_size(item) for item in text):
             raise TypeError(f"kernel size must be two integers or symbols, got {tuple(text)!r}")
         height, width = text
-        if not all(isinstance(item, int) for item in text):
+        if not all(is_integer(item) for item in text):
             return (height, width)  # symbolic: ConvLayer checks the rest
     elif isinstance(text, str):
         match = _KERNEL.fullmatch(text)

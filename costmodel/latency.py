@@ -47,17 +47,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import os
 import pathlib
+from typing import Any
 
 from costmodel.block import Block
+from costmodel.checks import check_real, check_text, one_line
 from costmodel.counts import count_layer
+from costmodel.jsonfile import MAX_BYTES, load_json_file
 from costmodel.layer import ConvLayer, is_known
 
 PROFILE_VERSION = 1
 KINDS = ("dense", "pointwise", "depthwise", "asymmetric")
 REQUIRED_FIELDS = ("version", "device", "peak_flops_per_second", "bandwidth_bytes_per_second",
                    "op_overhead_seconds", "call_overhead_seconds", "efficiency")
+MAX_PROFILE_BYTES = MAX_BYTES  # a calibrated profile with its measurements is a few tens of KB
+
+# The ranges a real device's figures lie in, generously: from a microcontroller to a data-centre
+# accelerator, from nanosecond to ten-second overheads.  Outside them a prediction is
+# Infinity, NaN or nonsense, so a profile with such a figure is refused when read.
+SANE = {"peak_flops_per_second": (1e3, 1e19), "bandwidth_bytes_per_second": (1e3, 1e16),
+        "op_overhead_seconds": (0.0, 10.0), "call_overhead_seconds": (0.0, 10.0),
+        "efficiency.max": (1e-6, 100.0), "efficiency.half_channels": (0.0, 1e9)}
+MAX_DEVICE_CHARS = 200
 
 
 def layer_kind(layer: ConvLayer) -> str:
@@ -75,15 +87,13 @@ def layer_kind(layer: ConvLayer) -> str:
     return "dense"
 
 
-def _positive_number(field: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"device profile field {field} must be a number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"device profile field {field} must be a finite number > 0, got {value!r}")
-    return float(value)
+def _profile_number(field: str, value: Any, *, allow_zero: bool) -> float:
+    """One figure of a profile: finite, > 0 (or >= 0), inside its sane range; errors name the field."""
+    sane = SANE["efficiency." + field.rsplit(".", 1)[-1]] if field.startswith("efficiency.") else SANE[field]
+    return check_real(f"device profile field {field}", value, minimum=0, allow_minimum=allow_zero, sane=sane)
 
 
-def _efficiency_table(efficiency) -> dict:
+def _efficiency_table(efficiency: Any) -> dict:
     """{kind: {"max": e, "half_channels": h}} from that, or from {kind: e} (a constant e)."""
     if not isinstance(efficiency, dict):
         raise TypeError(f"device profile field efficiency must be an object, got {efficiency!r}")
@@ -97,14 +107,13 @@ def _efficiency_table(efficiency) -> dict:
         if not isinstance(entry, dict):
             entry = {"max": entry, "half_channels": 0.0}
         if set(entry) != {"max", "half_channels"}:
+            names = ", ".join(sorted(repr(check_text("a key", key, 60)) for key in entry))
             raise ValueError(f"device profile efficiency.{kind} needs exactly max and half_channels, "
-                             f"got {sorted(entry)}")
-        half = entry["half_channels"]
-        if isinstance(half, bool) or not isinstance(half, (int, float)) or not (math.isfinite(half) and half >= 0):
-            raise ValueError(f"device profile field efficiency.{kind}.half_channels must be a finite "
-                             f"number >= 0, got {half!r}")
-        table[kind] = {"max": _positive_number(f"efficiency.{kind}.max", entry["max"]),
-                       "half_channels": float(half)}
+                             f"got [{names}]")
+        table[kind] = {
+            "max": _profile_number(f"efficiency.{kind}.max", entry["max"], allow_zero=False),
+            "half_channels": _profile_number(f"efficiency.{kind}.half_channels", entry["half_channels"],
+                                             allow_zero=True)}
     return table
 
 
@@ -141,16 +150,16 @@ class DeviceProfile:
     extra: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.version) is not int:  # not bool, not float: versions are whole numbers
+            raise TypeError(f"device profile field version must be an integer, got {type(self.version).__name__}")
         if self.version != PROFILE_VERSION:
             raise ValueError(f"device profile version {self.version!r} is not supported "
                              f"(this cost model reads version {PROFILE_VERSION}); calibrate again")
+        check_text("device profile field device", self.device, MAX_DEVICE_CHARS)
         for field in ("peak_flops_per_second", "bandwidth_bytes_per_second"):
-            object.__setattr__(self, field, _positive_number(field, getattr(self, field)))
+            object.__setattr__(self, field, _profile_number(field, getattr(self, field), allow_zero=False))
         for field in ("op_overhead_seconds", "call_overhead_seconds"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value >= 0):
-                raise ValueError(f"device profile field {field} must be a finite number >= 0, got {value!r}")
+            object.__setattr__(self, field, _profile_number(field, getattr(self, field), allow_zero=True))
         object.__setattr__(self, "efficiency", _efficiency_table(self.efficiency))
 
     @property
@@ -163,7 +172,7 @@ class DeviceProfile:
         return {**fields, **self.extra}
 
     @classmethod
-    def from_dict(cls, document) -> "DeviceProfile":
+    def from_dict(cls, document: Any) -> DeviceProfile:
         """A profile from its JSON object, refusing a missing field, a wrong version or nonsense."""
         if not isinstance(document, dict):
             raise ValueError(f"a device profile is a JSON object, got {type(document).__name__}")
@@ -175,21 +184,21 @@ class DeviceProfile:
         return cls(**fields, extra=extra)
 
     @classmethod
-    def load(cls, path) -> "DeviceProfile":
-        """Read a profile file; every problem is a ValueError naming the file."""
-        path = pathlib.Path(path)
-        try:
-            document = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ValueError(f"device profile {path} does not exist; run python -m validate calibrate") from None
-        except json.JSONDecodeError as error:
-            raise ValueError(f"device profile {path} is not JSON: {error}") from None
+    def load(cls, path: str | os.PathLike[str], max_bytes: int = MAX_PROFILE_BYTES,
+             size_hint: str = "") -> DeviceProfile:
+        """Read a profile file; every problem is one ValueError line naming the file (and the field).
+
+        The file must be a regular file of at most ``max_bytes`` (see
+        :func:`costmodel.jsonfile.load_json_file` for everything else it must be).
+        """
+        document = load_json_file(path, what="device profile", max_bytes=max_bytes, size_hint=size_hint)
         try:
             return cls.from_dict(document)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"{path}: {error}") from None
+            reason = str(error).removeprefix("device profile ")
+            raise ValueError(f"device profile {one_line(str(path))[:200]}: {reason}") from None
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         pathlib.Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n")
 
 
@@ -231,10 +240,13 @@ class LayerPrediction:
                 "intensity": self.intensity, "ridge_point": profile.ridge_point, "bound": self.bound}
 
 
-def _number(what: str, value) -> float:
+def _number(what: str, value: Any) -> float:
     if not is_known(value):
         raise ValueError(f"a time needs every size as a number; {what} is {value}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{what} has {len(str(value))} digits, too many for a time in seconds") from None
 
 
 def predict_layer(layer: ConvLayer, profile: DeviceProfile) -> LayerPrediction:

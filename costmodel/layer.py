@@ -17,20 +17,17 @@ ValueError: c_out=30 is not divisible by groups=4
 from __future__ import annotations
 
 import dataclasses
-import numbers
-from typing import Union
+from typing import Any
 
-import sympy
+from costmodel.exact import Size, ceil_div, exact, floor_div, is_integer, is_known, is_symbolic, same_size
+from costmodel.polynomial import Poly
 
-from costmodel import symbols
-
-Size = Union[int, sympy.Expr]
-Padding = Union[str, tuple]
+Padding = str | tuple
 
 PADDING_MODES = ("same", "valid")
 
 
-def as_size(field: str, value, minimum: int = 1) -> Size:
+def as_size(field: str, value: Any, minimum: int = 1) -> Size:
     """Return ``value`` as an exact size (``int`` or sympy expression), or raise.
 
     Parameters
@@ -53,11 +50,15 @@ def as_size(field: str, value, minimum: int = 1) -> Size:
     ...
     TypeError: c_in must be an integer or a sympy symbol, got 2.5 (float)
     """
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, sympy.Basic)):
+    if isinstance(value, Poly):
+        return value  # a symbol of the sympy-free algebra (costmodel.polynomial): a size by construction
+    if not (is_integer(value) or is_symbolic(value)):
         raise TypeError(
             f"{field} must be an integer or a sympy symbol, got {value!r} ({type(value).__name__})"
         )
-    if isinstance(value, sympy.Basic):
+    if is_symbolic(value):
+        import sympy
+
         if value.has(sympy.Float):
             raise TypeError(f"{field} must be exact, got the float expression {value}")
         if value.is_number:
@@ -74,7 +75,7 @@ def as_size(field: str, value, minimum: int = 1) -> Size:
     return value
 
 
-def as_pair(field: str, value, minimum: int = 1) -> tuple[Size, Size]:
+def as_pair(field: str, value: Any, minimum: int = 1) -> tuple[Size, Size]:
     """Return a (height, width) pair from one value or two.
 
     >>> as_pair("stride", 2)
@@ -90,7 +91,7 @@ def as_pair(field: str, value, minimum: int = 1) -> tuple[Size, Size]:
     return (size, size)
 
 
-def as_padding(value) -> Padding:
+def as_padding(value: Any) -> Padding:
     """Return 'same', 'valid' or an explicit (rows, columns) zero padding per side.
 
     >>> as_padding("SAME")
@@ -108,26 +109,25 @@ def as_padding(value) -> Padding:
     return as_pair("padding", value, minimum=0)
 
 
-def is_known(value) -> bool:
-    """True when a size is a concrete number rather than a symbolic expression."""
-    return isinstance(value, int) or (isinstance(value, sympy.Basic) and value.is_number)
+__all__ = ["ConvLayer", "Padding", "Size", "as_pair", "as_padding", "as_size", "is_known", "output_length"]
 
 
-def output_length(length: Size, kernel: Size, stride: Size, dilation: Size, padding) -> Size:
+def output_length(length: Size, kernel: Size, stride: Size, dilation: Size, padding: Any) -> Size:
     """Output positions along one axis, by TensorFlow's rules.
 
     ``padding`` is 'same', 'valid' or the zeros added on each side.
 
     >>> output_length(32, 5, 1, 1, "valid")
     28
-    >>> output_length(symbols.H, 3, 2, 1, "same")
+    >>> from costmodel.symbols import H
+    >>> output_length(H, 3, 2, 1, "same")
     ceiling(H/2)
     """
     if padding == "same":
-        return sympy.ceiling(sympy.S(length) / stride)
+        return ceil_div(length, stride)
     zeros = 0 if padding == "valid" else padding
     span = dilation * (kernel - 1) + 1
-    return sympy.floor(sympy.S(length + 2 * zeros - span) / stride) + 1
+    return exact(floor_div(length + 2 * zeros - span, stride) + 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +150,8 @@ class ConvLayer:
     bias : bool
         Whether the layer adds a bias per output channel.
     height, width : int or sympy.Expr
-        Input height and width; symbols ``H`` and ``W`` when not given.
+        Input height and width; the symbols ``H`` and ``W`` when not given
+        (``None``), which is the one case that imports sympy for a numeric layer.
     batch : int or sympy.Expr
         Images per call; counts are per batch, so the default 1 means per image.
     dtype_bytes : int
@@ -170,12 +171,17 @@ class ConvLayer:
     dilation: tuple = (1, 1)
     padding: Padding = "same"
     bias: bool = False
-    height: Size = symbols.H
-    width: Size = symbols.W
+    height: Size = None  # None: the symbol H, made in __post_init__
+    width: Size = None  # None: the symbol W
     batch: Size = 1
     dtype_bytes: Size = 4
 
     def __post_init__(self) -> None:
+        if self.height is None or self.width is None:
+            from costmodel import symbols  # sympy, only for a layer whose size is left open
+
+            object.__setattr__(self, "height", symbols.H if self.height is None else self.height)
+            object.__setattr__(self, "width", symbols.W if self.width is None else self.width)
         for field in ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "height", "width",
                       "batch", "dtype_bytes"):
             object.__setattr__(self, field, as_size(field, getattr(self, field)))
@@ -212,7 +218,7 @@ class ConvLayer:
 
     @classmethod
     def depthwise(cls, kernel_h: Size, kernel_w: Size, channels: Size, multiplier: Size = 1,
-                  **options) -> "ConvLayer":
+                  **options: Any) -> ConvLayer:
         """A depthwise convolution: one group per input channel.
 
         >>> ConvLayer.depthwise(3, 3, channels=32, multiplier=2).c_out
@@ -229,7 +235,7 @@ class ConvLayer:
     @property
     def is_depthwise(self) -> bool:
         """True when every input channel is its own group (and there is more than one)."""
-        return self.groups != 1 and sympy.simplify(self.groups - self.c_in) == 0
+        return self.groups != 1 and same_size(self.groups, self.c_in)
 
     @property
     def output_hw(self) -> tuple[Size, Size]:
@@ -237,7 +243,7 @@ class ConvLayer:
         return (self._output_length("height", self.height),
                 self._output_length("width", self.width))
 
-    def replace(self, **changes) -> "ConvLayer":
+    def replace(self, **changes: Any) -> ConvLayer:
         """A copy with some fields changed, validated again."""
         return dataclasses.replace(self, **changes)
 

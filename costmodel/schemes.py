@@ -24,20 +24,20 @@ the 3x3 it replaces; same counts, same sizes, other place):
 >>> factorize(ConvLayer(4, 4, c_in=8, c_out=8), "stack")
 Traceback (most recent call last):
 ...
-ValueError: stack of 3x3 layers cannot give a 4x4 receptive field exactly (n layers of 3x3 cover 2n+1); nearest kernel sizes that work: 3 and 5
+ValueError: stack of 3x3 layers cannot give a 4x4 receptive field exactly ...; nearest kernel sizes that work: 3 and 5
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
-import sympy
-
-from costmodel.block import Block, Stage, same_size
-from costmodel.counts import _exact
-from costmodel.layer import ConvLayer, Size, as_size, is_known
+from costmodel.block import Block, Stage
+from costmodel.exact import divide, exact, is_known, same_size
+from costmodel.layer import ConvLayer, Size, as_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Scheme:
     width_option: str
     summary: str
 
-    @property
+    @functools.cached_property
     def options(self) -> tuple[str, ...]:
         """The keyword options ``build`` accepts besides the layer."""
         return tuple(inspect.signature(self.build).parameters)[1:]
@@ -61,10 +61,11 @@ class Scheme:
 
 def _chain(layer: ConvLayer, specs: list[dict]) -> list[ConvLayer]:
     """Layers built from the original's fields, each fed the previous one's output size."""
-    layers, height, width = [], layer.height, layer.width
+    layers: list[ConvLayer] = []
+    height, width = layer.height, layer.width
     for spec in specs:
         built = layer.replace(height=height, width=width, **spec)
-        height, width = (_exact(size) for size in built.output_hw)
+        height, width = (exact(size) for size in built.output_hw)
         layers.append(built)
     return layers
 
@@ -77,9 +78,8 @@ def _per_axis(layer: ConvLayer, spans: tuple[bool, bool], *, first: bool, last: 
     """
     stride = tuple(layer.stride[a] if spans[a] and last else 1 for a in (0, 1))
     dilation = tuple(layer.dilation[a] if spans[a] else 1 for a in (0, 1))
-    if isinstance(layer.padding, str):
-        padding = layer.padding
-    else:
+    padding: Any = layer.padding
+    if not isinstance(padding, str):
         padding = tuple(layer.padding[a] if spans[a] and first else 0 for a in (0, 1))
     return {"stride": stride, "dilation": dilation, "padding": padding}
 
@@ -93,21 +93,30 @@ def _nearest_stackable(kernel: int, m: int) -> str:
 def _stack_depth(layer: ConvLayer, m: int) -> Size:
     """How many m x m layers reach the layer's kernel: n with n(m-1)+1 = k."""
     spans = [k for k in layer.kernel if k != 1]
-    if len(spans) == 2 and not sympy.simplify(sympy.S(spans[0]) - spans[1]) == 0:
+    if len(spans) == 2 and not same_size(spans[0], spans[1]):
         raise ValueError(
             f"stack covers k x k, 1 x k and k x 1 kernels, not {layer.kernel_h}x{layer.kernel_w}"
         )
     if not spans:
         raise ValueError("stack needs a kernel larger than 1x1")
     kernel = spans[0]
-    depth = sympy.S(kernel - 1) / (m - 1)
-    if is_known(kernel) and not depth.is_integer:
+    depth = divide(kernel - 1, m - 1)
+    if is_known(kernel) and not isinstance(depth, int):
         raise ValueError(
             f"stack of {m}x{m} layers cannot give a {layer.kernel_h}x{layer.kernel_w} receptive "
             f"field exactly (n layers of {m}x{m} cover {_cover(m)}); nearest kernel sizes that "
             f"work: {_nearest_stackable(int(kernel), m)}"
         )
-    return _exact(depth)
+    if isinstance(depth, int) and depth > MAX_STACK_DEPTH:
+        raise ValueError(f"stack of {depth} layers is more than this model builds ({MAX_STACK_DEPTH}); "
+                         f"kernel {layer.kernel_h}x{layer.kernel_w} is too large for m={m}")
+    return depth
+
+
+# Every layer of a stack is an object; a kernel of a billion would be a billion of them.  The
+# command line's --max-kernel refuses such a kernel before any work; this bound keeps the library
+# from trying too (a kernel of 4097 with m=2 is the deepest stack it builds).
+MAX_STACK_DEPTH = 4096
 
 
 def _cover(m: int) -> str:
@@ -133,7 +142,7 @@ def stack(layer: ConvLayer, m: int = 3, mid: Size | None = None) -> Block:
     if depth == 1:
         return Block.of(layer, name="stack")
 
-    def factor(c_in, c_out, first, last):
+    def factor(c_in: Size, c_out: Size, first: bool, last: bool) -> dict:
         # Every factor spans the original's axes, so stride and padding go to the last/first one.
         placement = _per_axis(layer, (True, True), first=first, last=last)
         return {**small, "c_in": c_in, "c_out": c_out, **placement}
@@ -209,7 +218,7 @@ def scheme_names(name: str) -> list[Scheme]:
     return [SCHEMES[part] for part in parts]
 
 
-def factorize(layer: ConvLayer, scheme: str, **options) -> Block:
+def factorize(layer: ConvLayer, scheme: str, **options: Any) -> Block:
     """Apply a scheme, or a ``+``-joined composition of schemes, to a layer.
 
     Each scheme takes the options it knows; an option no scheme knows is an error.
@@ -237,7 +246,7 @@ def _check_equivalent_shape(layer: ConvLayer, block: Block) -> None:
               "output size": (layer.output_hw, block.last.output_hw),
               "output channels": ((layer.c_out,), (block.last.c_out,))}
     for what, (expected, got) in checks.items():
-        if not all(same_size(a, b) for a, b in zip(expected, got)):
+        if not all(same_size(a, b) for a, b in zip(expected, got, strict=True)):
             raise RuntimeError(f"bug: {block.name} changed the {what} from {expected} to {got}")
 
 
@@ -249,6 +258,7 @@ def _refactor(block: Block, step: Scheme, options: dict) -> Block:
     """Factorize every layer of a block again; a layer whose result is itself stays as is."""
     stages = []
     for stage in block.stages:
+        unit: ConvLayer | Block
         if isinstance(stage.unit, Block):
             unit = _refactor(stage.unit, step, options)
         else:

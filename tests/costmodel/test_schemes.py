@@ -318,7 +318,8 @@ def test_unknown_option_is_refused(scheme, options, fragment):
 
 
 def test_savings_refuses_an_unknown_option():
-    with pytest.raises(ValueError, match=r"option 'widht' is neither a layer field nor one of 'stack''s options \(m, mid\)"):
+    message = r"option 'widht' is neither a layer field nor one of 'stack''s options \(m, mid\)"
+    with pytest.raises(ValueError, match=message):
         costmodel.savings("5x5", "stack", widht=4)
 
 

@@ -17,7 +17,7 @@ import sympy
 
 import costmodel
 from costmodel import symbols
-from costmodel.symbols import C_IN, C_OUT, K, MID, MULTIPLIER
+from costmodel.symbols import C_IN, C_OUT, MID, MULTIPLIER, K
 
 EQUAL_WIDTH = 64  # Szegedy's setting: c_in == c_out (and the intermediate width, by default)
 

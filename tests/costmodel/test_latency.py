@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 
 from costmodel import ConvLayer, factorize
-from costmodel.calibration import (Observation, accuracy, fit_profile, fit_seconds_per_mac,
-                                   synthetic_observations)
+from costmodel.calibration import Observation, accuracy, fit_profile, fit_seconds_per_mac, synthetic_observations
 from costmodel.cli import main
-from costmodel.latency import (DeviceProfile, efficiency_at, explain, predict_layer, predict_seconds,
-                               predict_time_ratio)
+from costmodel.latency import DeviceProfile, efficiency_at, explain, predict_layer, predict_seconds, predict_time_ratio
 
 EFFICIENCY = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}
 CEILINGS = dict(peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10,

@@ -196,6 +196,61 @@ def test_import_loads_no_heavy_packages():
     assert result.stdout.strip() == "none"
 
 
+NUMERIC_QUERIES = {
+    "library": (
+        "import costmodel\n"
+        "result = costmodel.savings('5x5', 'stack', c_in=64, c_out=64, height=32, width=32)\n"
+        "print(result.exact_ratio('macs'), result.block.receptive_field,\n"
+        "      costmodel.count_layer(result.layer).intensity)\n"
+    ),
+    "predict": (
+        "import json, sys, tempfile\n"
+        "from costmodel.cli import main\n"
+        "profile = {'version': 1, 'device': 'cpu', 'peak_flops_per_second': 1e11,\n"
+        "           'bandwidth_bytes_per_second': 1e10, 'op_overhead_seconds': 1e-5,\n"
+        "           'call_overhead_seconds': 5e-5, 'efficiency': dict.fromkeys(\n"
+        "               ['dense', 'pointwise', 'depthwise', 'asymmetric'], 0.5)}\n"
+        "with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:\n"
+        "    json.dump(profile, handle)\n"
+        "assert main(['predict', '5x5', '--scheme', 'stack', '--c-in', '64', '--c-out', '64', '--height', '32',\n"
+        "             '--width', '32', '--device-profile', handle.name, '--json']) == 0\n"
+    ),
+    "sweep-of-numbers": (
+        "from costmodel.sweep import sweep\n"
+        "print(sweep(['5x5'], ['stack', 'asymmetric'], c_in=64, c_out=32)[0]['macs_ratio'])\n"
+    ),
+    "sweep-over-lists": (
+        "from costmodel.sweep import sweep\n"
+        "rows = sweep(['3', '5x5', '1x7'], ['stack', 'asymmetric', 'depthwise-separable'],\n"
+        "             c_in=[8, 64], c_out=[16, 64], mid=[4, 8], height=[7, 32], batch=[1, 2], stride=2)\n"
+        "print(len(rows))\n"
+    ),
+    "savings-cli": (
+        "from costmodel.cli import main\n"
+        "main(['savings', '5x5', '--scheme', 'stack', '--c-in', '64', '--c-out', '64', '--json'])\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("script", NUMERIC_QUERIES.values(), ids=NUMERIC_QUERIES.keys())
+def test_numeric_query_imports_no_sympy(script):
+    # Issue 13: importing sympy costs more than answering; a question whose sizes are all
+    # numbers is answered in integer arithmetic.  (The check itself must not import sympy.)
+    check = script + "import sys\nprint('SYMPY' if 'sympy' in sys.modules else 'NO-SYMPY')\n"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "NO-SYMPY"
+
+
+def test_symbolic_query_still_gets_sympy():
+    # The other half of the split: leaving a size out gives a closed form, which is sympy's job.
+    script = ("import sys, costmodel\n"
+              "print(costmodel.savings('5x5', 'stack').macs_ratio_closed_form, 'sympy' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            timeout=60)
+    assert result.stdout.strip() == "9*(C_in + C_out)/(25*C_in) True"
+
+
 def test_stage_refuses_a_negative_symbolic_repeat_count():
     from costmodel.block import Stage
     from costmodel.symbols import K

@@ -168,7 +168,7 @@ def at_most(value: int, limit: int, what: str, option: str) -> None:
                          "if you mean it")
 
 
-def check_count(field: str, value: Any, minimum: int = 0) -> int:
+def check_count(field: str, value: Any, minimum: int = 0, *, minimum_name: str = "") -> int:
     """An integer (not a bool) >= minimum, or a ValueError/TypeError naming the field.
 
     >>> check_count("repeats", 0, minimum=1)
@@ -179,7 +179,8 @@ def check_count(field: str, value: Any, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{field} must be an integer, got {value!r} ({type(value).__name__})")
     if value < minimum:
-        raise ValueError(f"{field} must be an integer >= {minimum}, got {value}")
+        bound = f"{minimum_name} ({minimum})" if minimum_name else str(minimum)
+        raise ValueError(f"{field} must be an integer >= {bound}, got {value}")
     return int(value)
 
 

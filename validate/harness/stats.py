@@ -29,6 +29,8 @@ from functools import cached_property
 
 import numpy as np
 
+from costmodel.checks import check_count, check_real
+
 __all__ = [
     "CONFIDENCE",
     "NOISE_THRESHOLD",
@@ -85,7 +87,7 @@ def median_confidence_ranks(
     >>> median_confidence_ranks(5) is None
     True
     """
-    _check_int_at_least("sample_count", sample_count, 1)
+    check_count("sample_count", sample_count, minimum=1)
     _check_probability("confidence", confidence)
     # Compare integers: alpha * 2**n overflows a float beyond about 1000 samples.
     alpha_numerator, alpha_denominator = (1.0 - confidence).as_integer_ratio()
@@ -157,7 +159,7 @@ class Measurement:
             raise ValueError(
                 f"stop_reason must be one of {STOP_REASONS}, got {self.stop_reason!r}"
             )
-        _check_int_at_least("calls_per_sample", self.calls_per_sample, 1)
+        check_count("calls_per_sample", self.calls_per_sample, minimum=1)
 
     @cached_property
     def _sorted_seconds(self) -> np.ndarray:
@@ -346,7 +348,7 @@ def _bootstrap_inputs(numerator_samples, denominator_samples, confidence: float,
     numerator = _finite_array("numerator_samples", numerator_samples)
     denominator = _finite_array("denominator_samples", denominator_samples)
     _check_probability("confidence", confidence)
-    _check_int_at_least("resamples", resamples, 1)
+    check_count("resamples", resamples, minimum=1)
     return numerator, denominator
 
 
@@ -380,12 +382,7 @@ def _validated_samples(samples: Sequence[float]) -> tuple[float, ...]:
     if not values:
         raise ValueError("samples_seconds must not be empty")
     for index, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"samples_seconds[{index}] must be a real number, got {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(
-                f"samples_seconds[{index}] must be finite and >= 0, got {value!r}"
-            )
+        check_real(f"samples_seconds[{index}]", value, minimum=0)
     return tuple(float(value) for value in values)
 
 
@@ -396,13 +393,6 @@ def _finite_array(name: str, samples: Sequence[float]) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got {samples!r}")
     return array
-
-
-def _check_int_at_least(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
 
 
 def _check_probability(name: str, value: float) -> None:

@@ -22,11 +22,11 @@ Budgets are measured with the same clock, so a fake clock drives them too.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from costmodel.checks import check_count, check_real
 from validate.harness.stats import CONFIDENCE, Measurement, paired_ratio_ci
 
 __all__ = [
@@ -46,25 +46,6 @@ Sync = Callable[[], None]
 #: Ceiling of the adaptive block size, so that a clock that never advances
 #: (or code faster than its resolution) cannot make calibration run forever.
 MAX_CALLS_PER_SAMPLE = 2**20
-
-
-# The validators come before TimingPolicy because its default instance is built
-# at import time, as the default argument of measure().
-def _check_count(name: str, value: int, *, minimum: int, minimum_name: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        bound = f"{minimum_name} ({minimum})" if minimum_name else str(minimum)
-        raise ValueError(f"{name} must be >= {bound}, got {value!r}")
-
-
-def _check_real(name: str, value: float, *, allow_zero: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    in_range = value >= 0 if allow_zero else value > 0
-    if not (math.isfinite(value) and in_range):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
 
 
 def noop() -> None:
@@ -121,7 +102,7 @@ class TimingPolicy:
     >>> TimingPolicy(max_samples=3)
     Traceback (most recent call last):
     ...
-    ValueError: max_samples must be >= min_samples (7), got 3
+    ValueError: max_samples must be an integer >= min_samples (7), got 3
     """
 
     warmup_calls: int = 2
@@ -133,14 +114,14 @@ class TimingPolicy:
     guaranteed_samples: int = 1
 
     def __post_init__(self) -> None:
-        _check_count("warmup_calls", self.warmup_calls, minimum=0)
-        _check_count("min_samples", self.min_samples, minimum=1)
-        _check_count("max_samples", self.max_samples, minimum=self.min_samples,
+        check_count("warmup_calls", self.warmup_calls, minimum=0)
+        check_count("min_samples", self.min_samples, minimum=1)
+        check_count("max_samples", self.max_samples, minimum=self.min_samples,
                      minimum_name="min_samples")
-        _check_real("target_ci_relative", self.target_ci_relative, allow_zero=False)
-        _check_real("budget_seconds", self.budget_seconds, allow_zero=False)
-        _check_real("min_sample_seconds", self.min_sample_seconds, allow_zero=True)
-        _check_count("guaranteed_samples", self.guaranteed_samples, minimum=1)
+        check_real("target_ci_relative", self.target_ci_relative, minimum=0, allow_minimum=False)
+        check_real("budget_seconds", self.budget_seconds, minimum=0, allow_minimum=False)
+        check_real("min_sample_seconds", self.min_sample_seconds, minimum=0)
+        check_count("guaranteed_samples", self.guaranteed_samples, minimum=1)
         if self.guaranteed_samples > self.max_samples:
             raise ValueError(f"guaranteed_samples must be <= max_samples ({self.max_samples}), "
                              f"got {self.guaranteed_samples}")

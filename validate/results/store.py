@@ -53,6 +53,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from costmodel.jsonfile import JSONFileError, load_json_file
 from validate.results.schema import (CONFIG_KEY, MEASURED_TABLES, SAMPLES, SCHEMA_VERSION, STORED_TABLES,
                                      SchemaError, Table, Value, check_version)
 
@@ -416,14 +417,10 @@ def read_metadata(out_dir: Path) -> dict | None:
     path = out_dir / METADATA_FILE
     if not path.exists() and not path.is_symlink():
         return None
-    if not path.is_file():
-        raise StoreCorruptError(f"{path} is not a regular file")
-    if path.stat().st_size > MAX_METADATA_BYTES:
-        raise StoreCorruptError(f"{path} is larger than {MAX_METADATA_BYTES} bytes; it is not a metadata file")
     try:
-        stored = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise StoreCorruptError(f"{path} is not valid UTF-8 JSON: {str(error).splitlines()[0]}") from None
+        stored = load_json_file(path, what="results metadata", max_bytes=MAX_METADATA_BYTES)
+    except JSONFileError as error:
+        raise StoreCorruptError(str(error)) from None
     if not isinstance(stored, dict):
         raise StoreCorruptError(f"{path} must hold a JSON object, got {type(stored).__name__}")
     if not isinstance(stored.get("machine", {}), dict):

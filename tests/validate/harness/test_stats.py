@@ -122,11 +122,11 @@ def test_noisy_flag_uses_relative_iqr_threshold(samples, noisy):
     "samples, error, message",
     [
         ([], ValueError, "must not be empty"),
-        ([1.0, math.nan], ValueError, r"samples_seconds\[1\] must be finite and >= 0, got nan"),
-        ([math.inf], ValueError, r"samples_seconds\[0\] must be finite"),
-        ([0.5, -1e-9], ValueError, r"samples_seconds\[1\] must be finite and >= 0, got -1e-09"),
-        (["0.5"], TypeError, r"samples_seconds\[0\] must be a real number, got '0.5'"),
-        ([True], TypeError, "must be a real number, got True"),
+        ([1.0, math.nan], ValueError, r"samples_seconds\[1\] must be a finite number >= 0, got nan"),
+        ([math.inf], ValueError, r"samples_seconds\[0\] must be a finite number"),
+        ([0.5, -1e-9], ValueError, r"samples_seconds\[1\] must be a finite number >= 0, got -1e-09"),
+        (["0.5"], TypeError, r"samples_seconds\[0\] must be a number, got '0.5'"),
+        ([True], TypeError, "must be a number, got True"),
         (0.5, TypeError, "must be a sequence of floats"),
     ],
 )
@@ -138,7 +138,7 @@ def test_invalid_samples_are_rejected(samples, error, message):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"calls_per_sample": 0}, "calls_per_sample must be >= 1, got 0"),
+        ({"calls_per_sample": 0}, "calls_per_sample must be an integer >= 1, got 0"),
         ({"stop_reason": "tired"}, "stop_reason must be one of .*, got 'tired'"),
     ],
 )
@@ -247,7 +247,7 @@ def test_paired_ratio_refuses_unpairable_samples(numerator, denominator, message
         ([1.0], [1.0, math.nan], {}, "denominator_samples must be finite"),
         ([1.0], [0.0, 0.0, 1.0], {}, "denominator_samples must have a positive median, got 0.0"),
         ([1.0], [1.0], {"confidence": 1.0}, "confidence must be strictly between 0 and 1, got 1.0"),
-        ([1.0], [1.0], {"resamples": 0}, "resamples must be >= 1, got 0"),
+        ([1.0], [1.0], {"resamples": 0}, "resamples must be an integer >= 1, got 0"),
     ],
 )
 def test_bootstrap_rejects_invalid_input(numerator, denominator, options, message):

@@ -330,14 +330,14 @@ def test_labels_are_attached():
 @pytest.mark.parametrize(
     "fields, error, message",
     [
-        ({"warmup_calls": -1}, ValueError, "warmup_calls must be >= 0, got -1"),
-        ({"warmup_calls": 1.5}, TypeError, "warmup_calls must be an int, got 1.5"),
-        ({"min_samples": 0}, ValueError, "min_samples must be >= 1, got 0"),
-        ({"max_samples": 6}, ValueError, r"max_samples must be >= min_samples \(7\), got 6"),
-        ({"target_ci_relative": 0.0}, ValueError, "target_ci_relative must be finite and > 0, got 0.0"),
-        ({"budget_seconds": math.inf}, ValueError, "budget_seconds must be finite and > 0, got inf"),
-        ({"budget_seconds": "3"}, TypeError, "budget_seconds must be a real number, got '3'"),
-        ({"min_sample_seconds": -0.1}, ValueError, "min_sample_seconds must be finite and >= 0, got -0.1"),
+        ({"warmup_calls": -1}, ValueError, "warmup_calls must be an integer >= 0, got -1"),
+        ({"warmup_calls": 1.5}, TypeError, "warmup_calls must be an integer, got 1.5"),
+        ({"min_samples": 0}, ValueError, "min_samples must be an integer >= 1, got 0"),
+        ({"max_samples": 6}, ValueError, r"max_samples must be an integer >= min_samples \(7\), got 6"),
+        ({"target_ci_relative": 0.0}, ValueError, "target_ci_relative must be a finite number > 0, got 0.0"),
+        ({"budget_seconds": math.inf}, ValueError, "budget_seconds must be a finite number > 0, got inf"),
+        ({"budget_seconds": "3"}, TypeError, "budget_seconds must be a number, got '3'"),
+        ({"min_sample_seconds": -0.1}, ValueError, "min_sample_seconds must be a finite number >= 0, got -0.1"),
     ],
 )
 def test_invalid_policy_fields_are_rejected(fields, error, message):

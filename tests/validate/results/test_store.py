@@ -123,9 +123,9 @@ def test_results_without_metadata_are_refused(tmp_path):
     ('{"machine": "a string"}', "'machine' must be an object"),
     ('{"machine": {}, "runs": {"a": 1}}', "'runs' must be a list of objects"),
     ('{"machine": {}, "schema_version": 99}', "schema version 99 is not one this code reads"),
-    ("{not json", "not valid UTF-8 JSON"),
-    (b"\xff\xfe", "not valid UTF-8 JSON"),
-    ("[" * 100000 + "]" * 100000, "not valid UTF-8 JSON"),
+    ("{not json", "metadata.json is not JSON"),
+    (b"\xff\xfe", "metadata.json is not UTF-8 text"),
+    ("[" * 100000 + "]" * 100000, "nests 100000 levels deep, past the limit of 32"),
 ])
 def test_a_metadata_file_of_the_wrong_shape_is_one_clear_error(tmp_path, content, message):
     path = tmp_path / "metadata.json"

@@ -29,9 +29,15 @@ import sys
 import tempfile
 import time
 
-PROFILE = {"version": 1, "device": "bench", "peak_flops_per_second": 1e11,
-           "bandwidth_bytes_per_second": 1e10, "op_overhead_seconds": 1e-5, "call_overhead_seconds": 5e-5,
-           "efficiency": {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}}
+PROFILE = {
+    "version": 1,
+    "device": "bench",
+    "peak_flops_per_second": 1e11,
+    "bandwidth_bytes_per_second": 1e10,
+    "op_overhead_seconds": 1e-5,
+    "call_overhead_seconds": 5e-5,
+    "efficiency": {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25},
+}
 
 
 def wall_seconds(command: list[str], repeats: int = 7) -> float:
@@ -46,19 +52,43 @@ def wall_seconds(command: list[str], repeats: int = 7) -> float:
 
 def cli_queries(profile_path: str) -> dict[str, float]:
     query = ["savings", "5x5", "--scheme", "stack", "--c-in", "64", "--c-out", "64", "--json"]
-    predict = ["predict", "5x5", "--scheme", "stack", "--c-in", "64", "--c-out", "64", "--height", "32",
-               "--width", "32", "--device-profile", profile_path, "--json"]
-    return {"python -c pass": wall_seconds([sys.executable, "-c", "pass"]),
-            "python -c 'import sympy'": wall_seconds([sys.executable, "-c", "import sympy"]),
-            "costmodel " + " ".join(query): wall_seconds([sys.executable, "-m", "costmodel", *query]),
-            "costmodel predict 5x5 ... --json (all sizes given)":
-                wall_seconds([sys.executable, "-m", "costmodel", *predict])}
+    predict = [
+        "predict",
+        "5x5",
+        "--scheme",
+        "stack",
+        "--c-in",
+        "64",
+        "--c-out",
+        "64",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--device-profile",
+        profile_path,
+        "--json",
+    ]
+    return {
+        "python -c pass": wall_seconds([sys.executable, "-c", "pass"]),
+        "python -c 'import sympy'": wall_seconds([sys.executable, "-c", "import sympy"]),
+        "costmodel " + " ".join(query): wall_seconds([sys.executable, "-m", "costmodel", *query]),
+        "costmodel predict 5x5 ... --json (all sizes given)": wall_seconds(
+            [sys.executable, "-m", "costmodel", *predict]
+        ),
+    }
 
 
-GRID = {"c_in": list(range(8, 258, 10)), "c_out": list(range(8, 208, 10)),
-        "height": list(range(8, 48, 2))}  # 25 x 20 x 20 = 10,000
-HUGE_GRID = {"c_in": [10**12 - 10 * i for i in range(25)], "c_out": [10**12 - 10 * i for i in range(20)],
-             "height": list(range(10**6, 10**6 + 40, 2))}  # 10,000 configurations past int64
+GRID = {
+    "c_in": list(range(8, 258, 10)),
+    "c_out": list(range(8, 208, 10)),
+    "height": list(range(8, 48, 2)),
+}  # 25 x 20 x 20 = 10,000
+HUGE_GRID = {
+    "c_in": [10**12 - 10 * i for i in range(25)],
+    "c_out": [10**12 - 10 * i for i in range(20)],
+    "height": list(range(10**6, 10**6 + 40, 2)),
+}  # 10,000 configurations past int64
 
 
 def sweep_seconds() -> dict[str, float]:
@@ -92,6 +122,7 @@ def tensorflow_profiler_seconds() -> tuple[float, float] | None:
     start = time.perf_counter()
     try:
         import os
+
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
     except ImportError:
@@ -116,17 +147,21 @@ def main() -> None:
     for label, seconds in cli_queries(handle.name).items():
         print(f"{label}: median of 7, {seconds:.3f} s wall")
     figures = sweep_seconds()
-    print(f"sweep of 10,000 configurations (derive once + evaluate, exact): int64 {figures['int64']:.3f} s; "
-          f"sizes to 10^12 in Python ints ({figures['dtype of the 10^12 grid']} arrays) "
-          f"{figures['Python ints, sizes to 10^12']:.3f} s; one configuration at a time "
-          f"~{figures['one configuration at a time']:.1f} s (scaled from 200)")
+    print(
+        f"sweep of 10,000 configurations (derive once + evaluate, exact): int64 {figures['int64']:.3f} s; "
+        f"sizes to 10^12 in Python ints ({figures['dtype of the 10^12 grid']} arrays) "
+        f"{figures['Python ints, sizes to 10^12']:.3f} s; one configuration at a time "
+        f"~{figures['one configuration at a time']:.1f} s (scaled from 200)"
+    )
     profiler = tensorflow_profiler_seconds()
     if profiler is None:
         print("TensorFlow not installed: profiler comparison skipped")
     else:
         imported, per_model = profiler
-        print(f"TensorFlow profiler, for contrast: import {imported:.1f} s, then "
-              f"{per_model:.2f} s per 16-layer seed model (median of 4)")
+        print(
+            f"TensorFlow profiler, for contrast: import {imported:.1f} s, then "
+            f"{per_model:.2f} s per 16-layer seed model (median of 4)"
+        )
 
 
 if __name__ == "__main__":

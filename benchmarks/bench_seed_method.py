@@ -64,8 +64,7 @@ def harness_seconds(config: plans.SeedConfig, policy) -> float:
 def harness_ratio(config: plans.SeedConfig, reference: plans.SeedConfig, policy) -> float:
     """config / reference per-call time, timed interleaved in graph mode."""
     backend = get_backend("tensorflow")
-    calls = [runner._timed_call(backend, c.unit, c.repeats, None, "graph", c.batch)
-             for c in (reference, config)]
+    calls = [runner._timed_call(backend, c.unit, c.repeats, None, "graph", c.batch) for c in (reference, config)]
     ratio = measure_interleaved(*calls, policy=policy).ratio
     keras_build.import_keras().backend.clear_session()
     return ratio
@@ -108,40 +107,55 @@ def main() -> None:
             if seed_config.layer_type != "conv3x3":
                 seed_ratios.append(seed_repeats[-1] / seed_way_seconds(reference_seed))
                 harness_ratios.append(harness_ratio(graph_config, reference_graph, policy))
-        row = {"layer_type": seed_config.layer_type, "filters": seed_config.filters,
-               "seed_way_ms": 1000 * statistics.median(seed_repeats),
-               "seed_way_relative_iqr": relative_iqr(seed_repeats),
-               "harness_ms": 1000 * statistics.median(harness_repeats),
-               "harness_relative_iqr": relative_iqr(harness_repeats)}
+        row = {
+            "layer_type": seed_config.layer_type,
+            "filters": seed_config.filters,
+            "seed_way_ms": 1000 * statistics.median(seed_repeats),
+            "seed_way_relative_iqr": relative_iqr(seed_repeats),
+            "harness_ms": 1000 * statistics.median(harness_repeats),
+            "harness_relative_iqr": relative_iqr(harness_repeats),
+        }
         if seed_ratios:
-            row.update({"seed_way_ratio_vs_conv3x3": statistics.median(seed_ratios),
-                        "seed_way_ratio_relative_iqr": relative_iqr(seed_ratios),
-                        "harness_ratio_vs_conv3x3": statistics.median(harness_ratios),
-                        "harness_ratio_relative_iqr": relative_iqr(harness_ratios)})
+            row.update(
+                {
+                    "seed_way_ratio_vs_conv3x3": statistics.median(seed_ratios),
+                    "seed_way_ratio_relative_iqr": relative_iqr(seed_ratios),
+                    "harness_ratio_vs_conv3x3": statistics.median(harness_ratios),
+                    "harness_ratio_relative_iqr": relative_iqr(harness_ratios),
+                }
+            )
         spread.append(row)
         print(row, flush=True)
 
     summary = {
-        "seed_way_wall_seconds": seed_wall, "harness_wall_seconds": harness_wall,
+        "seed_way_wall_seconds": seed_wall,
+        "harness_wall_seconds": harness_wall,
         "wall_time_ratio": seed_wall / harness_wall,
         "median_relative_iqr_seed_way": statistics.median(r["seed_way_relative_iqr"] for r in spread),
         "median_relative_iqr_harness": statistics.median(r["harness_relative_iqr"] for r in spread),
         "median_ratio_relative_iqr_seed_way": statistics.median(
-            r["seed_way_ratio_relative_iqr"] for r in spread if "seed_way_ratio_relative_iqr" in r),
+            r["seed_way_ratio_relative_iqr"] for r in spread if "seed_way_ratio_relative_iqr" in r
+        ),
         "median_ratio_relative_iqr_harness": statistics.median(
-            r["harness_ratio_relative_iqr"] for r in spread if "harness_ratio_relative_iqr" in r),
-        "repeats": REPEATS, "spread": spread,
-        "per_call_ms": {"seed_way": {k: 1000 * v for k, v in seed_way.items()},
-                        "harness": {k: 1000 * v for k, v in harness.items()}},
+            r["harness_ratio_relative_iqr"] for r in spread if "harness_ratio_relative_iqr" in r
+        ),
+        "repeats": REPEATS,
+        "spread": spread,
+        "per_call_ms": {
+            "seed_way": {k: 1000 * v for k, v in seed_way.items()},
+            "harness": {k: 1000 * v for k, v in harness.items()},
+        },
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(summary, indent=2))
-    print(f"wall time: seed's way {seed_wall:.1f} s, harness {harness_wall:.1f} s "
-          f"({summary['wall_time_ratio']:.1f}x less); spread (median IQR/median over "
-          f"{len(spread)} configurations, {REPEATS} repeats): seed's way "
-          f"{summary['median_relative_iqr_seed_way']:.3f}, harness {summary['median_relative_iqr_harness']:.3f}; "
-          f"of the ratio to conv3x3: seed's way {summary['median_ratio_relative_iqr_seed_way']:.3f}, "
-          f"harness (interleaved) {summary['median_ratio_relative_iqr_harness']:.3f}")
+    print(
+        f"wall time: seed's way {seed_wall:.1f} s, harness {harness_wall:.1f} s "
+        f"({summary['wall_time_ratio']:.1f}x less); spread (median IQR/median over "
+        f"{len(spread)} configurations, {REPEATS} repeats): seed's way "
+        f"{summary['median_relative_iqr_seed_way']:.3f}, harness {summary['median_relative_iqr_harness']:.3f}; "
+        f"of the ratio to conv3x3: seed's way {summary['median_ratio_relative_iqr_seed_way']:.3f}, "
+        f"harness (interleaved) {summary['median_ratio_relative_iqr_harness']:.3f}"
+    )
     print(f"written to {OUT}")
 
 

@@ -34,7 +34,22 @@ from costmodel.layer import ConvLayer
 from costmodel.schemes import SCHEMES, Scheme, factorize
 
 __all__ = [
-    "Block", "ConvLayer", "Counts", "SCHEMES", "Savings", "Scheme", "Stage",
-    "break_even_width", "count_layer", "factorize", "flops", "limit_of_ratio", "macs",
-    "memory_bytes", "output_shape", "params", "parse_kernel", "savings",
+    "Block",
+    "ConvLayer",
+    "Counts",
+    "SCHEMES",
+    "Savings",
+    "Scheme",
+    "Stage",
+    "break_even_width",
+    "count_layer",
+    "factorize",
+    "flops",
+    "limit_of_ratio",
+    "macs",
+    "memory_bytes",
+    "output_shape",
+    "params",
+    "parse_kernel",
+    "savings",
 ]

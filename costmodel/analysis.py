@@ -41,8 +41,15 @@ METRICS = ("params", "macs", "flops", "memory_bytes", "activation_elements")
 # Layer fields that a closed form replaces by their symbol (structural fields
 # such as stride, padding and groups keep the user's value), and the symbols' names
 # (those of costmodel.symbols, which tests/costmodel/test_polynomial.py checks).
-SYMBOL_NAMES = {"c_in": "C_in", "c_out": "C_out", "height": "H", "width": "W", "batch": "N",
-                "mid": "C_mid", "multiplier": "M"}
+SYMBOL_NAMES = {
+    "c_in": "C_in",
+    "c_out": "C_out",
+    "height": "H",
+    "width": "W",
+    "batch": "N",
+    "mid": "C_mid",
+    "multiplier": "M",
+}
 
 
 def symbol_for(field: str) -> sympy.Symbol:
@@ -101,15 +108,18 @@ def ratio_text(value: Any) -> str:
     return str(value)
 
 
-def _layer_and_options(kernel: Any, scheme: str, values: dict,
-                       symbol: Callable[[str], Any] = symbol_for) -> tuple[ConvLayer, dict]:
+def _layer_and_options(
+    kernel: Any, scheme: str, values: dict, symbol: Callable[[str], Any] = symbol_for
+) -> tuple[ConvLayer, dict]:
     """Split user values into the original layer and the scheme's options."""
     scheme_options = {option for step in scheme_names(scheme) for option in step.options}
     layer_fields = {field.name for field in dataclasses.fields(ConvLayer)}
     unknown = sorted(set(values) - scheme_options - layer_fields)
     if unknown:
-        raise ValueError(f"option {unknown[0]!r} is neither a layer field nor one of {scheme!r}'s "
-                         f"options ({', '.join(sorted(scheme_options))})")
+        raise ValueError(
+            f"option {unknown[0]!r} is neither a layer field nor one of {scheme!r}'s "
+            f"options ({', '.join(sorted(scheme_options))})"
+        )
     if is_symbolic(kernel):
         kernel_h = kernel_w = kernel
     else:
@@ -124,8 +134,7 @@ def _layer_and_options(kernel: Any, scheme: str, values: dict,
 
 def _symbolic(values: dict, symbol: Callable[[str], Any] = symbol_for) -> dict:
     """The same values with every size a user gave replaced by its symbol."""
-    return {key: symbol(key) if key in SYMBOL_NAMES and value is not None else value
-            for key, value in values.items()}
+    return {key: symbol(key) if key in SYMBOL_NAMES and value is not None else value for key, value in values.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,8 +247,7 @@ def savings(kernel: Any, scheme: str, **values: Any) -> Savings:
     """
     values = {key: value for key, value in values.items() if value is not None}
     layer, options = _layer_and_options(kernel, scheme, values)
-    return Savings(scheme=scheme, layer=layer, block=factorize(layer, scheme, **options),
-                   kernel=kernel, values=values)
+    return Savings(scheme=scheme, layer=layer, block=factorize(layer, scheme, **options), kernel=kernel, values=values)
 
 
 def break_even_width(kernel: Any, scheme: str, metric: str = "macs", **values: Any) -> sympy.Expr | None:
@@ -282,8 +290,9 @@ _PROBE_SIZE = 64
 def _may_be_positive(root: sympy.Expr) -> bool:
     if root.is_positive is not None:
         return bool(root.is_positive)
-    probe = {symbol: _PROBE_KERNEL if symbol.name in _PROBE_KERNEL_NAMES else _PROBE_SIZE
-             for symbol in root.free_symbols}
+    probe = {
+        symbol: _PROBE_KERNEL if symbol.name in _PROBE_KERNEL_NAMES else _PROBE_SIZE for symbol in root.free_symbols
+    }
     value = root.subs(probe)
     return bool(value.is_real and value > 0)
 
@@ -325,20 +334,25 @@ def savings_record(result: Savings) -> dict[str, Any]:
     The numbers come from integer arithmetic when every size is given; the
     closed forms are symbolic, so this is where sympy is imported.
     """
-    record: dict[str, Any] = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
-              "original": result.layer.describe(),
-              "factorized": [stage.describe() for stage in result.block.stages],
-              "receptive_field": list(result.receptive_field)}
+    record: dict[str, Any] = {
+        "kernel": list(result.layer.kernel),
+        "scheme": result.scheme,
+        "original": result.layer.describe(),
+        "factorized": [stage.describe() for stage in result.block.stages],
+        "receptive_field": list(result.receptive_field),
+    }
     before, after = result.before, result.after
     for metric in METRICS:
         exact = result.exact_ratio(metric)
-        record.update({
-            f"{metric}_before": getattr(before, metric),
-            f"{metric}_after": getattr(after, metric),
-            f"{metric}_ratio": ratio_text(exact),
-            f"{metric}_saving": as_float(1 - exact),
-            f"{metric}_ratio_closed_form": str(result.closed_form(metric)),
-        })
+        record.update(
+            {
+                f"{metric}_before": getattr(before, metric),
+                f"{metric}_after": getattr(after, metric),
+                f"{metric}_ratio": ratio_text(exact),
+                f"{metric}_saving": as_float(1 - exact),
+                f"{metric}_ratio_closed_form": str(result.closed_form(metric)),
+            }
+        )
     record["arithmetic_intensity_before"] = as_float(before.intensity)
     record["arithmetic_intensity_after"] = as_float(after.intensity)
     return record
@@ -382,20 +396,27 @@ def savings_record_without_sympy(kernel: Any, scheme: str, **values: Any) -> dic
         symbolic_layer, symbolic_block = _poly_comparison(kernel, scheme, _symbolic(values, poly_symbol_for))
         before, after = count_layer(layer), block.counts()
         symbolic_before, symbolic_after = count_layer(symbolic_layer), symbolic_block.counts()
-        record: dict[str, Any] = {"kernel": list(layer.kernel), "scheme": scheme, "original": layer.describe(),
-                                  "factorized": [stage.describe() for stage in block.stages],
-                                  "receptive_field": list(block.receptive_field)}
+        record: dict[str, Any] = {
+            "kernel": list(layer.kernel),
+            "scheme": scheme,
+            "original": layer.describe(),
+            "factorized": [stage.describe() for stage in block.stages],
+            "receptive_field": list(block.receptive_field),
+        }
         for metric in METRICS:
             numerator, denominator = getattr(after, metric), getattr(before, metric)
             exact = ratio_value(numerator, denominator)
-            record.update({
-                f"{metric}_before": _count_text(denominator),
-                f"{metric}_after": _count_text(numerator),
-                f"{metric}_ratio": poly_ratio_text(numerator, denominator),
-                f"{metric}_saving": None if exact is None else float(1 - exact),
-                f"{metric}_ratio_closed_form": poly_ratio_text(getattr(symbolic_after, metric),
-                                                               getattr(symbolic_before, metric)),
-            })
+            record.update(
+                {
+                    f"{metric}_before": _count_text(denominator),
+                    f"{metric}_after": _count_text(numerator),
+                    f"{metric}_ratio": poly_ratio_text(numerator, denominator),
+                    f"{metric}_saving": None if exact is None else float(1 - exact),
+                    f"{metric}_ratio_closed_form": poly_ratio_text(
+                        getattr(symbolic_after, metric), getattr(symbolic_before, metric)
+                    ),
+                }
+            )
         record["arithmetic_intensity_before"] = _as_float(ratio_value(before.flops, before.memory_bytes))
         record["arithmetic_intensity_after"] = _as_float(ratio_value(after.flops, after.memory_bytes))
         return record

@@ -70,13 +70,14 @@ class Stage:
 
     def _check_repeatable(self) -> None:
         first, last = self.first, self.last
-        keeps_shape = (same_size(first.c_in, last.c_out)
-                       and same_size(last.output_hw[0], first.height)
-                       and same_size(last.output_hw[1], first.width))
+        keeps_shape = (
+            same_size(first.c_in, last.c_out)
+            and same_size(last.output_hw[0], first.height)
+            and same_size(last.output_hw[1], first.width)
+        )
         if not keeps_shape:
             raise ValueError(
-                f"a unit repeated {self.repeats} times must keep its input shape; "
-                f"{self.unit.describe()} does not"
+                f"a unit repeated {self.repeats} times must keep its input shape; {self.unit.describe()} does not"
             )
 
 
@@ -179,7 +180,7 @@ def _reach(unit: Unit, axis: int) -> tuple[Any, Any]:
         stage_reach, stage_stride = _reach(stage.unit, axis)
         # A repeated stage keeps its shape, so its stride is 1 and its reaches simply add up.
         reach += stage.repeats * stage_reach * jump
-        jump *= stage_stride ** stage.repeats
+        jump *= stage_stride**stage.repeats
     return reach, jump
 
 
@@ -187,11 +188,9 @@ def _check_chain(before: ConvLayer, after: ConvLayer) -> None:
     """Refuse a block whose layers do not fit one into the next."""
     if not same_size(before.c_out, after.c_in):
         raise ValueError(
-            f"layers do not chain: {before.describe()} gives {before.c_out} channels, "
-            f"the next layer takes {after.c_in}"
+            f"layers do not chain: {before.describe()} gives {before.c_out} channels, the next layer takes {after.c_in}"
         )
-    if not (same_size(before.output_hw[0], after.height)
-            and same_size(before.output_hw[1], after.width)):
+    if not (same_size(before.output_hw[0], after.height) and same_size(before.output_hw[1], after.width)):
         raise ValueError(
             f"layers do not chain: {before.describe()} outputs {before.output_hw}, "
             f"the next layer takes {(after.height, after.width)}"

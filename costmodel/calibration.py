@@ -58,11 +58,22 @@ class Observation:
             raise ValueError(f"repeats must be an integer >= 1, got {self.repeats!r}")
 
 
-def _unit_profile(device: str, peak_flops_per_second: float, bandwidth_bytes_per_second: float,
-                  op_overhead_seconds: float, call_overhead_seconds: float) -> DeviceProfile:
+def _unit_profile(
+    device: str,
+    peak_flops_per_second: float,
+    bandwidth_bytes_per_second: float,
+    op_overhead_seconds: float,
+    call_overhead_seconds: float,
+) -> DeviceProfile:
     """A profile with every efficiency 1: its predictions give the raw roofline terms."""
-    return DeviceProfile(device, peak_flops_per_second, bandwidth_bytes_per_second,
-                         op_overhead_seconds, call_overhead_seconds, dict.fromkeys(KINDS, 1.0))
+    return DeviceProfile(
+        device,
+        peak_flops_per_second,
+        bandwidth_bytes_per_second,
+        op_overhead_seconds,
+        call_overhead_seconds,
+        dict.fromkeys(KINDS, 1.0),
+    )
 
 
 EFFICIENCY_RANGE = (1e-4, 4.0)  # beyond 1: the peak microbenchmark undershot the device
@@ -82,11 +93,13 @@ class _Terms:
     @classmethod
     def of(cls, observations: Sequence[Observation]) -> _Terms:
         counts = [count_layer(o.layer) for o in observations]
-        return cls(flops=np.array([float(c.flops) for c in counts]),
-                   traffic=np.array([float(c.memory_bytes) for c in counts]),
-                   width=np.array([channel_width(o.layer) for o in observations]),
-                   repeats=np.array([float(o.repeats) for o in observations]),
-                   seconds=np.array([o.seconds for o in observations]))
+        return cls(
+            flops=np.array([float(c.flops) for c in counts]),
+            traffic=np.array([float(c.memory_bytes) for c in counts]),
+            width=np.array([channel_width(o.layer) for o in observations]),
+            repeats=np.array([float(o.repeats) for o in observations]),
+            seconds=np.array([o.seconds for o in observations]),
+        )
 
 
 def _costs(maxima: np.ndarray, half: float, terms: _Terms, unit: DeviceProfile) -> np.ndarray:
@@ -94,8 +107,7 @@ def _costs(maxima: np.ndarray, half: float, terms: _Terms, unit: DeviceProfile) 
     efficiency = maxima[:, None] * terms.width / (terms.width + half)
     compute = terms.flops / (unit.peak_flops_per_second * efficiency)
     memory = terms.traffic / unit.bandwidth_bytes_per_second
-    predicted = unit.call_overhead_seconds + terms.repeats * (
-        unit.op_overhead_seconds + np.maximum(compute, memory))
+    predicted = unit.call_overhead_seconds + terms.repeats * (unit.op_overhead_seconds + np.maximum(compute, memory))
     return np.sum(((predicted - terms.seconds) / terms.seconds) ** 2, axis=1)
 
 
@@ -144,12 +156,20 @@ def residuals(observations: list[Observation], profile: DeviceProfile) -> list[d
     """(predicted - measured) / measured for each observation, with what it was."""
     rows = []
     for observation in observations:
-        predicted = profile.call_overhead_seconds + observation.repeats * predict_layer(
-            observation.layer, profile).seconds
-        rows.append({"layer": observation.layer.describe(), "kind": layer_kind(observation.layer),
-                     "height": int(observation.layer.height), "repeats": observation.repeats,
-                     "measured_seconds": observation.seconds, "predicted_seconds": predicted,
-                     "relative_error": (predicted - observation.seconds) / observation.seconds})
+        predicted = (
+            profile.call_overhead_seconds + observation.repeats * predict_layer(observation.layer, profile).seconds
+        )
+        rows.append(
+            {
+                "layer": observation.layer.describe(),
+                "kind": layer_kind(observation.layer),
+                "height": int(observation.layer.height),
+                "repeats": observation.repeats,
+                "measured_seconds": observation.seconds,
+                "predicted_seconds": predicted,
+                "relative_error": (predicted - observation.seconds) / observation.seconds,
+            }
+        )
     return rows
 
 
@@ -174,14 +194,20 @@ def accuracy(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] 
     if predicted.shape != measured.shape or predicted.size == 0:
         raise ValueError("accuracy needs as many predictions as measurements, at least one")
     error = np.abs(predicted - measured) / measured
-    return {"count": int(error.size), "within_10_percent": float(np.mean(error <= 0.10)),
-            "within_20_percent": float(np.mean(error <= 0.20)),
-            "median_absolute_percentage_error": float(100 * np.median(error))}
+    return {
+        "count": int(error.size),
+        "within_10_percent": float(np.mean(error <= 0.10)),
+        "within_20_percent": float(np.mean(error <= 0.20)),
+        "median_absolute_percentage_error": float(100 * np.median(error)),
+    }
 
 
-def synthetic_observations(layers: Sequence[ConvLayer], repeats: int, efficiency: dict,
-                           **ceilings: Any) -> list[Observation]:
+def synthetic_observations(
+    layers: Sequence[ConvLayer], repeats: int, efficiency: dict, **ceilings: Any
+) -> list[Observation]:
     """What a device with exactly these parameters would measure (for tests and examples)."""
     profile = DeviceProfile("synthetic", efficiency=efficiency, **ceilings)
-    return [Observation(layer, repeats, profile.call_overhead_seconds
-                        + repeats * predict_layer(layer, profile).seconds) for layer in layers]
+    return [
+        Observation(layer, repeats, profile.call_overhead_seconds + repeats * predict_layer(layer, profile).seconds)
+        for layer in layers
+    ]

@@ -72,8 +72,7 @@ def one_line(message: str) -> str:
     >>> one_line("bad\\nvalue\\x1b[31m")
     'bad\\\\nvalue\\\\x1b[31m'
     """
-    return "".join(character if character.isprintable() else repr(character)[1:-1]
-                   for character in message)
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in message)
 
 
 def positive_int(text: str) -> int:
@@ -84,14 +83,16 @@ def positive_int(text: str) -> int:
             raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {quoted(stripped)[1:-1]}")
         raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}")
     if len(stripped.lstrip("0")) > len(str(MAX_SIZE)):
-        raise argparse.ArgumentTypeError(f"{quoted(stripped)} is past the limit on a size, {MAX_SIZE:.0e} "
-                                         "(MAX_SIZE in costmodel/checks.py)")
+        raise argparse.ArgumentTypeError(
+            f"{quoted(stripped)} is past the limit on a size, {MAX_SIZE:.0e} (MAX_SIZE in costmodel/checks.py)"
+        )
     value = int(stripped)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
     if value > MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"{value} is past the limit on a size, {MAX_SIZE:.0e} "
-                                         "(MAX_SIZE in costmodel/checks.py)")
+        raise argparse.ArgumentTypeError(
+            f"{value} is past the limit on a size, {MAX_SIZE:.0e} (MAX_SIZE in costmodel/checks.py)"
+        )
     return value
 
 
@@ -136,8 +137,9 @@ def positive_ints(text: str) -> list[int]:
     ranges = int_ranges(text)
     total = count_of(ranges)
     if total > MAX_RANGE:
-        raise argparse.ArgumentTypeError(f"{quoted(text)} holds {total:,} values, past the limit of "
-                                          f"{MAX_RANGE:,} (MAX_RANGE in costmodel/checks.py)")
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} holds {total:,} values, past the limit of {MAX_RANGE:,} (MAX_RANGE in costmodel/checks.py)"
+        )
     return expand(ranges)
 
 
@@ -164,8 +166,7 @@ def padding(text: str) -> str | int | tuple[int, int]:
 def at_most(value: int, limit: int, what: str, option: str) -> None:
     """Refuse ``value`` past ``limit`` with one line naming the limit and the option that raises it."""
     if value > limit:
-        raise LimitError(f"{what} is {value:,}, past the limit of {limit:,}; raise it with {option} N "
-                         "if you mean it")
+        raise LimitError(f"{what} is {value:,}, past the limit of {limit:,}; raise it with {option} N if you mean it")
 
 
 def check_count(field: str, value: Any, minimum: int = 0, *, minimum_name: str = "") -> int:
@@ -184,8 +185,9 @@ def check_count(field: str, value: Any, minimum: int = 0, *, minimum_name: str =
     return int(value)
 
 
-def check_real(field: str, value: Any, *, minimum: float, allow_minimum: bool = True,
-               sane: tuple[float, float] | None = None) -> float:
+def check_real(
+    field: str, value: Any, *, minimum: float, allow_minimum: bool = True, sane: tuple[float, float] | None = None
+) -> float:
     """A finite real number above ``minimum`` (or at it), or an error naming the field.
 
     ``sane`` is the range a real value lies in; outside it the value is refused
@@ -197,8 +199,7 @@ def check_real(field: str, value: Any, *, minimum: float, allow_minimum: bool = 
     ValueError: peak_flops_per_second must be between 1e+03 and 1e+20, got 1e-300
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{field} must be a number, got {one_line(repr(value))[:QUOTE_CHARS]} "
-                        f"({type(value).__name__})")
+        raise TypeError(f"{field} must be a number, got {one_line(repr(value))[:QUOTE_CHARS]} ({type(value).__name__})")
     try:
         number = float(value)
     except OverflowError:

@@ -50,8 +50,7 @@ __all__ = ["OneLineParser", "UsageError", "main", "positive_int", "positive_ints
 
 PROGRAM = "costmodel"
 SIZE_OPTIONS = ("c_in", "c_out", "mid", "height", "width", "batch")
-STRUCTURE_OPTIONS = ("stride", "dilation", "groups", "padding", "bias", "dtype_bytes",
-                     "m", "order", "multiplier")
+STRUCTURE_OPTIONS = ("stride", "dilation", "groups", "padding", "bias", "dtype_bytes", "m", "order", "multiplier")
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130  # 130 = 128 + SIGINT, as shells report it
 
 
@@ -114,8 +113,12 @@ def add_layer_options(parser: argparse.ArgumentParser, sizes_type: Any = positiv
     factor.add_argument("--order", choices=("1xk-first", "kx1-first"), help="asymmetric: which first")
     factor.add_argument("--multiplier", type=positive_int, help="depthwise: depth multiplier (default 1)")
     limits = parser.add_argument_group("limits (checked before any work)")
-    limits.add_argument("--max-kernel", type=positive_int, default=MAX_KERNEL,
-                        help=f"largest kernel side accepted (default {MAX_KERNEL})")
+    limits.add_argument(
+        "--max-kernel",
+        type=positive_int,
+        default=MAX_KERNEL,
+        help=f"largest kernel side accepted (default {MAX_KERNEL})",
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -126,8 +129,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def layer_values(args: argparse.Namespace, scheme: str | None = None) -> dict:
     """The layer/scheme options given, dropping the scheme options a scheme does not take."""
-    values = {name: getattr(args, name) for name in SIZE_OPTIONS + STRUCTURE_OPTIONS
-              if getattr(args, name, None) is not None}
+    values = {
+        name: getattr(args, name) for name in SIZE_OPTIONS + STRUCTURE_OPTIONS if getattr(args, name, None) is not None
+    }
     if scheme is not None:
         accepted = {option for step in scheme_names(scheme) for option in step.options}
         for option in ("mid", "m", "order", "multiplier"):
@@ -136,8 +140,7 @@ def layer_values(args: argparse.Namespace, scheme: str | None = None) -> dict:
     return values
 
 
-def emit(args: argparse.Namespace, rows: list[dict], columns: list[str] | None = None,
-         document: Any = None) -> str:
+def emit(args: argparse.Namespace, rows: list[dict], columns: list[str] | None = None, document: Any = None) -> str:
     if args.json:
         return render.to_json(document if document is not None else rows)
     if args.csv:
@@ -153,19 +156,35 @@ def run_savings(args: argparse.Namespace) -> str:
     check_kernel(args.kernel, args.max_kernel)
     values = layer_values(args, args.scheme)
     # Closed forms are symbolic; sympy writes them unless the small algebra can (most queries).
-    record = (savings_record_without_sympy(args.kernel, args.scheme, **values)
-              or savings_record(savings(args.kernel, args.scheme, **values)))
-    labels = {"params": "params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "memory bytes",
-              "activation_elements": "activations"}
-    rows = [{"metric": labels[metric], "before": record[f"{metric}_before"],
-             "after": record[f"{metric}_after"], "ratio": record[f"{metric}_ratio"],
-             "saving": _percent(record[f"{metric}_saving"]),
-             "ratio_closed_form": record[f"{metric}_ratio_closed_form"]} for metric in METRICS]
+    record = savings_record_without_sympy(args.kernel, args.scheme, **values) or savings_record(
+        savings(args.kernel, args.scheme, **values)
+    )
+    labels = {
+        "params": "params",
+        "macs": "MACs",
+        "flops": "FLOPs",
+        "memory_bytes": "memory bytes",
+        "activation_elements": "activations",
+    }
+    rows = [
+        {
+            "metric": labels[metric],
+            "before": record[f"{metric}_before"],
+            "after": record[f"{metric}_after"],
+            "ratio": record[f"{metric}_ratio"],
+            "saving": _percent(record[f"{metric}_saving"]),
+            "ratio_closed_form": record[f"{metric}_ratio_closed_form"],
+        }
+        for metric in METRICS
+    ]
     if args.json or args.csv:
         return emit(args, rows, document=record)
     field = "x".join(map(str, record["receptive_field"]))
-    header = [f"{record['original']} by {record['scheme']}: {' -> '.join(record['factorized'])}",
-              f"receptive field {field} (same as the original's)", ""]
+    header = [
+        f"{record['original']} by {record['scheme']}: {' -> '.join(record['factorized'])}",
+        f"receptive field {field} (same as the original's)",
+        "",
+    ]
     return "\n".join(header + [render.table(rows)])
 
 
@@ -191,8 +210,18 @@ def run_sweep(args: argparse.Namespace) -> str:
 
     kernels, schemes, values = sweep_values(args)
     rows = sweep(kernels, schemes, **values)
-    columns = ["kernel", "scheme", *SIZE_OPTIONS[:2], "mid", *SIZE_OPTIONS[3:], "params_ratio",
-               "params_saving", "macs_ratio", "macs_saving", "error"]
+    columns = [
+        "kernel",
+        "scheme",
+        *SIZE_OPTIONS[:2],
+        "mid",
+        *SIZE_OPTIONS[3:],
+        "params_ratio",
+        "params_saving",
+        "macs_ratio",
+        "macs_saving",
+        "error",
+    ]
     present = [column for column in columns if any(column in row for row in rows)]
     return emit(args, rows, present)
 
@@ -209,13 +238,28 @@ def formula_rows(kernel: Any, scheme: str, values: dict) -> list[dict]:
     rows = []
     for metric, label in (("params", "params"), ("macs", "MACs")):
         form = result.ratio(metric)
-        rows += [{"scheme": scheme, "quantity": f"{label} ratio", "expression": form},
-                 {"scheme": scheme, "quantity": f"{label} ratio, C_in = C_out = C_mid = C",
-                  "expression": equal_widths(form)}]
-    rows.append({"scheme": scheme, "quantity": f"break-even {width_option} (MACs ratio = 1)",
-                 "expression": break_even_width(kernel, scheme, **given)})
-    rows.append({"scheme": scheme, "quantity": "MACs ratio as k -> oo (square k x k)",
-                 "expression": limit_of_ratio(scheme, **given)})
+        rows += [
+            {"scheme": scheme, "quantity": f"{label} ratio", "expression": form},
+            {
+                "scheme": scheme,
+                "quantity": f"{label} ratio, C_in = C_out = C_mid = C",
+                "expression": equal_widths(form),
+            },
+        ]
+    rows.append(
+        {
+            "scheme": scheme,
+            "quantity": f"break-even {width_option} (MACs ratio = 1)",
+            "expression": break_even_width(kernel, scheme, **given),
+        }
+    )
+    rows.append(
+        {
+            "scheme": scheme,
+            "quantity": "MACs ratio as k -> oo (square k x k)",
+            "expression": limit_of_ratio(scheme, **given),
+        }
+    )
     return rows
 
 
@@ -247,34 +291,49 @@ def run_predict(args: argparse.Namespace) -> str:
 
     missing = [name for name in PREDICT_NEEDS if getattr(args, name) is None]
     if missing:
-        raise UsageError("predict needs every size as a number; give "
-                         + ", ".join("--" + name.replace("_", "-") for name in missing))
+        raise UsageError(
+            "predict needs every size as a number; give " + ", ".join("--" + name.replace("_", "-") for name in missing)
+        )
     check_kernel(args.kernel, args.max_kernel)
-    profile = latency.DeviceProfile.load(args.device_profile, max_bytes=args.max_profile_bytes,
-                                         size_hint="raise it with --max-profile-bytes N")
+    profile = latency.DeviceProfile.load(
+        args.device_profile, max_bytes=args.max_profile_bytes, size_hint="raise it with --max-profile-bytes N"
+    )
     result = savings(args.kernel, args.scheme, **layer_values(args, args.scheme))
     before = latency.predict_seconds(result.layer, profile, args.repeats)
     after = latency.predict_seconds(result.block, profile, args.repeats)
-    layers = [{"block": "original", **prediction.as_row(profile)}
-              for prediction in latency.predict_layers(result.layer, profile)]
-    layers += [{"block": "factorized", **prediction.as_row(profile)}
-               for prediction in latency.predict_layers(result.block, profile)]
+    layers = [
+        {"block": "original", **prediction.as_row(profile)}
+        for prediction in latency.predict_layers(result.layer, profile)
+    ]
+    layers += [
+        {"block": "factorized", **prediction.as_row(profile)}
+        for prediction in latency.predict_layers(result.block, profile)
+    ]
     macs_ratio = result.exact_ratio("macs")
-    document = {"kernel": list(result.layer.kernel), "scheme": result.scheme,
-                "device": profile.device, "repeats": args.repeats,
-                "predicted_seconds_before": before, "predicted_seconds_after": after,
-                "predicted_time_ratio": after / before, "macs_ratio": str(macs_ratio),
-                "ridge_point": profile.ridge_point, "layers": layers}
+    document = {
+        "kernel": list(result.layer.kernel),
+        "scheme": result.scheme,
+        "device": profile.device,
+        "repeats": args.repeats,
+        "predicted_seconds_before": before,
+        "predicted_seconds_after": after,
+        "predicted_time_ratio": after / before,
+        "macs_ratio": str(macs_ratio),
+        "ridge_point": profile.ridge_point,
+        "layers": layers,
+    }
     _check_finite(document)
     if args.json:
         return render.to_json(document)
     columns = ["block", "layer", "kind", "seconds", "bound", "intensity", "ridge_point"]
     if args.csv:
         return render.to_csv(layers, columns).rstrip("\n")
-    header = [f"{result.layer.describe()} by {result.scheme} on {profile.device} "
-              f"(stacks of {args.repeats}, one call each):",
-              f"predicted {before * 1e3:.4g} ms before, {after * 1e3:.4g} ms after: time ratio "
-              f"{after / before:.3f} (MACs ratio {macs_ratio} = {float(macs_ratio):.3f})", ""]
+    header = [
+        f"{result.layer.describe()} by {result.scheme} on {profile.device} (stacks of {args.repeats}, one call each):",
+        f"predicted {before * 1e3:.4g} ms before, {after * 1e3:.4g} ms after: time ratio "
+        f"{after / before:.3f} (MACs ratio {macs_ratio} = {float(macs_ratio):.3f})",
+        "",
+    ]
     return "\n".join(header + [render.table(layers, columns)])
 
 
@@ -289,20 +348,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     one = commands.add_parser("savings", help="one kernel, one scheme: before, after, ratio, saving")
     one.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")
-    one.add_argument("--scheme", required=True, type=scheme_name,
-                     help=f"one of {', '.join(SCHEMES)}, or several joined by '+'")
+    one.add_argument(
+        "--scheme", required=True, type=scheme_name, help=f"one of {', '.join(SCHEMES)}, or several joined by '+'"
+    )
     add_layer_options(one)
     add_output_options(one)
     one.set_defaults(run=run_savings)
 
     many = commands.add_parser("sweep", help="kernel sizes x schemes x sizes: one table")
-    many.add_argument("--kernels", type=kernel_list, default=["3", "5", "7"],
-                      help="e.g. 3,5,7 or 2-11 or 1x7 (default 3,5,7)")
-    many.add_argument("--schemes", type=lambda text: [scheme_name(t) for t in text.split(",")],
-                      help="comma list (default: every registered scheme)")
+    many.add_argument(
+        "--kernels", type=kernel_list, default=["3", "5", "7"], help="e.g. 3,5,7 or 2-11 or 1x7 (default 3,5,7)"
+    )
+    many.add_argument(
+        "--schemes",
+        type=lambda text: [scheme_name(t) for t in text.split(",")],
+        help="comma list (default: every registered scheme)",
+    )
     add_layer_options(many, sizes_type=int_ranges)
-    many.add_argument("--max-configs", type=positive_int, default=MAX_CONFIGS,
-                      help=f"most configurations one sweep computes (default {MAX_CONFIGS:,})")
+    many.add_argument(
+        "--max-configs",
+        type=positive_int,
+        default=MAX_CONFIGS,
+        help=f"most configurations one sweep computes (default {MAX_CONFIGS:,})",
+    )
     add_output_options(many)
     many.set_defaults(run=run_sweep)
 
@@ -310,11 +378,19 @@ def build_parser() -> argparse.ArgumentParser:
     timed.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")
     timed.add_argument("--scheme", required=True, type=scheme_name, help="a registered scheme")
     timed.add_argument("--device-profile", required=True, help="JSON written by 'validate calibrate'")
-    timed.add_argument("--repeats", type=positive_int, default=1,
-                       help="each block stacked this many times in one graph call (default 1)")
+    timed.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=1,
+        help="each block stacked this many times in one graph call (default 1)",
+    )
     add_layer_options(timed)
-    timed.add_argument("--max-profile-bytes", type=positive_int, default=MAX_BYTES,
-                       help=f"largest device profile file read (default {MAX_BYTES:,})")
+    timed.add_argument(
+        "--max-profile-bytes",
+        type=positive_int,
+        default=MAX_BYTES,
+        help=f"largest device profile file read (default {MAX_BYTES:,})",
+    )
     add_output_options(timed)
     timed.set_defaults(run=run_predict)
 

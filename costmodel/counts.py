@@ -178,6 +178,10 @@ def count_layer(layer: ConvLayer) -> Counts:
     >>> count_layer(ConvLayer(3, 3, c_in=8, c_out=8, height=4, width=4)).macs
     9216
     """
-    return Counts(params=params(layer), macs=macs(layer), flops=flops(layer),
-                  activation_elements=output_elements(layer),
-                  memory_bytes=memory_bytes(layer))
+    return Counts(
+        params=params(layer),
+        macs=macs(layer),
+        flops=flops(layer),
+        activation_elements=output_elements(layer),
+        memory_bytes=memory_bytes(layer),
+    )

@@ -66,8 +66,15 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def load_json_file(path: str | os.PathLike[str], *, what: str, max_bytes: int = MAX_BYTES,
-                   max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS, size_hint: str = "") -> Any:
+def load_json_file(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    max_int_digits: int = MAX_INT_DIGITS,
+    size_hint: str = "",
+) -> Any:
     """The parsed JSON document in ``path``, or one JSONFileError naming ``what`` and the file.
 
     ``size_hint`` ends the message of a file past ``max_bytes`` (e.g. the option that raises it).
@@ -116,15 +123,14 @@ def load_json_file(path: str | os.PathLike[str], *, what: str, max_bytes: int = 
 
     def bounded_int(token: str) -> int:
         if len(token.lstrip("-")) > max_int_digits:
-            raise JSONFileError(f"{label}: an integer of {len(token.lstrip('-'))} digits, past the "
-                                f"limit of {max_int_digits}")
+            raise JSONFileError(
+                f"{label}: an integer of {len(token.lstrip('-'))} digits, past the limit of {max_int_digits}"
+            )
         return int(token)
 
     try:
-        return json.loads(text, parse_constant=refuse_constant, parse_float=finite_float,
-                          parse_int=bounded_int)
+        return json.loads(text, parse_constant=refuse_constant, parse_float=finite_float, parse_int=bounded_int)
     except json.JSONDecodeError as error:
         raise JSONFileError(f"{label} is not JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
     except RecursionError:  # cannot happen below max_depth, but a one-line error beats a traceback
         raise JSONFileError(f"{label} nests too deep to read") from None
-

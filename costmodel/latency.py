@@ -59,16 +59,28 @@ from costmodel.layer import ConvLayer, is_known
 
 PROFILE_VERSION = 1
 KINDS = ("dense", "pointwise", "depthwise", "asymmetric")
-REQUIRED_FIELDS = ("version", "device", "peak_flops_per_second", "bandwidth_bytes_per_second",
-                   "op_overhead_seconds", "call_overhead_seconds", "efficiency")
+REQUIRED_FIELDS = (
+    "version",
+    "device",
+    "peak_flops_per_second",
+    "bandwidth_bytes_per_second",
+    "op_overhead_seconds",
+    "call_overhead_seconds",
+    "efficiency",
+)
 MAX_PROFILE_BYTES = MAX_BYTES  # a calibrated profile with its measurements is a few tens of KB
 
 # The ranges a real device's figures lie in, generously: from a microcontroller to a data-centre
 # accelerator, from nanosecond to ten-second overheads.  Outside them a prediction is
 # Infinity, NaN or nonsense, so a profile with such a figure is refused when read.
-SANE = {"peak_flops_per_second": (1e3, 1e19), "bandwidth_bytes_per_second": (1e3, 1e16),
-        "op_overhead_seconds": (0.0, 10.0), "call_overhead_seconds": (0.0, 10.0),
-        "efficiency.max": (1e-6, 100.0), "efficiency.half_channels": (0.0, 1e9)}
+SANE = {
+    "peak_flops_per_second": (1e3, 1e19),
+    "bandwidth_bytes_per_second": (1e3, 1e16),
+    "op_overhead_seconds": (0.0, 10.0),
+    "call_overhead_seconds": (0.0, 10.0),
+    "efficiency.max": (1e-6, 100.0),
+    "efficiency.half_channels": (0.0, 1e9),
+}
 MAX_DEVICE_CHARS = 200
 
 
@@ -99,8 +111,7 @@ def _efficiency_table(efficiency: Any) -> dict:
         raise TypeError(f"device profile field efficiency must be an object, got {efficiency!r}")
     missing = [kind for kind in KINDS if kind not in efficiency]
     if missing:
-        raise ValueError(f"device profile efficiency lacks the kind {missing[0]!r} "
-                         f"(needs {', '.join(KINDS)})")
+        raise ValueError(f"device profile efficiency lacks the kind {missing[0]!r} (needs {', '.join(KINDS)})")
     table = {}
     for kind in KINDS:
         entry = efficiency[kind]
@@ -108,12 +119,13 @@ def _efficiency_table(efficiency: Any) -> dict:
             entry = {"max": entry, "half_channels": 0.0}
         if set(entry) != {"max", "half_channels"}:
             names = ", ".join(sorted(repr(check_text("a key", key, 60)) for key in entry))
-            raise ValueError(f"device profile efficiency.{kind} needs exactly max and half_channels, "
-                             f"got [{names}]")
+            raise ValueError(f"device profile efficiency.{kind} needs exactly max and half_channels, got [{names}]")
         table[kind] = {
             "max": _profile_number(f"efficiency.{kind}.max", entry["max"], allow_zero=False),
-            "half_channels": _profile_number(f"efficiency.{kind}.half_channels", entry["half_channels"],
-                                             allow_zero=True)}
+            "half_channels": _profile_number(
+                f"efficiency.{kind}.half_channels", entry["half_channels"], allow_zero=True
+            ),
+        }
     return table
 
 
@@ -153,8 +165,10 @@ class DeviceProfile:
         if type(self.version) is not int:  # not bool, not float: versions are whole numbers
             raise TypeError(f"device profile field version must be an integer, got {type(self.version).__name__}")
         if self.version != PROFILE_VERSION:
-            raise ValueError(f"device profile version {self.version!r} is not supported "
-                             f"(this cost model reads version {PROFILE_VERSION}); calibrate again")
+            raise ValueError(
+                f"device profile version {self.version!r} is not supported "
+                f"(this cost model reads version {PROFILE_VERSION}); calibrate again"
+            )
         check_text("device profile field device", self.device, MAX_DEVICE_CHARS)
         for field in ("peak_flops_per_second", "bandwidth_bytes_per_second"):
             object.__setattr__(self, field, _profile_number(field, getattr(self, field), allow_zero=False))
@@ -184,8 +198,9 @@ class DeviceProfile:
         return cls(**fields, extra=extra)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], max_bytes: int = MAX_PROFILE_BYTES,
-             size_hint: str = "") -> DeviceProfile:
+    def load(
+        cls, path: str | os.PathLike[str], max_bytes: int = MAX_PROFILE_BYTES, size_hint: str = ""
+    ) -> DeviceProfile:
         """Read a profile file; every problem is one ValueError line naming the file (and the field).
 
         The file must be a regular file of at most ``max_bytes`` (see
@@ -234,10 +249,18 @@ class LayerPrediction:
         return "memory" if self.memory_seconds > self.compute_seconds else "compute"
 
     def as_row(self, profile: DeviceProfile) -> dict:
-        return {"layer": self.layer.describe(), "kind": self.kind, "seconds": self.seconds,
-                "overhead_seconds": self.overhead_seconds, "compute_seconds": self.compute_seconds,
-                "memory_seconds": self.memory_seconds, "efficiency": self.efficiency,
-                "intensity": self.intensity, "ridge_point": profile.ridge_point, "bound": self.bound}
+        return {
+            "layer": self.layer.describe(),
+            "kind": self.kind,
+            "seconds": self.seconds,
+            "overhead_seconds": self.overhead_seconds,
+            "compute_seconds": self.compute_seconds,
+            "memory_seconds": self.memory_seconds,
+            "efficiency": self.efficiency,
+            "intensity": self.intensity,
+            "ridge_point": profile.ridge_point,
+            "bound": self.bound,
+        }
 
 
 def _number(what: str, value: Any) -> float:
@@ -256,10 +279,15 @@ def predict_layer(layer: ConvLayer, profile: DeviceProfile) -> LayerPrediction:
     traffic = _number("the memory traffic", counts.memory_bytes)
     kind = layer_kind(layer)
     efficiency = efficiency_at(profile.efficiency[kind], channel_width(layer))
-    return LayerPrediction(layer=layer, kind=kind, overhead_seconds=profile.op_overhead_seconds,
-                           compute_seconds=flops / (profile.peak_flops_per_second * efficiency),
-                           memory_seconds=traffic / profile.bandwidth_bytes_per_second,
-                           efficiency=efficiency, intensity=flops / traffic)
+    return LayerPrediction(
+        layer=layer,
+        kind=kind,
+        overhead_seconds=profile.op_overhead_seconds,
+        compute_seconds=flops / (profile.peak_flops_per_second * efficiency),
+        memory_seconds=traffic / profile.bandwidth_bytes_per_second,
+        efficiency=efficiency,
+        intensity=flops / traffic,
+    )
 
 
 def predict_layers(unit: ConvLayer | Block, profile: DeviceProfile) -> list[LayerPrediction]:
@@ -280,11 +308,9 @@ def predict_seconds(unit: ConvLayer | Block, profile: DeviceProfile, repeats: in
     return profile.call_overhead_seconds + repeats * layer_seconds
 
 
-def predict_time_ratio(original: ConvLayer, factorized: Block, profile: DeviceProfile,
-                       repeats: int = 1) -> float:
+def predict_time_ratio(original: ConvLayer, factorized: Block, profile: DeviceProfile, repeats: int = 1) -> float:
     """Predicted factorized / original seconds, for stacks of ``repeats`` each."""
-    return (predict_seconds(factorized, profile, repeats)
-            / predict_seconds(original, profile, repeats))
+    return predict_seconds(factorized, profile, repeats) / predict_seconds(original, profile, repeats)
 
 
 def _share(part: float, whole: float) -> str:
@@ -306,20 +332,32 @@ def explain(original: ConvLayer, factorized: Block, profile: DeviceProfile, repe
     memory_bound = [p for p in after if p.bound == "memory"]
     if memory_bound:
         slowest = max(memory_bound, key=lambda p: p.seconds)
-        reasons.append((repeats * sum(p.seconds for p in memory_bound) / total,
-                        f"{slowest.layer.describe()}: {slowest.intensity:.1f} FLOP/byte, under the ridge "
-                        f"at {profile.ridge_point:.0f} FLOP/byte: memory-bound, so its MAC saving cannot appear"))
+        reasons.append(
+            (
+                repeats * sum(p.seconds for p in memory_bound) / total,
+                f"{slowest.layer.describe()}: {slowest.intensity:.1f} FLOP/byte, under the ridge "
+                f"at {profile.ridge_point:.0f} FLOP/byte: memory-bound, so its MAC saving cannot appear",
+            )
+        )
     overhead = profile.call_overhead_seconds + repeats * sum(p.overhead_seconds for p in after)
-    reasons.append((overhead / total,
-                    f"{original.c_out} channels, {original.height}x{original.width}: fixed per-op "
-                    f"overhead is {_share(overhead, total)} of the factorized block's predicted time"))
+    reasons.append(
+        (
+            overhead / total,
+            f"{original.c_out} channels, {original.height}x{original.width}: fixed per-op "
+            f"overhead is {_share(overhead, total)} of the factorized block's predicted time",
+        )
+    )
     original_efficiency = before[0].efficiency
     slower = [p for p in after if p.bound == "compute" and p.efficiency < original_efficiency]
     if slower:
         weakest = min(slower, key=lambda p: p.efficiency)
         lost = repeats * sum(p.compute_seconds * (1 - p.efficiency / original_efficiency) for p in slower)
-        reasons.append((lost / total,
-                        f"{weakest.kind} layers reach {weakest.efficiency:.0%} of the peak compute rate "
-                        f"here, the original {before[0].kind} layer {original_efficiency:.0%}"))
+        reasons.append(
+            (
+                lost / total,
+                f"{weakest.kind} layers reach {weakest.efficiency:.0%} of the peak compute rate "
+                f"here, the original {before[0].kind} layer {original_efficiency:.0%}",
+            )
+        )
     reasons.sort(key=lambda reason: reason[0], reverse=True)
     return "; ".join(text for _, text in reasons[:2])

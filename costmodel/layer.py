@@ -53,9 +53,7 @@ def as_size(field: str, value: Any, minimum: int = 1) -> Size:
     if isinstance(value, Poly):
         return value  # a symbol of the sympy-free algebra (costmodel.polynomial): a size by construction
     if not (is_integer(value) or is_symbolic(value)):
-        raise TypeError(
-            f"{field} must be an integer or a sympy symbol, got {value!r} ({type(value).__name__})"
-        )
+        raise TypeError(f"{field} must be an integer or a sympy symbol, got {value!r} ({type(value).__name__})")
     if is_symbolic(value):
         import sympy
 
@@ -102,9 +100,7 @@ def as_padding(value: Any) -> Padding:
     if isinstance(value, str):
         mode = value.lower()
         if mode not in PADDING_MODES:
-            raise ValueError(
-                f"padding must be 'same', 'valid' or a number of zeros per side, got {value!r}"
-            )
+            raise ValueError(f"padding must be 'same', 'valid' or a number of zeros per side, got {value!r}")
         return mode
     return as_pair("padding", value, minimum=0)
 
@@ -182,8 +178,7 @@ class ConvLayer:
 
             object.__setattr__(self, "height", symbols.H if self.height is None else self.height)
             object.__setattr__(self, "width", symbols.W if self.width is None else self.width)
-        for field in ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "height", "width",
-                      "batch", "dtype_bytes"):
+        for field in ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "height", "width", "batch", "dtype_bytes"):
             object.__setattr__(self, field, as_size(field, getattr(self, field)))
         object.__setattr__(self, "stride", as_pair("stride", self.stride))
         object.__setattr__(self, "dilation", as_pair("dilation", self.dilation))
@@ -217,16 +212,16 @@ class ConvLayer:
         return output_length(length, kernel, self.stride[index], self.dilation[index], padding)
 
     @classmethod
-    def depthwise(cls, kernel_h: Size, kernel_w: Size, channels: Size, multiplier: Size = 1,
-                  **options: Any) -> ConvLayer:
+    def depthwise(
+        cls, kernel_h: Size, kernel_w: Size, channels: Size, multiplier: Size = 1, **options: Any
+    ) -> ConvLayer:
         """A depthwise convolution: one group per input channel.
 
         >>> ConvLayer.depthwise(3, 3, channels=32, multiplier=2).c_out
         64
         """
         multiplier = as_size("multiplier", multiplier)
-        return cls(kernel_h, kernel_w, c_in=channels, c_out=channels * multiplier,
-                   groups=channels, **options)
+        return cls(kernel_h, kernel_w, c_in=channels, c_out=channels * multiplier, groups=channels, **options)
 
     @property
     def kernel(self) -> tuple[Size, Size]:
@@ -240,8 +235,7 @@ class ConvLayer:
     @property
     def output_hw(self) -> tuple[Size, Size]:
         """Output (height, width)."""
-        return (self._output_length("height", self.height),
-                self._output_length("width", self.width))
+        return (self._output_length("height", self.height), self._output_length("width", self.width))
 
     def replace(self, **changes: Any) -> ConvLayer:
         """A copy with some fields changed, validated again."""

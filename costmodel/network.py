@@ -34,8 +34,18 @@ from costmodel.counts import count_layer, output_shape
 from costmodel.layer import ConvLayer, is_known
 from costmodel.schemes import SCHEMES, factorize
 
-__all__ = ["FUSE", "NETWORK_VERSION", "Change", "Network", "NetworkLayer", "Rule", "fused_conv",
-           "parse_rules", "plan_changes", "rewrite"]
+__all__ = [
+    "FUSE",
+    "NETWORK_VERSION",
+    "Change",
+    "Network",
+    "NetworkLayer",
+    "Rule",
+    "fused_conv",
+    "parse_rules",
+    "plan_changes",
+    "rewrite",
+]
 
 #: Version of :meth:`Network.as_dict`'s layout, refused on mismatch by :meth:`Network.from_dict`.
 NETWORK_VERSION = 1
@@ -127,32 +137,54 @@ class NetworkLayer:
 
     def row(self) -> dict:
         """The layer-table row: name, kind, kernel, stride, channels in and out, output size, params, MACs."""
-        row: dict[str, Any] = {"name": self.name, "kind": self.kind, "kernel": "", "stride": "",
-                               "c_in": "", "c_out": "", "output": "x".join(map(str, self.output_shape)),
-                               "params": self.params, "macs": self.macs, "counted": self.counted}
+        row: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "kernel": "",
+            "stride": "",
+            "c_in": "",
+            "c_out": "",
+            "output": "x".join(map(str, self.output_shape)),
+            "params": self.params,
+            "macs": self.macs,
+            "counted": self.counted,
+        }
         if self.convs:
             first, last = self.convs[0], self.convs[-1]
             row.update(c_in=_int(first.c_in), c_out=_int(last.c_out))
             if self.kind != DENSE_KIND:
-                row.update(kernel=f"{first.kernel_h}x{first.kernel_w}",
-                           stride="x".join(map(str, first.stride)) if first.stride[0] != first.stride[1]
-                           else str(first.stride[0]))
+                row.update(
+                    kernel=f"{first.kernel_h}x{first.kernel_w}",
+                    stride="x".join(map(str, first.stride))
+                    if first.stride[0] != first.stride[1]
+                    else str(first.stride[0]),
+                )
                 if not self.output_shape:
                     row["output"] = "x".join(str(_int(size)) for size in output_shape(last)[1:])
         return row
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind,
-                "convs": [_conv_dict(conv) for conv in self.convs],
-                "params_given": self.params_given, "inputs": list(self.inputs),
-                "output_shape": list(self.output_shape), "counted": self.counted}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "convs": [_conv_dict(conv) for conv in self.convs],
+            "params_given": self.params_given,
+            "inputs": list(self.inputs),
+            "output_shape": list(self.output_shape),
+            "counted": self.counted,
+        }
 
     @classmethod
     def from_dict(cls, document: dict) -> NetworkLayer:
-        return cls(name=document["name"], kind=document["kind"],
-                   convs=tuple(_conv_from_dict(conv) for conv in document.get("convs", ())),
-                   params_given=document.get("params_given"), inputs=tuple(document.get("inputs", ())),
-                   output_shape=tuple(document.get("output_shape", ())), counted=document.get("counted", True))
+        return cls(
+            name=document["name"],
+            kind=document["kind"],
+            convs=tuple(_conv_from_dict(conv) for conv in document.get("convs", ())),
+            params_given=document.get("params_given"),
+            inputs=tuple(document.get("inputs", ())),
+            output_shape=tuple(document.get("output_shape", ())),
+            counted=document.get("counted", True),
+        )
 
 
 def _conv_dict(conv: ConvLayer) -> dict:
@@ -166,8 +198,9 @@ def _conv_dict(conv: ConvLayer) -> dict:
 
 
 def _conv_from_dict(values: dict) -> ConvLayer:
-    fields: dict[str, Any] = {name: tuple(value) if isinstance(value, list) else value
-                              for name, value in values.items()}
+    fields: dict[str, Any] = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in values.items()
+    }
     return ConvLayer(**fields)
 
 
@@ -241,23 +274,39 @@ class Network:
 
     def totals(self) -> dict:
         conv_params = sum(layer.params for layer in self.conv_layers)
-        return {"params": self.params, "macs": self.macs, "conv_dense_params": conv_params,
-                "other_params": self.params - conv_params, "conv_dense_layers": len(self.conv_layers),
-                "layers": len(self.layers)}
+        return {
+            "params": self.params,
+            "macs": self.macs,
+            "conv_dense_params": conv_params,
+            "other_params": self.params - conv_params,
+            "conv_dense_layers": len(self.conv_layers),
+            "layers": len(self.layers),
+        }
 
     def as_dict(self) -> dict:
         """JSON-ready: the model, the input, the totals and every layer with its ConvLayers."""
-        return {"version": NETWORK_VERSION, "model": self.name, "input": list(self.input_shape),
-                "params": self.params, "macs": self.macs, "totals": self.totals(),
-                "layers": [{**layer.as_dict(), **_numbers(layer)} for layer in self.layers]}
+        return {
+            "version": NETWORK_VERSION,
+            "model": self.name,
+            "input": list(self.input_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "totals": self.totals(),
+            "layers": [{**layer.as_dict(), **_numbers(layer)} for layer in self.layers],
+        }
 
     @classmethod
     def from_dict(cls, document: dict) -> Network:
         if document.get("version") != NETWORK_VERSION:
-            raise ValueError(f"network layout version {document.get('version')!r} is not supported "
-                             f"(this cost model reads version {NETWORK_VERSION})")
-        return cls(document["model"], tuple(document["input"]),
-                   tuple(NetworkLayer.from_dict(layer) for layer in document["layers"]))
+            raise ValueError(
+                f"network layout version {document.get('version')!r} is not supported "
+                f"(this cost model reads version {NETWORK_VERSION})"
+            )
+        return cls(
+            document["model"],
+            tuple(document["input"]),
+            tuple(NetworkLayer.from_dict(layer) for layer in document["layers"]),
+        )
 
     def replace(self, **changes) -> Network:
         return dataclasses.replace(self, **changes)
@@ -324,8 +373,9 @@ class Rule:
         return f"{self.kernel[0]}x{self.kernel[1]}:{self.scheme}" if self.kernel else self.scheme
 
 
-def parse_rules(text: str, *, name_glob: str = "*", kinds: tuple | None = None,
-                min_channels: int = 1) -> tuple[Rule, ...]:
+def parse_rules(
+    text: str, *, name_glob: str = "*", kinds: tuple | None = None, min_channels: int = 1
+) -> tuple[Rule, ...]:
     """Rules from ``'5x5:stack,7x7:asymmetric,3x3:depthwise-separable'`` or ``'fuse'``.
 
     >>> [rule.describe() for rule in parse_rules("5x5:stack,7:asymmetric")]
@@ -380,8 +430,9 @@ def _factorized(layer: NetworkLayer, rule: Rule) -> Change:
     try:
         block = factorize(conv, rule.scheme)
     except ValueError as error:
-        raise ValueError(f"rule {rule.describe()} cannot apply to layer {layer.name!r} "
-                         f"({conv.describe()}): {error}") from None
+        raise ValueError(
+            f"rule {rule.describe()} cannot apply to layer {layer.name!r} ({conv.describe()}): {error}"
+        ) from None
     new, source = [], layer.inputs
     parts = block.layers()
     for index, part in enumerate(parts):
@@ -412,8 +463,12 @@ def _fuse_partner(network: Network, layer: NetworkLayer, readers: dict) -> list[
         if current.kind != "Conv2D" or len(current.convs) != 1:
             return None
         pointwise = current.convs[0]
-        fits = (pointwise.kernel == (1, 1) and pointwise.groups == 1 and pointwise.stride == (1, 1)
-                and pointwise.dilation == (1, 1))
+        fits = (
+            pointwise.kernel == (1, 1)
+            and pointwise.groups == 1
+            and pointwise.stride == (1, 1)
+            and pointwise.dilation == (1, 1)
+        )
         return chain if fits else None
 
 
@@ -429,7 +484,7 @@ def fused_conv(depthwise: ConvLayer, pointwise: ConvLayer) -> ConvLayer:
 
 def _fused(network: Network, chain: list[NetworkLayer]) -> Change:
     first, last = chain[0], chain[-1]
-    depthwise, pointwise = (first.convs if first.kind == "SeparableConv2D" else (first.convs[0], last.convs[0]))
+    depthwise, pointwise = first.convs if first.kind == "SeparableConv2D" else (first.convs[0], last.convs[0])
     conv = fused_conv(depthwise, pointwise)
     name = f"{first.name}_fused"
     fused = NetworkLayer(name, "Conv2D", (conv,), inputs=first.inputs, output_shape=last.output_shape)

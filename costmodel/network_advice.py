@@ -105,12 +105,22 @@ class NetworkAdvice:
         rows = []
         for advice in self.layers:
             for rank, option in enumerate(advice.options, start=1):
-                rows.append({"layer": advice.layer.name, "conv": advice.layer.convs[0].describe(),
-                             "rank": rank, "scheme": option.scheme, "macs_before": option.macs_before,
-                             "macs_after": option.macs_after, "macs_ratio": option.macs_ratio,
-                             "seconds_before": option.seconds_before, "seconds_after": option.seconds_after,
-                             "time_ratio": option.time_ratio, "seconds_saved": option.seconds_saved,
-                             "best": option is advice.best})
+                rows.append(
+                    {
+                        "layer": advice.layer.name,
+                        "conv": advice.layer.convs[0].describe(),
+                        "rank": rank,
+                        "scheme": option.scheme,
+                        "macs_before": option.macs_before,
+                        "macs_after": option.macs_after,
+                        "macs_ratio": option.macs_ratio,
+                        "seconds_before": option.seconds_before,
+                        "seconds_after": option.seconds_after,
+                        "time_ratio": option.time_ratio,
+                        "seconds_saved": option.seconds_saved,
+                        "best": option is advice.best,
+                    }
+                )
         return rows
 
 
@@ -152,7 +162,8 @@ def predict_network_seconds(network: Network, profile: latency.DeviceProfile) ->
     activations, pooling) are outside the model.
     """
     return profile.call_overhead_seconds + sum(
-        _seconds(conv, profile) or 0.0 for layer in network.conv_layers for conv in layer.convs)
+        _seconds(conv, profile) or 0.0 for layer in network.conv_layers for conv in layer.convs
+    )
 
 
 def advise(network: Network, profile: latency.DeviceProfile | None = None) -> NetworkAdvice:
@@ -160,13 +171,23 @@ def advise(network: Network, profile: latency.DeviceProfile | None = None) -> Ne
 
     With a device profile, by predicted seconds saved on that device; without, by MACs saved.
     """
-    layers = tuple(_layer_advice(layer, profile) for layer in network.conv_layers
-                   if len(layer.convs) == 1 and layer.kind != "Dense")
+    layers = tuple(
+        _layer_advice(layer, profile)
+        for layer in network.conv_layers
+        if len(layer.convs) == 1 and layer.kind != "Dense"
+    )
     macs_before = network.macs
     saved_macs = sum(advice.best.macs_before - advice.best.macs_after for advice in layers if advice.best)
     seconds_before = seconds_after = None
     if profile is not None:
         seconds_before = predict_network_seconds(network, profile)
         seconds_after = seconds_before - sum(advice.best.seconds_saved or 0.0 for advice in layers if advice.best)
-    return NetworkAdvice(network, layers, profile.device if profile else None, macs_before,
-                         macs_before - saved_macs, seconds_before, seconds_after)
+    return NetworkAdvice(
+        network,
+        layers,
+        profile.device if profile else None,
+        macs_before,
+        macs_before - saved_macs,
+        seconds_before,
+        seconds_after,
+    )

@@ -54,8 +54,9 @@ PUBLISHED = (
     PublishedFigure("MobileNet 1.0-192", f"{HOWARD}, Table 7", "MobileNet", 1.0, 192, 418, 4.2),
     PublishedFigure("MobileNet 1.0-160", f"{HOWARD}, Table 7", "MobileNet", 1.0, 160, 290, 4.2),
     PublishedFigure("MobileNet 1.0-128", f"{HOWARD}, Table 7", "MobileNet", 1.0, 128, 186, 4.2),
-    PublishedFigure("Conv MobileNet (full 3x3 convolutions)", f"{HOWARD}, Table 4", "MobileNet", 1.0, 224,
-                    4866, 29.3, rules="fuse"),
+    PublishedFigure(
+        "Conv MobileNet (full 3x3 convolutions)", f"{HOWARD}, Table 4", "MobileNet", 1.0, 224, 4866, 29.3, rules="fuse"
+    ),
     PublishedFigure("MobileNetV2 1.0-224", f"{SANDLER}, Table 4", "MobileNetV2", 1.0, 224, 300, 3.4),
 )
 
@@ -64,14 +65,14 @@ def _rounding(published: float) -> float:
     """Half a unit of the published figure's last digit: 569 -> 0.5, 4.2 -> 0.05."""
     text = f"{published:g}"
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return 0.5 * 10 ** -decimals
+    return 0.5 * 10**-decimals
 
 
 def _truncated(value: float, published: float) -> float:
     """``value`` cut (not rounded) to the published figure's decimals: 3.471 -> 3.4 for 3.4."""
     text = f"{published:g}"
     decimals = len(text.split(".")[1]) if "." in text else 0
-    scale = 10 ** decimals
+    scale = 10**decimals
     return int(value * scale) / scale
 
 
@@ -94,13 +95,17 @@ def _explain_params(network: Network, published: float) -> str:
         return f"within the published rounding (±{_rounding(published):g} M)"
     norm = _norm_params(network) / 1e6
     without = ours - norm
-    parts = [f"batch norm holds {norm:.3f} M of ours (half of them moving statistics), which the paper "
-             f"does not count: without it {without:.3f} M"]
+    parts = [
+        f"batch norm holds {norm:.3f} M of ours (half of them moving statistics), which the paper "
+        f"does not count: without it {without:.3f} M"
+    ]
     if abs(without - published) <= _rounding(published):
         parts.append("within the published rounding")
     elif _truncated(without, published) == published:
-        parts.append(f"{100 * (without / published - 1):+.1f}%, which the published figure matches "
-                     "truncated to its last digit, not rounded")
+        parts.append(
+            f"{100 * (without / published - 1):+.1f}%, which the published figure matches "
+            "truncated to its last digit, not rounded"
+        )
     else:
         parts.append(f"{100 * (without / published - 1):+.1f}% that neither batch norm nor rounding explains")
     return "; ".join(parts)
@@ -114,20 +119,28 @@ def _explain_macs(network: Network, published: float) -> str:
     if head is None:
         return "no classifier head to account for the difference"
     body = ours - head.macs / 1e6
-    return (f"the classifier {head.name} does {head.macs / 1e6:.3f} M; without it {body:.1f} M "
-            f"({100 * (body / published - 1):+.2f}%)")
+    return (
+        f"the classifier {head.name} does {head.macs / 1e6:.3f} M; without it {body:.1f} M "
+        f"({100 * (body / published - 1):+.2f}%)"
+    )
 
 
 def compare_published(figure: PublishedFigure, network: Network) -> dict:
     """Our counts of ``figure``'s network beside the published ones, with an explanation over 1%."""
     macs, params = network.macs / 1e6, network.params / 1e6
     macs_diff, params_diff = macs / figure.macs_millions - 1, params / figure.params_millions - 1
-    return {"network": figure.label, "source": figure.source,
-            "published MACs (M)": figure.macs_millions, "our MACs (M)": macs,
-            "MACs difference (%)": 100 * macs_diff,
-            "published params (M)": figure.params_millions, "our params (M)": params,
-            "params difference (%)": 100 * params_diff,
-            "our conv+dense params (M)": network.totals()["conv_dense_params"] / 1e6,
-            "why MACs differ": _explain_macs(network, figure.macs_millions) if abs(macs_diff) > EXPLAIN_ABOVE else "",
-            "why params differ": (_explain_params(network, figure.params_millions)
-                                  if abs(params_diff) > EXPLAIN_ABOVE else "")}
+    return {
+        "network": figure.label,
+        "source": figure.source,
+        "published MACs (M)": figure.macs_millions,
+        "our MACs (M)": macs,
+        "MACs difference (%)": 100 * macs_diff,
+        "published params (M)": figure.params_millions,
+        "our params (M)": params,
+        "params difference (%)": 100 * params_diff,
+        "our conv+dense params (M)": network.totals()["conv_dense_params"] / 1e6,
+        "why MACs differ": _explain_macs(network, figure.macs_millions) if abs(macs_diff) > EXPLAIN_ABOVE else "",
+        "why params differ": (
+            _explain_params(network, figure.params_millions) if abs(params_diff) > EXPLAIN_ABOVE else ""
+        ),
+    }

@@ -157,8 +157,11 @@ class Poly:
         common: dict[str, int] | None = None
         for monomial in self.terms:
             powers = dict(monomial)
-            common = powers if common is None else {name: min(exponent, powers[name])
-                                                    for name, exponent in common.items() if name in powers}
+            common = (
+                powers
+                if common is None
+                else {name: min(exponent, powers[name]) for name, exponent in common.items() if name in powers}
+            )
         return tuple(sorted((common or {}).items()))
 
     def names(self) -> set[str]:
@@ -255,6 +258,7 @@ def _term_text(monomial: Monomial, coefficient: int) -> str:
 
 # Factoring ---------------------------------------------------------------------------------
 
+
 def irreducible_factors(poly: Poly | int) -> list[Poly]:
     """The irreducible factors of a primitive polynomial with no monomial factor, with multiplicity.
 
@@ -295,8 +299,9 @@ def _split(value: Poly | int) -> tuple[int, Counter[str], list[Poly]]:
     return value.content(), Counter(dict(value.monomial_content())), irreducible_factors(_primitive(value))
 
 
-def reduced(numerator: Poly | int, denominator: Poly | int) -> tuple[Fraction, Counter[str], Counter[str],
-                                                                     list[Poly], list[Poly]]:
+def reduced(
+    numerator: Poly | int, denominator: Poly | int
+) -> tuple[Fraction, Counter[str], Counter[str], list[Poly], list[Poly]]:
     """numerator/denominator cancelled: (coefficient, symbols up, symbols down, factors up, factors down)."""
     content_up, powers_up, factors_up = _split(numerator)
     content_down, powers_down, factors_down = _split(denominator)

@@ -57,10 +57,11 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
         columns = list(rows[0]) if rows else []
     cells = [[cell(row.get(column)) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
-             "  ".join("-" * width for width in widths)]
-    lines += ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
-              for line in cells]
+    lines = [
+        "  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
+        "  ".join("-" * width for width in widths),
+    ]
+    lines += ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip() for line in cells]
     return "\n".join(lines)
 
 
@@ -72,13 +73,15 @@ def to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: cell(value) if isinstance(value, (list, tuple)) else plain(value)
-                         for key, value in row.items()})
+        writer.writerow(
+            {key: cell(value) if isinstance(value, (list, tuple)) else plain(value) for key, value in row.items()}
+        )
     return buffer.getvalue()
 
 
 def to_json(value: Any) -> str:
     """Strict JSON text, with exact values as strings; a non-finite float is a ValueError naming its key."""
+
     def convert(item: Any, where: str) -> Any:
         if isinstance(item, dict):
             return {key: convert(inner, f"{where}.{key}" if where else str(key)) for key, inner in item.items()}
@@ -88,4 +91,5 @@ def to_json(value: Any) -> str:
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"result {where or 'value'} is {item}, not a finite number: refusing to print it")
         return item
+
     return json.dumps(convert(value, ""), indent=2, allow_nan=False)

@@ -94,9 +94,7 @@ def _stack_depth(layer: ConvLayer, m: int) -> Size:
     """How many m x m layers reach the layer's kernel: n with n(m-1)+1 = k."""
     spans = [k for k in layer.kernel if k != 1]
     if len(spans) == 2 and not same_size(spans[0], spans[1]):
-        raise ValueError(
-            f"stack covers k x k, 1 x k and k x 1 kernels, not {layer.kernel_h}x{layer.kernel_w}"
-        )
+        raise ValueError(f"stack covers k x k, 1 x k and k x 1 kernels, not {layer.kernel_h}x{layer.kernel_w}")
     if not spans:
         raise ValueError("stack needs a kernel larger than 1x1")
     kernel = spans[0]
@@ -108,8 +106,10 @@ def _stack_depth(layer: ConvLayer, m: int) -> Size:
             f"work: {_nearest_stackable(int(kernel), m)}"
         )
     if isinstance(depth, int) and depth > MAX_STACK_DEPTH:
-        raise ValueError(f"stack of {depth} layers is more than this model builds ({MAX_STACK_DEPTH}); "
-                         f"kernel {layer.kernel_h}x{layer.kernel_w} is too large for m={m}")
+        raise ValueError(
+            f"stack of {depth} layers is more than this model builds ({MAX_STACK_DEPTH}); "
+            f"kernel {layer.kernel_h}x{layer.kernel_w} is too large for m={m}"
+        )
     return depth
 
 
@@ -148,16 +148,21 @@ def stack(layer: ConvLayer, m: int = 3, mid: Size | None = None) -> Block:
         return {**small, "c_in": c_in, "c_out": c_out, **placement}
 
     if isinstance(depth, int):
-        specs = ([factor(layer.c_in, mid, True, False)]
-                 + [factor(mid, mid, False, False)] * (depth - 2)
-                 + [factor(mid, layer.c_out, False, True)])
+        specs = (
+            [factor(layer.c_in, mid, True, False)]
+            + [factor(mid, mid, False, False)] * (depth - 2)
+            + [factor(mid, layer.c_out, False, True)]
+        )
         return Block.of(*_chain(layer, specs), name="stack")
     if layer.padding != "same":
-        raise ValueError("stack with a symbolic kernel size needs 'same' padding, "
-                         f"got {layer.padding!r}; give the kernel size as a number")
-    head, middle, tail = _chain(layer, [factor(layer.c_in, mid, True, False),
-                                        factor(mid, mid, False, False),
-                                        factor(mid, layer.c_out, False, True)])
+        raise ValueError(
+            "stack with a symbolic kernel size needs 'same' padding, "
+            f"got {layer.padding!r}; give the kernel size as a number"
+        )
+    head, middle, tail = _chain(
+        layer,
+        [factor(layer.c_in, mid, True, False), factor(mid, mid, False, False), factor(mid, layer.c_out, False, True)],
+    )
     return Block((Stage(head), Stage(middle, depth - 2), Stage(tail)), name="stack")
 
 
@@ -171,9 +176,7 @@ def asymmetric(layer: ConvLayer, mid: Size | None = None, order: str = "1xk-firs
     if order not in orders:
         raise ValueError(f"order must be one of {', '.join(orders)}; got {order!r}")
     if layer.kernel_h == 1 or layer.kernel_w == 1:
-        raise ValueError(
-            f"asymmetric splits a kernel wider than 1 on both axes, got {layer.kernel_h}x{layer.kernel_w}"
-        )
+        raise ValueError(f"asymmetric splits a kernel wider than 1 on both axes, got {layer.kernel_h}x{layer.kernel_w}")
     mid = layer.c_out if mid is None else as_size("mid", mid)
     row = {"kernel_h": 1, "kernel_w": layer.kernel_w, **_per_axis(layer, (False, True), first=True, last=True)}
     column = {"kernel_h": layer.kernel_h, "kernel_w": 1, **_per_axis(layer, (True, False), first=True, last=True)}
@@ -192,18 +195,29 @@ def depthwise_separable(layer: ConvLayer, multiplier: Size = 1) -> Block:
         raise ValueError(f"depthwise-separable splits an ungrouped convolution, got groups={layer.groups}")
     multiplier = as_size("multiplier", multiplier)
     wide = layer.c_in * multiplier
-    specs = [{"c_in": layer.c_in, "c_out": wide, "groups": layer.c_in},
-             {"kernel_h": 1, "kernel_w": 1, "c_in": wide, "c_out": layer.c_out,
-              "stride": 1, "dilation": 1, "padding": "valid"}]
+    specs = [
+        {"c_in": layer.c_in, "c_out": wide, "groups": layer.c_in},
+        {
+            "kernel_h": 1,
+            "kernel_w": 1,
+            "c_in": wide,
+            "c_out": layer.c_out,
+            "stride": 1,
+            "dilation": 1,
+            "padding": "valid",
+        },
+    ]
     return Block.of(*_chain(layer, specs), name="depthwise-separable")
 
 
-SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
-    Scheme("stack", stack, "mid", "k x k -> n stacked m x m layers (default m=3)"),
-    Scheme("asymmetric", asymmetric, "mid", "k_h x k_w -> 1 x k_w then k_h x 1"),
-    Scheme("depthwise-separable", depthwise_separable, "multiplier",
-           "k x k -> depthwise k x k then pointwise 1x1"),
-)}
+SCHEMES: dict[str, Scheme] = {
+    scheme.name: scheme
+    for scheme in (
+        Scheme("stack", stack, "mid", "k x k -> n stacked m x m layers (default m=3)"),
+        Scheme("asymmetric", asymmetric, "mid", "k_h x k_w -> 1 x k_w then k_h x 1"),
+        Scheme("depthwise-separable", depthwise_separable, "multiplier", "k x k -> depthwise k x k then pointwise 1x1"),
+    )
+}
 
 
 def scheme_names(name: str) -> list[Scheme]:
@@ -212,8 +226,7 @@ def scheme_names(name: str) -> list[Scheme]:
     unknown = [part for part in parts if part not in SCHEMES]
     if unknown:
         raise ValueError(
-            f"unknown scheme {unknown[0]!r}; known schemes: {', '.join(SCHEMES)} "
-            "(join names with '+' to compose)"
+            f"unknown scheme {unknown[0]!r}; known schemes: {', '.join(SCHEMES)} (join names with '+' to compose)"
         )
     return [SCHEMES[part] for part in parts]
 
@@ -240,11 +253,12 @@ def factorize(layer: ConvLayer, scheme: str, **options: Any) -> Block:
 
 def _check_equivalent_shape(layer: ConvLayer, block: Block) -> None:
     """A factorization must see the same window and give the same output shape."""
-    original_field = (layer.dilation[0] * (layer.kernel_h - 1) + 1,
-                      layer.dilation[1] * (layer.kernel_w - 1) + 1)
-    checks = {"receptive field": (original_field, block.receptive_field),
-              "output size": (layer.output_hw, block.last.output_hw),
-              "output channels": ((layer.c_out,), (block.last.c_out,))}
+    original_field = (layer.dilation[0] * (layer.kernel_h - 1) + 1, layer.dilation[1] * (layer.kernel_w - 1) + 1)
+    checks = {
+        "receptive field": (original_field, block.receptive_field),
+        "output size": (layer.output_hw, block.last.output_hw),
+        "output channels": ((layer.c_out,), (block.last.c_out,)),
+    }
     for what, (expected, got) in checks.items():
         if not all(same_size(a, b) for a, b in zip(expected, got, strict=True)):
             raise RuntimeError(f"bug: {block.name} changed the {what} from {expected} to {got}")

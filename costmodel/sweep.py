@@ -111,8 +111,7 @@ class _GridLayer:
     output_hw: tuple[Any, Any]
 
 
-def _grid_layers(layers: list[ConvLayer], columns: dict, height: Any, width: Any
-                 ) -> tuple[list[_GridLayer], Any, Any]:
+def _grid_layers(layers: list[ConvLayer], columns: dict, height: Any, width: Any) -> tuple[list[_GridLayer], Any, Any]:
     """The layers over the grid, chained from the input ``height`` x ``width`` (columns or numbers).
 
     Each layer's input is the previous one's output, computed here; the
@@ -126,20 +125,31 @@ def _grid_layers(layers: list[ConvLayer], columns: dict, height: Any, width: Any
         lengths = []
         for axis, length in enumerate((height, width)):
             padding = layer.padding if isinstance(layer.padding, str) else layer.padding[axis]
-            lengths.append(output_length(length, layer.kernel[axis], layer.stride[axis],
-                                         layer.dilation[axis], padding))
+            lengths.append(output_length(length, layer.kernel[axis], layer.stride[axis], layer.dilation[axis], padding))
         fits = fits & (lengths[0] >= 1) & (lengths[1] >= 1)
         c_in, c_out = _evaluate(layer.c_in, columns), _evaluate(layer.c_out, columns)
         groups = _evaluate(layer.groups, columns)
         divides = divides & (c_in % groups == 0) & (c_out % groups == 0)
         # A layer that does not fit counts zero positions, so no count goes negative (or past the
         # largest corner's); the configuration is reported as an error anyway.
-        out_h, out_w = (np.maximum(length, 0) if isinstance(length, np.ndarray) else max(length, 0)
-                        for length in lengths)
-        grid_layers.append(_GridLayer(
-            kernel_h=layer.kernel_h, kernel_w=layer.kernel_w, c_in=c_in, c_out=c_out, groups=groups,
-            bias=layer.bias, height=height, width=width, batch=_evaluate(layer.batch, columns),
-            dtype_bytes=layer.dtype_bytes, output_hw=(out_h, out_w)))
+        out_h, out_w = (
+            np.maximum(length, 0) if isinstance(length, np.ndarray) else max(length, 0) for length in lengths
+        )
+        grid_layers.append(
+            _GridLayer(
+                kernel_h=layer.kernel_h,
+                kernel_w=layer.kernel_w,
+                c_in=c_in,
+                c_out=c_out,
+                groups=groups,
+                bias=layer.bias,
+                height=height,
+                width=width,
+                batch=_evaluate(layer.batch, columns),
+                dtype_bytes=layer.dtype_bytes,
+                output_hw=(out_h, out_w),
+            )
+        )
         height, width = out_h, out_w
     return grid_layers, fits, divides
 
@@ -174,8 +184,9 @@ def _structure(kernel: Any, scheme: str, fixed: dict, axes: dict) -> tuple[list[
     spatial = [name for name in axes if name in ("height", "width")]
 
     def build(size: Any) -> tuple[list[ConvLayer], list[ConvLayer]]:
-        structural = {name: (size(values) if name in spatial else poly_symbol_for(name))
-                      for name, values in axes.items()}
+        structural = {
+            name: (size(values) if name in spatial else poly_symbol_for(name)) for name, values in axes.items()
+        }
         comparison = savings(kernel, scheme, **fixed, **structural)
         return [comparison.layer], comparison.block.layers()
 
@@ -192,8 +203,7 @@ def _structure(kernel: Any, scheme: str, fixed: dict, axes: dict) -> tuple[list[
     return _symbolic_structure(kernel, scheme, fixed, axes)
 
 
-def _symbolic_structure(kernel: Any, scheme: str, fixed: dict, axes: dict
-                        ) -> tuple[list[ConvLayer], list[ConvLayer]]:
+def _symbolic_structure(kernel: Any, scheme: str, fixed: dict, axes: dict) -> tuple[list[ConvLayer], list[ConvLayer]]:
     comparison = savings(kernel, scheme, **fixed, **{name: symbol_for(name) for name in axes})
     return [comparison.layer], comparison.block.layers()
 
@@ -209,8 +219,10 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
     """
     axes, fixed = _grid(values)
     corner = [np.array([max(values)], dtype=object) for values in axes.values()]
-    exact_grid = [column.ravel() for column in np.meshgrid(
-        *[np.array(values, dtype=object) for values in axes.values()], indexing="ij")]
+    exact_grid = [
+        column.ravel()
+        for column in np.meshgrid(*[np.array(values, dtype=object) for values in axes.values()], indexing="ij")
+    ]
     int64_grid: list[np.ndarray] | None = None
     results = []
     for kernel, scheme in itertools.product(kernels, schemes):
@@ -222,8 +234,11 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
             results.append({**entry, **dict(zip(axes, exact_grid, strict=True)), "error": str(error)})
             continue
         largest = [_counts(layers, _columns(axes, corner), fixed) for layers in (before, after)]
-        fits_int64 = all(int(np.max(np.asarray(found[metric], dtype=object))) < INT64_SAFE
-                         for found in largest for metric in SWEPT_METRICS)
+        fits_int64 = all(
+            int(np.max(np.asarray(found[metric], dtype=object))) < INT64_SAFE
+            for found in largest
+            for metric in SWEPT_METRICS
+        )
         if fits_int64 and int64_grid is None:
             int64_grid = [column.astype(np.int64) for column in exact_grid]
         grid = int64_grid if fits_int64 and int64_grid is not None else exact_grid
@@ -234,11 +249,10 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
         for when, found in zip(("before", "after"), counted, strict=True):
             for metric in SWEPT_METRICS:
                 entry[f"{metric}_{when}"] = np.broadcast_to(np.asarray(found[metric]), (size,))
-        entry["exists"] = np.broadcast_to(np.asarray(counted[1]["fits"] & counted[0]["fits"]
-                                                     & counted[0]["divides"] & counted[1]["divides"]),
-                                          (size,))
-        entry["channels_divide"] = np.broadcast_to(np.asarray(counted[0]["divides"] & counted[1]["divides"]),
-                                                   (size,))
+        entry["exists"] = np.broadcast_to(
+            np.asarray(counted[1]["fits"] & counted[0]["fits"] & counted[0]["divides"] & counted[1]["divides"]), (size,)
+        )
+        entry["channels_divide"] = np.broadcast_to(np.asarray(counted[0]["divides"] & counted[1]["divides"]), (size,))
         results.append(entry)
     return results
 
@@ -256,8 +270,11 @@ def sweep(kernels: Iterable, schemes: Iterable[str], **values: Any) -> list[dict
     """
     rows = []
     for result in sweep_arrays(kernels, schemes, **values):
-        base = {name: result[name] for name in ("kernel", "scheme", *SWEEPABLE)
-                if name in result and np.ndim(result[name]) == 0}
+        base = {
+            name: result[name]
+            for name in ("kernel", "scheme", *SWEEPABLE)
+            if name in result and np.ndim(result[name]) == 0
+        }
         if "error" in result:
             rows.append({**base, "error": result["error"]})
             continue
@@ -266,14 +283,23 @@ def sweep(kernels: Iterable, schemes: Iterable[str], **values: Any) -> list[dict
             sizes = {**base, **{name: int(result[name][i]) for name in axes}}
             row = {name: sizes[name] for name in ("kernel", "scheme", *SWEEPABLE) if name in sizes}
             if not result["exists"][i]:
-                reason = ("kernel does not fit the input" if result["channels_divide"][i]
-                          else "channels are not divisible by groups")
+                reason = (
+                    "kernel does not fit the input"
+                    if result["channels_divide"][i]
+                    else "channels are not divisible by groups"
+                )
                 rows.append({**row, "error": reason})
                 continue
             for metric in SWEPT_METRICS:
                 before, after = int(result[f"{metric}_before"][i]), int(result[f"{metric}_after"][i])
                 exact = Fraction(after, before)
-                row.update({f"{metric}_before": before, f"{metric}_after": after,
-                            f"{metric}_ratio": ratio_text(exact), f"{metric}_saving": float(1 - exact)})
+                row.update(
+                    {
+                        f"{metric}_before": before,
+                        f"{metric}_after": after,
+                        f"{metric}_ratio": ratio_text(exact),
+                        f"{metric}_saving": float(1 - exact),
+                    }
+                )
             rows.append(row)
     return rows

@@ -38,8 +38,10 @@ def run_example(command: str) -> str:
 
 def refreshed(text: str) -> str:
     """The page with every console example's output replaced by a fresh run."""
+
     def replace(match):
         return f"```console\n$ {match['command']}\n{run_example(match['command'])}```"
+
     return BLOCK.sub(replace, text)
 
 

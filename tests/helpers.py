@@ -11,8 +11,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def validate(*argv, timeout=300):
     """``python -m validate ARGV``, its output captured."""
-    return subprocess.run([sys.executable, "-m", "validate", *argv], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "validate", *argv], capture_output=True, text=True, timeout=timeout)
 
 
 def read(path):

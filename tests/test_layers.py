@@ -20,13 +20,25 @@ PLOTTING = ("pandas", "matplotlib")
 # package -> module prefixes it must never import
 FORBIDDEN = {
     "costmodel": ("validate", *FRAMEWORKS, *PLOTTING),
-    "validate/harness": ("validate.frameworks", "validate.experiments", "validate.results", "validate.report",
-                         "costmodel", *FRAMEWORKS, *PLOTTING, "sympy"),
+    "validate/harness": (
+        "validate.frameworks",
+        "validate.experiments",
+        "validate.results",
+        "validate.report",
+        "costmodel",
+        *FRAMEWORKS,
+        *PLOTTING,
+        "sympy",
+    ),
     "validate/frameworks": ("validate.experiments", "validate.results", "validate.report", *PLOTTING),
-    "validate/results": ("validate.frameworks", "validate.experiments", "validate.report", *FRAMEWORKS,
-                         *PLOTTING),
-    "validate/report": ("validate.frameworks", "validate.experiments.runner", "validate.experiments.session",
-                        "validate.experiments.calibrate", *FRAMEWORKS),
+    "validate/results": ("validate.frameworks", "validate.experiments", "validate.report", *FRAMEWORKS, *PLOTTING),
+    "validate/report": (
+        "validate.frameworks",
+        "validate.experiments.runner",
+        "validate.experiments.session",
+        "validate.experiments.calibrate",
+        *FRAMEWORKS,
+    ),
 }
 
 
@@ -69,5 +81,7 @@ def test_the_check_finds_a_forbidden_import(tmp_path, monkeypatch):
     (package / "bad.py").write_text("def f():\n    import tensorflow as tf\n    from validate.report import x\n")
     monkeypatch.setattr(__import__(__name__), "REPO_ROOT", tmp_path)
     assert violations("validate/harness", FORBIDDEN["validate/harness"]) == [
-        "validate/harness/bad.py imports tensorflow", "validate/harness/bad.py imports validate.report",
-        "validate/harness/bad.py imports validate.report.x"]
+        "validate/harness/bad.py imports tensorflow",
+        "validate/harness/bad.py imports validate.report",
+        "validate/harness/bad.py imports validate.report.x",
+    ]

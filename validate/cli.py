@@ -29,9 +29,11 @@ from validate.frameworks import backends
 from validate.results.store import StoreBusyError
 
 PROGRAM = "validate"
-MODES_HELP = ("comma list; " + "; ".join(f"{spec.name}: {', '.join(spec.modes)}"
-                                         for spec in backends.SPECS.values())
-              + "; graph means the backend's natural mode")
+MODES_HELP = (
+    "comma list; "
+    + "; ".join(f"{spec.name}: {', '.join(spec.modes)}" for spec in backends.SPECS.values())
+    + "; graph means the backend's natural mode"
+)
 
 
 def _float_seconds(text: str) -> float:
@@ -49,8 +51,7 @@ def _modes(text: str) -> tuple:
     modes = tuple(part.strip() for part in text.split(","))
     unknown = [mode for mode in modes if mode not in backends.KNOWN_MODES]
     if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown mode {unknown[0]!r}; known: {', '.join(backends.KNOWN_MODES)}")
+        raise argparse.ArgumentTypeError(f"unknown mode {unknown[0]!r}; known: {', '.join(backends.KNOWN_MODES)}")
     return modes
 
 
@@ -73,15 +74,32 @@ def _activations(text: str) -> tuple:
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     # --profile is the old name of --preset, kept for one release: "profile" now means only
     # the latency model's device profile (--device-profile).
-    parser.add_argument("--preset", "--profile", dest="preset", choices=sorted(plans.PRESETS), default="default",
-                        help="how much to measure (quick: under 2 minutes on 2 cores); --profile is an "
-                             "old name for it")
-    parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu",
-                        help="where to measure; without a GPU, gpu/all fall back to the CPU")
-    parser.add_argument("--backend", choices=backends.NAMES, default="tensorflow",
-                        help="the framework Keras runs on (default tensorflow, the reference)")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
-                        help="folder of the CSV results and metadata (default results/)")
+    parser.add_argument(
+        "--preset",
+        "--profile",
+        dest="preset",
+        choices=sorted(plans.PRESETS),
+        default="default",
+        help="how much to measure (quick: under 2 minutes on 2 cores); --profile is an old name for it",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "gpu", "all"),
+        default="cpu",
+        help="where to measure; without a GPU, gpu/all fall back to the CPU",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=backends.NAMES,
+        default="tensorflow",
+        help="the framework Keras runs on (default tensorflow, the reference)",
+    )
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path("results"),
+        help="folder of the CSV results and metadata (default results/)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")
     parser.add_argument("--inter-threads", type=int, help="inter-op threads (0: the backend's choice)")
@@ -103,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     factor.add_argument("--batches", type=positive_ints, help="e.g. 1,8")
     factor.add_argument("--repeats", type=positive_int, help="how many times each block is stacked")
     factor.add_argument("--activation", type=_activations, help="none, relu or none,relu")
-    factor.add_argument("--device-profile", type=pathlib.Path,
-                        help="latency-model profile (default: device_profile_<device>.json in --out)")
+    factor.add_argument(
+        "--device-profile",
+        type=pathlib.Path,
+        help="latency-model profile (default: device_profile_<device>.json in --out)",
+    )
     add_common_options(factor)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     add_common_options(calibrate)
@@ -127,9 +148,15 @@ def chosen_preset(args) -> plans.Preset:
     elif args.experiment == "seed":
         overrides.update(seed_filters=_tuple(args.filters), seed_modes=args.modes)
     else:
-        overrides.update(cases=args.cases, channels=_tuple(args.channels), sizes=_tuple(args.sizes),
-                         batches=_tuple(args.batches), repeats=args.repeats,
-                         activations=args.activation, factorization_modes=args.modes)
+        overrides.update(
+            cases=args.cases,
+            channels=_tuple(args.channels),
+            sizes=_tuple(args.sizes),
+            batches=_tuple(args.batches),
+            repeats=args.repeats,
+            activations=args.activation,
+            factorization_modes=args.modes,
+        )
     chosen = plans.preset(args.preset, **overrides)
     spec = backends.spec(args.backend)
     given = getattr(args, "modes", None)  # calibrate has no --modes
@@ -138,8 +165,10 @@ def chosen_preset(args) -> plans.Preset:
         own = field == _MODE_FIELD[args.experiment]
         modes, left_out = spec.resolve_modes(getattr(chosen, field), explicit=own and given is not None)
         if left_out and own:
-            print(f"{PROGRAM}: the {spec.name} backend has no {', '.join(left_out)} mode; "
-                  f"measuring {', '.join(modes)}", file=sys.stderr)
+            print(
+                f"{PROGRAM}: the {spec.name} backend has no {', '.join(left_out)} mode; measuring {', '.join(modes)}",
+                file=sys.stderr,
+            )
         resolved[field] = modes
     return dataclasses.replace(chosen, **resolved)
 
@@ -164,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_network(args, argv if argv is not None else sys.argv[1:])
         if "--profile" in (argv if argv is not None else sys.argv[1:]):
-            print(f"{PROGRAM}: --profile is now called --preset; the old name goes in the next release",
-                  file=sys.stderr)
+            print(
+                f"{PROGRAM}: --profile is now called --preset; the old name goes in the next release", file=sys.stderr
+            )
         chosen = chosen_preset(args)
         # Before anything imports keras: importing TensorFlow does, for one.
         backends.select_keras_backend(args.backend)
@@ -183,6 +213,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROGRAM}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted; what was measured is saved, continue with --resume",
-              file=sys.stderr)
+        print(f"{PROGRAM}: interrupted; what was measured is saved, continue with --resume", file=sys.stderr)
         return 130

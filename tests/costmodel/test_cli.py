@@ -30,8 +30,9 @@ LITERATURE = [
 
 @pytest.mark.parametrize("kernel, scheme, extra, expected", LITERATURE)
 def test_savings_json_gives_the_literature_ratios(capsys, kernel, scheme, extra, expected):
-    status, out, _ = run(capsys, "savings", kernel, "--scheme", scheme,
-                         "--c-in", "64", "--c-out", "64", *extra, "--json")
+    status, out, _ = run(
+        capsys, "savings", kernel, "--scheme", scheme, "--c-in", "64", "--c-out", "64", *extra, "--json"
+    )
     record = json.loads(out)
     assert status == 0
     assert record["macs_ratio"] == expected
@@ -65,8 +66,19 @@ def test_omitted_sizes_stay_symbols(capsys):
 
 
 def test_sweep_covers_every_configuration(capsys):
-    status, out, _ = run(capsys, "sweep", "--kernels", "3-5", "--schemes", "stack,asymmetric",
-                         "--c-in", "16,32", "--c-out", "32", "--json")
+    status, out, _ = run(
+        capsys,
+        "sweep",
+        "--kernels",
+        "3-5",
+        "--schemes",
+        "stack,asymmetric",
+        "--c-in",
+        "16,32",
+        "--c-out",
+        "32",
+        "--json",
+    )
     rows = json.loads(out)
     assert status == 0
     # 3 kernels x 2 schemes x 2 widths, except 4x4 stack: one error row, not two
@@ -85,20 +97,23 @@ def test_formula_latex(capsys):
     assert rows["MACs ratio as k -> oo (square k x k)"]["expression"] == r"\frac{1}{C_{out}}"
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["savings", "4x4", "--scheme", "stack"], "nearest kernel sizes that work: 3 and 5"),
-    (["savings", "5x5", "--scheme", "nope"], "known schemes: stack, asymmetric, depthwise-separable"),
-    (["savings", "5x5", "--scheme", "stack", "--c-in", "0"], "--c-in: expected a whole number >= 1"),
-    (["savings", "5x5", "--scheme", "stack", "--c-in", "2.5"], "expected a whole number, got '2.5'"),
-    (["savings", "5x", "--scheme", "stack"], "kernel size must look like"),
-    (["savings", "5x5", "--scheme", "stack", "--padding", "full"], "--padding"),
-    (["savings", "5x5", "--scheme", "stack", "--c-in", "6", "--groups", "4"], "not divisible by groups=4"),
-    (["savings", "5x5", "--scheme", "stack", "--height", "3", "--padding", "valid"], "does not fit"),
-    (["savings", "5x5", "--scheme", "asymmetric", "--multiplier", "2"], "--multiplier does not apply"),
-    (["savings", "5x5"], "--scheme"),
-    (["sweep", "--kernels", "5-3"], "runs backwards"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["savings", "4x4", "--scheme", "stack"], "nearest kernel sizes that work: 3 and 5"),
+        (["savings", "5x5", "--scheme", "nope"], "known schemes: stack, asymmetric, depthwise-separable"),
+        (["savings", "5x5", "--scheme", "stack", "--c-in", "0"], "--c-in: expected a whole number >= 1"),
+        (["savings", "5x5", "--scheme", "stack", "--c-in", "2.5"], "expected a whole number, got '2.5'"),
+        (["savings", "5x", "--scheme", "stack"], "kernel size must look like"),
+        (["savings", "5x5", "--scheme", "stack", "--padding", "full"], "--padding"),
+        (["savings", "5x5", "--scheme", "stack", "--c-in", "6", "--groups", "4"], "not divisible by groups=4"),
+        (["savings", "5x5", "--scheme", "stack", "--height", "3", "--padding", "valid"], "does not fit"),
+        (["savings", "5x5", "--scheme", "asymmetric", "--multiplier", "2"], "--multiplier does not apply"),
+        (["savings", "5x5"], "--scheme"),
+        (["sweep", "--kernels", "5-3"], "runs backwards"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
     status, out, err = run(capsys, *argv)
     assert status == 2
@@ -108,8 +123,12 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
 
 
 def test_module_entry_point_has_no_traceback():
-    done = subprocess.run([sys.executable, "-m", "costmodel", "savings", "0x3", "--scheme", "stack"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "costmodel", "savings", "0x3", "--scheme", "stack"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("costmodel: error:")

@@ -21,6 +21,7 @@ from costmodel.schemes import SCHEMES
 FUZZ_SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SECONDS_PER_RUN = 15  # the slowest allowed query (a 64-wide symbolic stack) takes about 4 s
 
+
 def mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy:
     """Good values four times in five, so that most runs get past the parser and compute something."""
     return st.integers(0, 4).flatmap(lambda draw: bad if draw == 4 else good)
@@ -44,24 +45,41 @@ PADDING = mostly(st.sampled_from(["same", "valid", "1", "2,0"]), st.one_of(st.sa
 
 def options(sizes: st.SearchStrategy) -> st.SearchStrategy:
     """Some of the layer, scheme and limit options, each with a good or bad value."""
-    named = {"--c-in": sizes, "--c-out": sizes, "--mid": sizes, "--height": sizes, "--width": sizes,
-             "--batch": sizes, "--stride": NUMBER, "--dilation": NUMBER, "--groups": NUMBER,
-             "--padding": PADDING, "--dtype-bytes": NUMBER, "--m": NUMBER, "--multiplier": NUMBER,
-             "--order": st.sampled_from(["1xk-first", "kx1-first", "diagonal"]), "--max-kernel": NUMBER}
+    named = {
+        "--c-in": sizes,
+        "--c-out": sizes,
+        "--mid": sizes,
+        "--height": sizes,
+        "--width": sizes,
+        "--batch": sizes,
+        "--stride": NUMBER,
+        "--dilation": NUMBER,
+        "--groups": NUMBER,
+        "--padding": PADDING,
+        "--dtype-bytes": NUMBER,
+        "--m": NUMBER,
+        "--multiplier": NUMBER,
+        "--order": st.sampled_from(["1xk-first", "kx1-first", "diagonal"]),
+        "--max-kernel": NUMBER,
+    }
     flags = st.lists(st.sampled_from(["--bias", "--json", "--csv"]), max_size=2, unique=True)
     chosen = st.dictionaries(st.sampled_from(sorted(named)), st.just(None), max_size=4)
-    return st.tuples(chosen, flags).flatmap(lambda picked: st.tuples(
-        *[named[name].map(lambda value, name=name: [name, value]) for name in picked[0]]).map(
-        lambda pairs: [item for pair in pairs for item in pair] + picked[1]))
+    return st.tuples(chosen, flags).flatmap(
+        lambda picked: st.tuples(*[named[name].map(lambda value, name=name: [name, value]) for name in picked[0]]).map(
+            lambda pairs: [item for pair in pairs for item in pair] + picked[1]
+        )
+    )
 
 
 ARGV = st.one_of(
-    st.tuples(st.just(["savings"]), KERNEL.map(lambda k: [k]), SCHEME.map(lambda s: ["--scheme", s]),
-              options(NUMBER)),
-    st.tuples(st.just(["sweep"]), st.one_of(st.just([]), NUMBER_LIST.map(lambda k: ["--kernels", k])),
-              st.one_of(st.just([]), SCHEME.map(lambda s: ["--schemes", s])), options(NUMBER_LIST)),
-    st.tuples(st.just(["formula"]), KERNEL.map(lambda k: [k]), SCHEME.map(lambda s: ["--scheme", s]),
-              options(NUMBER)),
+    st.tuples(st.just(["savings"]), KERNEL.map(lambda k: [k]), SCHEME.map(lambda s: ["--scheme", s]), options(NUMBER)),
+    st.tuples(
+        st.just(["sweep"]),
+        st.one_of(st.just([]), NUMBER_LIST.map(lambda k: ["--kernels", k])),
+        st.one_of(st.just([]), SCHEME.map(lambda s: ["--schemes", s])),
+        options(NUMBER_LIST),
+    ),
+    st.tuples(st.just(["formula"]), KERNEL.map(lambda k: [k]), SCHEME.map(lambda s: ["--scheme", s]), options(NUMBER)),
     st.lists(TEXT, max_size=4).map(lambda words: (words,)),
 ).map(lambda parts: [word for part in parts for word in part])
 
@@ -102,16 +120,23 @@ def test_any_arguments_give_an_answer_or_one_line(argv):
     assert_one_of_two_outcomes(argv, *run(argv))
 
 
-PROFILE = {"version": 1, "device": "cpu", "peak_flops_per_second": 1e11,
-           "bandwidth_bytes_per_second": 1e10, "op_overhead_seconds": 1e-5,
-           "call_overhead_seconds": 5e-5,
-           "efficiency": {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}}
+PROFILE = {
+    "version": 1,
+    "device": "cpu",
+    "peak_flops_per_second": 1e11,
+    "bandwidth_bytes_per_second": 1e10,
+    "op_overhead_seconds": 1e-5,
+    "call_overhead_seconds": 5e-5,
+    "efficiency": {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25},
+}
 
 JSON_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**25, 10**25),
-              st.floats(allow_nan=False, allow_infinity=False), TEXT),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(-(10**25), 10**25), st.floats(allow_nan=False, allow_infinity=False), TEXT
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)),
-    max_leaves=8)
+    max_leaves=8,
+)
 FIELDS = [*PROFILE, "efficiency.dense", "efficiency.depthwise", "extra"]
 
 
@@ -130,7 +155,7 @@ def profile_bytes(draw) -> bytes:
             document[target] = draw(JSON_VALUES)
     text = json.dumps(document)
     if kind == "truncated":
-        text = text[:draw(st.integers(0, len(text)))]
+        text = text[: draw(st.integers(0, len(text)))]
     if kind == "tokens":  # what json.dumps never writes: NaN, 1e999, huge integers, deep nesting
         token = draw(st.sampled_from(["NaN", "-Infinity", "1e999", "1" + "0" * 400, "[" * 40 + "]" * 40]))
         text = text.replace("100000000000.0", token, 1)
@@ -138,13 +163,29 @@ def profile_bytes(draw) -> bytes:
 
 
 @FUZZ_SETTINGS
-@given(content=profile_bytes(), scheme=st.sampled_from(list(SCHEMES)),
-       output=st.sampled_from([[], ["--json"], ["--csv"]]))
+@given(
+    content=profile_bytes(), scheme=st.sampled_from(list(SCHEMES)), output=st.sampled_from([[], ["--json"], ["--csv"]])
+)
 def test_any_profile_gives_a_prediction_or_one_line_naming_the_file(tmp_path_factory, content, scheme, output):
     path = tmp_path_factory.mktemp("profile") / "profile.json"
     path.write_bytes(content)
-    argv = ["predict", "3x3", "--scheme", scheme, "--c-in", "16", "--c-out", "32", "--height", "8",
-            "--width", "8", "--device-profile", str(path), *output]
+    argv = [
+        "predict",
+        "3x3",
+        "--scheme",
+        scheme,
+        "--c-in",
+        "16",
+        "--c-out",
+        "32",
+        "--height",
+        "8",
+        "--width",
+        "8",
+        "--device-profile",
+        str(path),
+        *output,
+    ]
     status, out, err, seconds = run(argv)
     assert_one_of_two_outcomes(argv, status, out, err, seconds)
     if status == 2:

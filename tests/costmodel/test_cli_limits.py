@@ -19,12 +19,30 @@ import pytest
 
 from costmodel.cli import main
 
-PROFILE = {"version": 1, "device": "cpu", "peak_flops_per_second": 1e11,
-           "bandwidth_bytes_per_second": 1e10, "op_overhead_seconds": 1e-5,
-           "call_overhead_seconds": 5e-5,
-           "efficiency": {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}}
-PREDICT = ["predict", "3x3", "--scheme", "stack", "--c-in", "8", "--c-out", "8", "--height", "8",
-           "--width", "8", "--device-profile"]
+PROFILE = {
+    "version": 1,
+    "device": "cpu",
+    "peak_flops_per_second": 1e11,
+    "bandwidth_bytes_per_second": 1e10,
+    "op_overhead_seconds": 1e-5,
+    "call_overhead_seconds": 5e-5,
+    "efficiency": {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25},
+}
+PREDICT = [
+    "predict",
+    "3x3",
+    "--scheme",
+    "stack",
+    "--c-in",
+    "8",
+    "--c-out",
+    "8",
+    "--height",
+    "8",
+    "--width",
+    "8",
+    "--device-profile",
+]
 
 
 def run(capsys, *argv):
@@ -45,8 +63,21 @@ def assert_one_line_refusal(status, out, err, *fragments):
 # Exact or refused, never wrapped
 # --------------------------------------------------------------------------------------------
 
-HUGE_SWEEP = ["sweep", "--kernels", "5", "--schemes", "stack", "--c-in", "1000000,2000000",
-              "--c-out", "1000000,2000000", "--height", "100000,200000", "--width", "100000"]
+HUGE_SWEEP = [
+    "sweep",
+    "--kernels",
+    "5",
+    "--schemes",
+    "stack",
+    "--c-in",
+    "1000000,2000000",
+    "--c-out",
+    "1000000,2000000",
+    "--height",
+    "100000,200000",
+    "--width",
+    "100000",
+]
 
 
 def test_huge_sweep_gives_exact_ratios_in_csv(capsys):
@@ -73,28 +104,36 @@ def test_huge_sweep_gives_exact_positive_counts_in_json(capsys):
 
 
 def test_kernel_past_an_index_sized_integer_is_refused(capsys):
-    assert_one_line_refusal(*run(capsys, "savings", "99999999999999999999", "--scheme", "stack"),
-                            "kernel side", "--max-kernel")
+    assert_one_line_refusal(
+        *run(capsys, "savings", "99999999999999999999", "--scheme", "stack"), "kernel side", "--max-kernel"
+    )
 
 
 def test_size_past_the_limit_is_refused(capsys):
-    assert_one_line_refusal(*run(capsys, "savings", "5x5", "--scheme", "stack", "--c-in", "9" * 30),
-                            "past the limit on a size", "MAX_SIZE")
+    assert_one_line_refusal(
+        *run(capsys, "savings", "5x5", "--scheme", "stack", "--c-in", "9" * 30), "past the limit on a size", "MAX_SIZE"
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Unbounded work is refused before it starts
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["savings", "1000001", "--scheme", "stack"], ["the kernel side is 1,000,001", "--max-kernel"]),
-    (["sweep", "--kernels", "2-100000"], ["the kernel side is 100,000", "--max-kernel"]),
-    (["sweep", "--c-in", "1-3000", "--c-out", "1-3000"],
-     ["configurations in this sweep is 81,000,000", "--max-configs"]),
-    (["sweep", "--c-in", "1-100000000"], ["900,000,000", "--max-configs"]),
-    (["formula", "999", "--scheme", "stack"], ["kernel side", "--max-kernel"]),
-    (["sweep", "--kernels", "3", "--c-in", "1-20", "--max-configs", "10"], ["60", "limit of 10"]),
-])
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["savings", "1000001", "--scheme", "stack"], ["the kernel side is 1,000,001", "--max-kernel"]),
+        (["sweep", "--kernels", "2-100000"], ["the kernel side is 100,000", "--max-kernel"]),
+        (
+            ["sweep", "--c-in", "1-3000", "--c-out", "1-3000"],
+            ["configurations in this sweep is 81,000,000", "--max-configs"],
+        ),
+        (["sweep", "--c-in", "1-100000000"], ["900,000,000", "--max-configs"]),
+        (["formula", "999", "--scheme", "stack"], ["kernel side", "--max-kernel"]),
+        (["sweep", "--kernels", "3", "--c-in", "1-20", "--max-configs", "10"], ["60", "limit of 10"]),
+    ],
+)
 def test_unbounded_work_is_refused_at_once(capsys, argv, fragments):
     start = time.perf_counter()
     outcome = run(capsys, *argv)
@@ -104,10 +143,10 @@ def test_unbounded_work_is_refused_at_once(capsys, argv, fragments):
 
 def test_a_limit_can_be_raised(capsys):
     # 11x11 is past --max-kernel 9; raised, the stack of five 3x3 layers is computed.
-    assert_one_line_refusal(*run(capsys, "savings", "11", "--scheme", "stack", "--max-kernel", "9"),
-                            "limit of 9")
-    status, out, _ = run(capsys, "savings", "11", "--scheme", "stack", "--c-in", "8", "--c-out", "8",
-                         "--max-kernel", "11", "--json")
+    assert_one_line_refusal(*run(capsys, "savings", "11", "--scheme", "stack", "--max-kernel", "9"), "limit of 9")
+    status, out, _ = run(
+        capsys, "savings", "11", "--scheme", "stack", "--c-in", "8", "--c-out", "8", "--max-kernel", "11", "--json"
+    )
     assert status == 0
     assert json.loads(out)["macs_ratio"] == "45/121"  # Hand: five 3x3 at equal widths, 5*9/121
 
@@ -122,6 +161,7 @@ def test_library_refuses_a_stack_too_deep_to_build():
 # --------------------------------------------------------------------------------------------
 # Device profiles: a small, regular, UTF-8 JSON file of sane numbers
 # --------------------------------------------------------------------------------------------
+
 
 def write(tmp_path, name, data):
     path = tmp_path / name
@@ -142,20 +182,29 @@ BAD_PROFILES = {
     "directory": (lambda tmp: tmp, ["is a directory"]),
     "missing": (lambda tmp: tmp / "absent.json", ["does not exist"]),
     "deep": (lambda tmp: write(tmp, "deep.json", "[" * 100_000 + "]" * 100_000), ["nests 100000 levels"]),
-    "huge-int": (lambda tmp: write(tmp, "big.json", raw_peak("1" + "0" * 320)),
-                 ["integer of 321 digits", "limit of 20"]),
-    "overflowing-float": (lambda tmp: write(tmp, "inf.json", raw_peak("1e999")),
-                          ["1e999 is too large for a float"]),
+    "huge-int": (
+        lambda tmp: write(tmp, "big.json", raw_peak("1" + "0" * 320)),
+        ["integer of 321 digits", "limit of 20"],
+    ),
+    "overflowing-float": (lambda tmp: write(tmp, "inf.json", raw_peak("1e999")), ["1e999 is too large for a float"]),
     "nan": (lambda tmp: write(tmp, "nan.json", raw_peak("NaN")), ["NaN is not a number"]),
     "not-utf8": (lambda tmp: write(tmp, "latin.json", b'{"device": "caf\xe9"}'), ["is not UTF-8"]),
-    "escape-bytes": (lambda tmp: write(tmp, "esc.json", profile_text(device="cpu\u001b[2J\u0007")),
-                     ["field device must be printable text", "\\x1b[2J"]),
-    "long-device": (lambda tmp: write(tmp, "long.json", profile_text(device="x" * 201)),
-                    ["field device must be 1 to 200 characters"]),
-    "tiny-peak": (lambda tmp: write(tmp, "tiny.json", profile_text(peak_flops_per_second=1e-300)),
-                  ["field peak_flops_per_second must be between"]),
-    "huge-overhead": (lambda tmp: write(tmp, "slow.json", profile_text(op_overhead_seconds=1e200)),
-                      ["field op_overhead_seconds must be between"]),
+    "escape-bytes": (
+        lambda tmp: write(tmp, "esc.json", profile_text(device="cpu\u001b[2J\u0007")),
+        ["field device must be printable text", "\\x1b[2J"],
+    ),
+    "long-device": (
+        lambda tmp: write(tmp, "long.json", profile_text(device="x" * 201)),
+        ["field device must be 1 to 200 characters"],
+    ),
+    "tiny-peak": (
+        lambda tmp: write(tmp, "tiny.json", profile_text(peak_flops_per_second=1e-300)),
+        ["field peak_flops_per_second must be between"],
+    ),
+    "huge-overhead": (
+        lambda tmp: write(tmp, "slow.json", profile_text(op_overhead_seconds=1e200)),
+        ["field op_overhead_seconds must be between"],
+    ),
     "not-json": (lambda tmp: write(tmp, "text.json", "{not json"), ["is not JSON"]),
     "bool-version": (lambda tmp: write(tmp, "bool.json", profile_text(version=True)), ["version"]),
 }
@@ -180,8 +229,9 @@ def test_symlink_loop(capsys, tmp_path):
 
 def test_profile_size_limit_names_its_option(capsys, tmp_path):
     path = write(tmp_path, "p.json", profile_text())
-    assert_one_line_refusal(*run(capsys, *PREDICT, str(path), "--max-profile-bytes", "100"),
-                            "past the limit of 100", "--max-profile-bytes")
+    assert_one_line_refusal(
+        *run(capsys, *PREDICT, str(path), "--max-profile-bytes", "100"), "past the limit of 100", "--max-profile-bytes"
+    )
 
 
 @pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
@@ -191,8 +241,9 @@ def test_special_files_are_refused_without_reading(tmp_path, special):
     if special == "fifo":
         special = str(tmp_path / "fifo")
         os.mkfifo(special)
-    done = subprocess.run([sys.executable, "-m", "costmodel", *PREDICT, special], capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "costmodel", *PREDICT, special], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"costmodel: error: device profile {special} is not a regular file; give a JSON file\n"
 
@@ -204,6 +255,7 @@ def test_profile_json_output_is_strict_json(capsys, tmp_path):
 
     def refuse(name):
         raise AssertionError(f"{name} in the output")
+
     document = json.loads(out, parse_constant=refuse)
     assert document["predicted_seconds_after"] > 0
 
@@ -212,12 +264,17 @@ def test_profile_json_output_is_strict_json(capsys, tmp_path):
 # Interrupts
 # --------------------------------------------------------------------------------------------
 
+
 def test_ctrl_c_during_a_long_sweep_exits_130_with_one_line():
     # A sweep allowed past the default limit (870,000 configurations, many seconds of work).
     argv = ["sweep", "--kernels", "3-31", "--c-in", "1-100", "--c-out", "1-100", "--max-configs", "1000000"]
-    process = subprocess.Popen([sys.executable, "-m", "costmodel", *argv], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "costmodel", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])},
+    )
     time.sleep(1.5)  # past start-up: inside the sweep
     assert process.poll() is None, "the sweep ended before it could be interrupted"
     process.send_signal(signal.SIGINT)

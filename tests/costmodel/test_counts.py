@@ -26,6 +26,7 @@ PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 # The brute-force reference
 # --------------------------------------------------------------------------------------------
 
+
 def padded_length(length: int, kernel: int, stride: int, dilation: int, padding) -> int:
     """Input length after TensorFlow's zero padding along one axis.
 
@@ -72,9 +73,16 @@ class Reference:
 
 def reference_counts(spec: dict) -> Reference:
     """Count one layer by enumeration; ``spec`` holds ConvLayer's keyword arguments."""
-    starts = [window_starts(spec[length], spec[kernel], axis_value(spec["stride"], axis),
-                            axis_value(spec["dilation"], axis), axis_padding(spec["padding"], axis))
-              for axis, (length, kernel) in enumerate((("height", "kernel_h"), ("width", "kernel_w")))]
+    starts = [
+        window_starts(
+            spec[length],
+            spec[kernel],
+            axis_value(spec["stride"], axis),
+            axis_value(spec["dilation"], axis),
+            axis_padding(spec["padding"], axis),
+        )
+        for axis, (length, kernel) in enumerate((("height", "kernel_h"), ("width", "kernel_w")))
+    ]
     groups = spec["groups"]
     in_per_group, out_per_group = spec["c_in"] // groups, spec["c_out"] // groups
 
@@ -100,8 +108,12 @@ def reference_counts(spec: dict) -> Reference:
     outputs = spec["batch"] * len(starts[0]) * len(starts[1]) * spec["c_out"]
     inputs = spec["batch"] * spec["height"] * spec["width"] * spec["c_in"]
     return Reference(
-        rows=len(starts[0]), columns=len(starts[1]), params=weights + bias, macs=multiply_adds,
-        flops=2 * multiply_adds + (outputs if spec["bias"] else 0), output_elements=outputs,
+        rows=len(starts[0]),
+        columns=len(starts[1]),
+        params=weights + bias,
+        macs=multiply_adds,
+        flops=2 * multiply_adds + (outputs if spec["bias"] else 0),
+        output_elements=outputs,
         memory_bytes=(inputs + weights + bias + outputs) * spec["dtype_bytes"],
     )
 
@@ -114,6 +126,7 @@ def layer_spec(layer: ConvLayer) -> dict:
 # --------------------------------------------------------------------------------------------
 # Random small layers
 # --------------------------------------------------------------------------------------------
+
 
 def one_or_pair(values):
     return st.one_of(values, st.tuples(values, values))
@@ -131,8 +144,7 @@ def layer_specs(draw) -> dict:
         "groups": groups,
         "stride": draw(one_or_pair(st.integers(1, 3))),
         "dilation": draw(one_or_pair(st.integers(1, 2))),
-        "padding": draw(st.one_of(st.sampled_from(["same", "valid"]),
-                                  one_or_pair(st.integers(0, 2)))),
+        "padding": draw(st.one_of(st.sampled_from(["same", "valid"]), one_or_pair(st.integers(0, 2)))),
         "bias": draw(st.booleans()),
         "height": draw(st.integers(1, 9)),
         "width": draw(st.integers(1, 9)),
@@ -148,6 +160,7 @@ def fits(reference: Reference) -> bool:
 # --------------------------------------------------------------------------------------------
 # Properties
 # --------------------------------------------------------------------------------------------
+
 
 @PROPERTY_SETTINGS
 @given(layer_specs())
@@ -165,10 +178,13 @@ def test_counts_match_brute_force(spec):
     assert macs(layer) == expected.macs
     assert flops(layer) == expected.flops
     assert memory_bytes(layer) == expected.memory_bytes
-    assert count_layer(layer) == Counts(params=expected.params, macs=expected.macs,
-                                        flops=expected.flops,
-                                        activation_elements=expected.output_elements,
-                                        memory_bytes=expected.memory_bytes)
+    assert count_layer(layer) == Counts(
+        params=expected.params,
+        macs=expected.macs,
+        flops=expected.flops,
+        activation_elements=expected.output_elements,
+        memory_bytes=expected.memory_bytes,
+    )
 
 
 def tensorflow_output_length(spec: dict, axis: int) -> int:
@@ -221,9 +237,9 @@ def test_counts_are_exact_integers(spec):
 # A hand-computed example
 # --------------------------------------------------------------------------------------------
 
+
 def test_memory_and_intensity_by_hand():
-    layer = ConvLayer(3, 3, c_in=2, c_out=4, height=5, width=5, padding="valid", bias=True,
-                      batch=2, dtype_bytes=4)
+    layer = ConvLayer(3, 3, c_in=2, c_out=4, height=5, width=5, padding="valid", bias=True, batch=2, dtype_bytes=4)
     counts = count_layer(layer)
     # Output: 'valid' 3x3 on 5x5 gives 3x3 positions; 2 images x 3 x 3 x 4 channels = 72.
     assert counts.activation_elements == 72
@@ -297,11 +313,14 @@ def test_repeated_stage_counts_like_its_expansion():
     assert repeated.receptive_field == (7, 7)  # three 3x3: 1 + 3*2
 
 
-@pytest.mark.parametrize("layer_options", [
-    {},
-    {"c_in": 8, "c_out": 16, "height": 10, "width": 10, "bias": True},
-    {"c_in": 3, "c_out": 5, "stride": 2, "batch": 2},
-])
+@pytest.mark.parametrize(
+    "layer_options",
+    [
+        {},
+        {"c_in": 8, "c_out": 16, "height": 10, "width": 10, "bias": True},
+        {"c_in": 3, "c_out": 5, "stride": 2, "batch": 2},
+    ],
+)
 def test_symbolic_stack_at_k7_equals_numeric_7x7_stack(layer_options):
     symbolic = costmodel.savings(symbols.K, "stack", **layer_options).block
     numeric = costmodel.savings("7x7", "stack", **layer_options).block

@@ -11,8 +11,9 @@ from costmodel.cli import main
 from costmodel.latency import DeviceProfile, efficiency_at, explain, predict_layer, predict_seconds, predict_time_ratio
 
 EFFICIENCY = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}
-CEILINGS = dict(peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10,
-                op_overhead_seconds=1e-5, call_overhead_seconds=5e-5)
+CEILINGS = dict(
+    peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10, op_overhead_seconds=1e-5, call_overhead_seconds=5e-5
+)
 
 
 @pytest.fixture
@@ -80,17 +81,22 @@ def valid_document():
     return {"version": 1, "device": "cpu", "efficiency": EFFICIENCY, **CEILINGS}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"bandwidth_bytes_per_second": -5.0}, "bandwidth_bytes_per_second must be a finite number > 0, got -5.0"),
-    ({"peak_flops_per_second": "fast"}, "peak_flops_per_second must be a number"),
-    ({"op_overhead_seconds": -1e-6}, "op_overhead_seconds must be a finite number >= 0"),
-    ({"version": 99}, "version 99 is not supported"),
-    ({"efficiency": {"dense": 0.5}}, "efficiency lacks the kind 'pointwise'"),
-    ({"efficiency": {**EFFICIENCY, "depthwise": 0}}, "efficiency.depthwise.max must be a finite number > 0"),
-    ({"efficiency": {**EFFICIENCY, "dense": {"max": 0.5}}}, "efficiency.dense needs exactly max and half_channels"),
-    ({"efficiency": {**EFFICIENCY, "dense": {"max": 0.5, "half_channels": -1}}},
-     "efficiency.dense.half_channels must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"bandwidth_bytes_per_second": -5.0}, "bandwidth_bytes_per_second must be a finite number > 0, got -5.0"),
+        ({"peak_flops_per_second": "fast"}, "peak_flops_per_second must be a number"),
+        ({"op_overhead_seconds": -1e-6}, "op_overhead_seconds must be a finite number >= 0"),
+        ({"version": 99}, "version 99 is not supported"),
+        ({"efficiency": {"dense": 0.5}}, "efficiency lacks the kind 'pointwise'"),
+        ({"efficiency": {**EFFICIENCY, "depthwise": 0}}, "efficiency.depthwise.max must be a finite number > 0"),
+        ({"efficiency": {**EFFICIENCY, "dense": {"max": 0.5}}}, "efficiency.dense needs exactly max and half_channels"),
+        (
+            {"efficiency": {**EFFICIENCY, "dense": {"max": 0.5, "half_channels": -1}}},
+            "efficiency.dense.half_channels must be a finite number >= 0",
+        ),
+    ],
+)
 def test_nonsense_profiles_are_refused(change, message):
     with pytest.raises((ValueError, TypeError), match=message):
         DeviceProfile.from_dict({**valid_document(), **change})
@@ -111,9 +117,14 @@ def test_profile_round_trips_through_a_file(tmp_path):
     assert loaded == profile and loaded.extra == {"machine": {"cpu_model": "x"}}
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "does not exist"), ("{not json", "is not JSON"), ("[1, 2]", "is a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "is a JSON object"),
+    ],
+)
 def test_unreadable_profile_files(tmp_path, content, message):
     path = tmp_path / "profile.json"
     if content is not None:
@@ -124,15 +135,22 @@ def test_unreadable_profile_files(tmp_path, content, message):
 
 def calibration_set():
     # Large enough that compute, not the fixed overheads, is most of every measurement.
-    return [ConvLayer(kh, kw, c_in=c, c_out=c, height=s, width=s, batch=4)
-            for kh, kw in [(3, 3), (5, 5), (1, 1), (1, 3), (3, 1)] for c in (8, 32) for s in (16, 32)] + [
-        ConvLayer.depthwise(k, k, c, height=s, width=s, batch=4) for k in (3, 5) for c in (8, 32) for s in (16, 32)]
+    return [
+        ConvLayer(kh, kw, c_in=c, c_out=c, height=s, width=s, batch=4)
+        for kh, kw in [(3, 3), (5, 5), (1, 1), (1, 3), (3, 1)]
+        for c in (8, 32)
+        for s in (16, 32)
+    ] + [ConvLayer.depthwise(k, k, c, height=s, width=s, batch=4) for k in (3, 5) for c in (8, 32) for s in (16, 32)]
 
 
 # Efficiency curves max * C / (C + half): half values on the fit's grid (powers of 2^(1/4)), low
 # enough that every calibration layer is compute-bound (a memory-bound layer says nothing of them).
-CURVES = {"dense": {"max": 0.9, "half_channels": 16.0}, "pointwise": {"max": 0.2, "half_channels": 8.0},
-          "depthwise": {"max": 0.05, "half_channels": 0.0}, "asymmetric": {"max": 0.7, "half_channels": 16.0}}
+CURVES = {
+    "dense": {"max": 0.9, "half_channels": 16.0},
+    "pointwise": {"max": 0.2, "half_channels": 8.0},
+    "depthwise": {"max": 0.05, "half_channels": 0.0},
+    "asymmetric": {"max": 0.7, "half_channels": 16.0},
+}
 
 
 def efficiencies_at(efficiency, widths=(8.0, 32.0)):
@@ -174,9 +192,19 @@ def test_fit_needs_every_kind():
 
 def test_naive_constant_is_exact_when_time_is_proportional_to_macs():
     layers = calibration_set()
-    observations = [Observation(layer, 2, 3e-12 * 2 * int(layer.batch) * float(
-        layer.kernel_h * layer.kernel_w * layer.c_in * layer.c_out / layer.groups * layer.height * layer.width)
-        ) for layer in layers]
+    observations = [
+        Observation(
+            layer,
+            2,
+            3e-12
+            * 2
+            * int(layer.batch)
+            * float(
+                layer.kernel_h * layer.kernel_w * layer.c_in * layer.c_out / layer.groups * layer.height * layer.width
+            ),
+        )
+        for layer in layers
+    ]
     assert fit_seconds_per_mac(observations) == pytest.approx(3e-12)
 
 
@@ -196,22 +224,60 @@ def run_cli(capsys, *argv):
 def test_cli_predict_json(tmp_path, capsys):
     path = tmp_path / "cpu.json"
     path.write_text(json.dumps(valid_document()))
-    status, out, _ = run_cli(capsys, "predict", "3x3", "--scheme", "depthwise-separable", "--c-in", "64",
-                             "--c-out", "64", "--height", "32", "--width", "32",
-                             "--device-profile", str(path), "--json")
+    status, out, _ = run_cli(
+        capsys,
+        "predict",
+        "3x3",
+        "--scheme",
+        "depthwise-separable",
+        "--c-in",
+        "64",
+        "--c-out",
+        "64",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--device-profile",
+        str(path),
+        "--json",
+    )
     document = json.loads(out)
     assert status == 0
     assert document["predicted_time_ratio"] == pytest.approx(
-        document["predicted_seconds_after"] / document["predicted_seconds_before"])
+        document["predicted_seconds_after"] / document["predicted_seconds_before"]
+    )
     assert [layer["bound"] for layer in document["layers"]] == ["compute", "memory", "compute"]
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["predict", "3x3", "--scheme", "stack", "--device-profile", "x.json"],
-     "predict needs every size as a number; give --c-in, --c-out, --height, --width"),
-    (["predict", "3x3", "--scheme", "stack", "--c-in", "8", "--c-out", "8", "--height", "8", "--width", "8",
-      "--device-profile", "/nonexistent/p.json"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (
+            ["predict", "3x3", "--scheme", "stack", "--device-profile", "x.json"],
+            "predict needs every size as a number; give --c-in, --c-out, --height, --width",
+        ),
+        (
+            [
+                "predict",
+                "3x3",
+                "--scheme",
+                "stack",
+                "--c-in",
+                "8",
+                "--c-out",
+                "8",
+                "--height",
+                "8",
+                "--width",
+                "8",
+                "--device-profile",
+                "/nonexistent/p.json",
+            ],
+            "does not exist",
+        ),
+    ],
+)
 def test_cli_predict_bad_input(capsys, argv, fragment):
     status, _, err = run_cli(capsys, *argv)
     assert status == 2 and fragment in err

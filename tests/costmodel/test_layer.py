@@ -28,25 +28,24 @@ BAD_LAYERS = [
     pytest.param({"height": 0}, ValueError, "height must be an integer >= 1", id="height0"),
     pytest.param({"width": -5}, ValueError, "width must be an integer >= 1", id="width-"),
     pytest.param({"batch": 0}, ValueError, "batch must be an integer >= 1", id="batch0"),
-    pytest.param({"dtype_bytes": 0}, ValueError, "dtype_bytes must be an integer >= 1",
-                 id="dtype0"),
+    pytest.param({"dtype_bytes": 0}, ValueError, "dtype_bytes must be an integer >= 1", id="dtype0"),
     pytest.param({"stride": 0}, ValueError, "stride must be an integer >= 1", id="stride0"),
-    pytest.param({"stride": (1, 0)}, ValueError, "stride[1] must be an integer >= 1",
-                 id="stride-pair0"),
+    pytest.param({"stride": (1, 0)}, ValueError, "stride[1] must be an integer >= 1", id="stride-pair0"),
     pytest.param({"dilation": -1}, ValueError, "dilation must be an integer >= 1", id="dilation-"),
-    pytest.param({"padding": -1}, ValueError, "padding must be an integer >= 0, got -1",
-                 id="padding-"),
-    pytest.param({"padding": (0, -2)}, ValueError, "padding[1] must be an integer >= 0",
-                 id="padding-pair-"),
-    pytest.param({"c_in": sympy.Integer(0)}, ValueError, "c_in must be an integer >= 1",
-                 id="sympy-zero"),
-    pytest.param({"c_in": sympy.Rational(1, 2)}, ValueError, "c_in must be an integer",
-                 id="sympy-half"),
-    pytest.param({"c_in": -symbols.C_IN}, ValueError, "c_in must be a positive integer expression",
-                 id="negative-symbol"),
+    pytest.param({"padding": -1}, ValueError, "padding must be an integer >= 0, got -1", id="padding-"),
+    pytest.param({"padding": (0, -2)}, ValueError, "padding[1] must be an integer >= 0", id="padding-pair-"),
+    pytest.param({"c_in": sympy.Integer(0)}, ValueError, "c_in must be an integer >= 1", id="sympy-zero"),
+    pytest.param({"c_in": sympy.Rational(1, 2)}, ValueError, "c_in must be an integer", id="sympy-half"),
+    pytest.param(
+        {"c_in": -symbols.C_IN}, ValueError, "c_in must be a positive integer expression", id="negative-symbol"
+    ),
     # Floats, even whole ones, are not exact sizes: TypeError.
-    pytest.param({"kernel_h": 3.0}, TypeError, "kernel_h must be an integer or a sympy symbol, "
-                 "got 3.0 (float)", id="float-kernel"),
+    pytest.param(
+        {"kernel_h": 3.0},
+        TypeError,
+        "kernel_h must be an integer or a sympy symbol, got 3.0 (float)",
+        id="float-kernel",
+    ),
     pytest.param({"c_out": 2.5}, TypeError, "c_out must be an integer", id="float-c_out"),
     pytest.param({"height": np.float64(8)}, TypeError, "height must be an integer", id="np-float"),
     pytest.param({"stride": (1.5, 1)}, TypeError, "stride[0] must be an integer", id="float-stride"),
@@ -59,31 +58,49 @@ BAD_LAYERS = [
     pytest.param({"bias": 1}, TypeError, "bias must be True or False, got 1", id="int-bias"),
     pytest.param({"bias": "yes"}, TypeError, "bias must be True or False", id="text-bias"),
     # Groups.
-    pytest.param({"c_in": 6, "c_out": 8, "groups": 4}, ValueError,
-                 "c_in=6 is not divisible by groups=4", id="c_in-groups"),
-    pytest.param({"c_in": 8, "c_out": 30, "groups": 4}, ValueError,
-                 "c_out=30 is not divisible by groups=4", id="c_out-groups"),
+    pytest.param(
+        {"c_in": 6, "c_out": 8, "groups": 4}, ValueError, "c_in=6 is not divisible by groups=4", id="c_in-groups"
+    ),
+    pytest.param(
+        {"c_in": 8, "c_out": 30, "groups": 4}, ValueError, "c_out=30 is not divisible by groups=4", id="c_out-groups"
+    ),
     # A kernel larger than a 'valid' (or thinly padded) input.
-    pytest.param({"kernel_h": 5, "height": 4, "padding": "valid"}, ValueError,
-                 "height=4 gives 0 output positions", id="valid-too-small"),
-    pytest.param({"kernel_w": 3, "dilation": 3, "width": 6, "padding": "valid"}, ValueError,
-                 "width=6 gives 0 output positions", id="dilated-too-small"),
-    pytest.param({"kernel_h": 7, "height": 2, "padding": 2}, ValueError,
-                 "does not fit the (2, 2)-padded input", id="explicit-too-small"),
+    pytest.param(
+        {"kernel_h": 5, "height": 4, "padding": "valid"},
+        ValueError,
+        "height=4 gives 0 output positions",
+        id="valid-too-small",
+    ),
+    pytest.param(
+        {"kernel_w": 3, "dilation": 3, "width": 6, "padding": "valid"},
+        ValueError,
+        "width=6 gives 0 output positions",
+        id="dilated-too-small",
+    ),
+    pytest.param(
+        {"kernel_h": 7, "height": 2, "padding": 2},
+        ValueError,
+        "does not fit the (2, 2)-padded input",
+        id="explicit-too-small",
+    ),
     # Padding and pairs.
-    pytest.param({"padding": "full"}, ValueError,
-                 "padding must be 'same', 'valid' or a number of zeros per side, got 'full'",
-                 id="padding-text"),
+    pytest.param(
+        {"padding": "full"},
+        ValueError,
+        "padding must be 'same', 'valid' or a number of zeros per side, got 'full'",
+        id="padding-text",
+    ),
     pytest.param({"padding": ""}, ValueError, "padding must be 'same', 'valid'", id="padding-empty"),
     pytest.param({"padding": 1.0}, TypeError, "padding must be an integer", id="padding-float"),
-    pytest.param({"stride": (1, 2, 3)}, ValueError,
-                 "stride must be one value or a (height, width) pair, got (1, 2, 3)", id="stride3"),
-    pytest.param({"stride": ()}, ValueError, "stride must be one value or a (height, width) pair",
-                 id="stride-empty"),
-    pytest.param({"dilation": [2]}, ValueError, "dilation must be one value or a (height, width)",
-                 id="dilation1"),
-    pytest.param({"padding": (1, 1, 1, 1)}, ValueError, "padding must be one value or a (height",
-                 id="padding4"),
+    pytest.param(
+        {"stride": (1, 2, 3)},
+        ValueError,
+        "stride must be one value or a (height, width) pair, got (1, 2, 3)",
+        id="stride3",
+    ),
+    pytest.param({"stride": ()}, ValueError, "stride must be one value or a (height, width) pair", id="stride-empty"),
+    pytest.param({"dilation": [2]}, ValueError, "dilation must be one value or a (height, width)", id="dilation1"),
+    pytest.param({"padding": (1, 1, 1, 1)}, ValueError, "padding must be one value or a (height", id="padding4"),
 ]
 
 
@@ -104,16 +121,18 @@ def test_depthwise_multiplier_is_validated():
         ConvLayer.depthwise(3, 3, channels=8, multiplier=0)
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({}, {"stride": (1, 1), "dilation": (1, 1), "padding": "same", "bias": False, "batch": 1,
-          "dtype_bytes": 4}),
-    ({"stride": 2, "dilation": (1, 2)}, {"stride": (2, 2), "dilation": (1, 2)}),
-    ({"padding": "VALID"}, {"padding": "valid"}),
-    ({"padding": 2}, {"padding": (2, 2)}),
-    ({"padding": [0, 1]}, {"padding": (0, 1)}),
-    ({"c_in": sympy.Integer(8), "height": np.int64(16)}, {"c_in": 8, "height": 16}),
-    ({"c_in": symbols.C_IN, "groups": symbols.C_IN}, {"c_in": symbols.C_IN}),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, {"stride": (1, 1), "dilation": (1, 1), "padding": "same", "bias": False, "batch": 1, "dtype_bytes": 4}),
+        ({"stride": 2, "dilation": (1, 2)}, {"stride": (2, 2), "dilation": (1, 2)}),
+        ({"padding": "VALID"}, {"padding": "valid"}),
+        ({"padding": 2}, {"padding": (2, 2)}),
+        ({"padding": [0, 1]}, {"padding": (0, 1)}),
+        ({"c_in": sympy.Integer(8), "height": np.int64(16)}, {"c_in": 8, "height": 16}),
+        ({"c_in": symbols.C_IN, "groups": symbols.C_IN}, {"c_in": symbols.C_IN}),
+    ],
+)
 def test_good_layer_is_normalised(changes, expected):
     layer = ConvLayer(**{**VALID, **changes})
     for field, value in expected.items():
@@ -134,49 +153,58 @@ def test_kernel_of_one_fits_a_one_pixel_valid_input():
     assert ConvLayer(1, 1, c_in=1, c_out=1, height=1, width=1, padding="valid").output_hw == (1, 1)
 
 
-@pytest.mark.parametrize("text, error, fragment", [
-    ("5x", ValueError, "kernel size must look like 5, 5x5 or 1x7, got '5x'"),
-    ("x5", ValueError, "got 'x5'"),
-    ("abc", ValueError, "got 'abc'"),
-    ("5x5x5", ValueError, "got '5x5x5'"),
-    ("", ValueError, "got ''"),
-    ("-3", ValueError, "got '-3'"),
-    ("2.5", ValueError, "got '2.5'"),
-    ("0", ValueError, "kernel size must be at least 1x1, got 0x0"),
-    ("3x0", ValueError, "at least 1x1, got 3x0"),
-    (0, ValueError, "at least 1x1, got 0x0"),
-    ((0, 3), ValueError, "at least 1x1, got 0x3"),
-    (True, TypeError, "kernel size must be text or an integer, got True"),
-    (2.5, TypeError, "kernel size must be text like '5x5' or an integer, got 2.5"),
-    (None, TypeError, "got None"),
-    ((3, 3, 3), TypeError, "got (3, 3, 3)"),
-])
+@pytest.mark.parametrize(
+    "text, error, fragment",
+    [
+        ("5x", ValueError, "kernel size must look like 5, 5x5 or 1x7, got '5x'"),
+        ("x5", ValueError, "got 'x5'"),
+        ("abc", ValueError, "got 'abc'"),
+        ("5x5x5", ValueError, "got '5x5x5'"),
+        ("", ValueError, "got ''"),
+        ("-3", ValueError, "got '-3'"),
+        ("2.5", ValueError, "got '2.5'"),
+        ("0", ValueError, "kernel size must be at least 1x1, got 0x0"),
+        ("3x0", ValueError, "at least 1x1, got 3x0"),
+        (0, ValueError, "at least 1x1, got 0x0"),
+        ((0, 3), ValueError, "at least 1x1, got 0x3"),
+        (True, TypeError, "kernel size must be text or an integer, got True"),
+        (2.5, TypeError, "kernel size must be text like '5x5' or an integer, got 2.5"),
+        (None, TypeError, "got None"),
+        ((3, 3, 3), TypeError, "got (3, 3, 3)"),
+    ],
+)
 def test_parse_kernel_refuses(text, error, fragment):
     with pytest.raises(error, match=re.escape(fragment)):
         parse_kernel(text)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("5", (5, 5)),
-    ("5x5", (5, 5)),
-    ("1x7", (1, 7)),
-    ("7X1", (7, 1)),
-    (" 3 X 3 ", (3, 3)),
-    ("3×5", (3, 5)),
-    ("11", (11, 11)),
-    (3, (3, 3)),
-    ((1, 7), (1, 7)),
-    ([2, 4], (2, 4)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("5", (5, 5)),
+        ("5x5", (5, 5)),
+        ("1x7", (1, 7)),
+        ("7X1", (7, 1)),
+        (" 3 X 3 ", (3, 3)),
+        ("3×5", (3, 5)),
+        ("11", (11, 11)),
+        (3, (3, 3)),
+        ((1, 7), (1, 7)),
+        ([2, 4], (2, 4)),
+    ],
+)
 def test_parse_kernel_accepts(text, expected):
     assert parse_kernel(text) == expected
 
 
-@pytest.mark.parametrize("pair", [
-    pytest.param((2.5, 3), id="float-pair"),
-    pytest.param((True, 3), id="bool-pair"),
-    pytest.param(("3", "3"), id="text-pair"),
-])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        pytest.param((2.5, 3), id="float-pair"),
+        pytest.param((True, 3), id="bool-pair"),
+        pytest.param(("3", "3"), id="text-pair"),
+    ],
+)
 def test_parse_kernel_refuses_pairs_of_non_integers(pair):
     with pytest.raises(TypeError, match="kernel size"):
         parse_kernel(pair)
@@ -191,8 +219,7 @@ def test_import_loads_no_heavy_packages():
         "heavy = [name for name in ('tensorflow', 'pandas', 'matplotlib') if name in sys.modules]\n"
         "print(','.join(heavy) or 'none')\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "none"
 
 
@@ -244,10 +271,11 @@ def test_numeric_query_imports_no_sympy(script):
 
 def test_symbolic_query_still_gets_sympy():
     # The other half of the split: leaving a size out gives a closed form, which is sympy's job.
-    script = ("import sys, costmodel\n"
-              "print(costmodel.savings('5x5', 'stack').macs_ratio_closed_form, 'sympy' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                            timeout=60)
+    script = (
+        "import sys, costmodel\n"
+        "print(costmodel.savings('5x5', 'stack').macs_ratio_closed_form, 'sympy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "9*(C_in + C_out)/(25*C_in) True"
 
 

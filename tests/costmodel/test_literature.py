@@ -27,8 +27,7 @@ LITERATURE_RATIOS = [
     # Szegedy §3.2: 3x3 -> 1x3 then 3x1 is "33% cheaper": (3+3)/9 = 2/3.
     pytest.param("3x3", "asymmetric", {}, sympy.Rational(2, 3), id="3x3-1x3+3x1"),
     # Szegedy §3.2 again, the other order costs the same.
-    pytest.param("3x3", "asymmetric", {"order": "kx1-first"}, sympy.Rational(2, 3),
-                 id="3x3-3x1+1x3"),
+    pytest.param("3x3", "asymmetric", {"order": "kx1-first"}, sympy.Rational(2, 3), id="3x3-3x1+1x3"),
     # Szegedy §3.1: two 2x2 instead of a 3x3 "would save only 11%": (4+4)/9 = 8/9.
     pytest.param("3x3", "stack", {"m": 2}, sympy.Rational(8, 9), id="3x3-two-2x2"),
     # Szegedy §3.2: n x n -> 1 x n + n x 1 has cost ratio 2/n; n = 7: (7+7)/49 = 2/7.
@@ -63,14 +62,16 @@ def test_saving_is_one_minus_ratio(kernel, scheme, options, expected, metric):
     assert isinstance(saving, sympy.Rational)
 
 
-@pytest.mark.parametrize("kernel, scheme, options, quoted_saving", [
-    ("5x5", "stack", {}, sympy.Rational(28, 100)),  # Szegedy §3.1: "28% relative gain"
-    ("3x3", "asymmetric", {}, sympy.Rational(1, 3)),  # Szegedy §3.2: "33% cheaper"
-    ("3x3", "stack", {"m": 2}, sympy.Rational(1, 9)),  # Szegedy §3.1: "only 11%" (1/9 = 11.1%)
-])
+@pytest.mark.parametrize(
+    "kernel, scheme, options, quoted_saving",
+    [
+        ("5x5", "stack", {}, sympy.Rational(28, 100)),  # Szegedy §3.1: "28% relative gain"
+        ("3x3", "asymmetric", {}, sympy.Rational(1, 3)),  # Szegedy §3.2: "33% cheaper"
+        ("3x3", "stack", {"m": 2}, sympy.Rational(1, 9)),  # Szegedy §3.1: "only 11%" (1/9 = 11.1%)
+    ],
+)
 def test_quoted_percentages(kernel, scheme, options, quoted_saving):
-    saving = costmodel.savings(kernel, scheme, c_in=EQUAL_WIDTH, c_out=EQUAL_WIDTH,
-                               **options).macs_saving
+    saving = costmodel.savings(kernel, scheme, c_in=EQUAL_WIDTH, c_out=EQUAL_WIDTH, **options).macs_saving
     assert saving == quoted_saving
 
 
@@ -88,17 +89,19 @@ CLOSED_FORMS = [
     # Howard eq. 5: 1/N + 1/D_K^2, with N = C_out, D_K = 3.
     pytest.param("3x3", "depthwise-separable", {}, 1 / C_OUT + sympy.Rational(1, 9), id="3x3-dws"),
     # Hand: (k-1)/2 layers of 3x3: 9*C_in*C_out + ((k-1)/2 - 1)*9*C_out**2 over k**2*C_in*C_out.
-    pytest.param(K, "stack", {}, 9 * (2 * C_IN + (K - 3) * C_OUT) / (2 * K**2 * C_IN),
-                 id="kxk-stack"),
+    pytest.param(K, "stack", {}, 9 * (2 * C_IN + (K - 3) * C_OUT) / (2 * K**2 * C_IN), id="kxk-stack"),
     # Hand: 1x3 C_in->C_out, 3x1, then 1x3 and 3x1 C_out->C_out: (3*C_in + 9*C_out)/(25*C_in).
-    pytest.param("5x5", "stack+asymmetric", {}, 3 * (C_IN + 3 * C_OUT) / (25 * C_IN),
-                 id="5x5-stack+asym"),
+    pytest.param("5x5", "stack+asymmetric", {}, 3 * (C_IN + 3 * C_OUT) / (25 * C_IN), id="5x5-stack+asym"),
     # Hand: 9*C_mid*C_in + 9*C_mid*C_out over 25*C_in*C_out.
-    pytest.param("5x5", "stack", {"mid": MID}, 9 * MID * (C_IN + C_OUT) / (25 * C_IN * C_OUT),
-                 id="5x5-stack-mid"),
+    pytest.param("5x5", "stack", {"mid": MID}, 9 * MID * (C_IN + C_OUT) / (25 * C_IN * C_OUT), id="5x5-stack-mid"),
     # Hand (Howard §3.1 with depth multiplier M): k^2*C_in*M + C_in*M*C_out over k^2*C_in*C_out.
-    pytest.param("3x3", "depthwise-separable", {"multiplier": MULTIPLIER},
-                 MULTIPLIER * (C_OUT + 9) / (9 * C_OUT), id="3x3-dws-multiplier"),
+    pytest.param(
+        "3x3",
+        "depthwise-separable",
+        {"multiplier": MULTIPLIER},
+        MULTIPLIER * (C_OUT + 9) / (9 * C_OUT),
+        id="3x3-dws-multiplier",
+    ),
 ]
 
 
@@ -155,8 +158,7 @@ BREAK_EVEN = [
     # Hand: M*(9 + C_out)/(9*C_out) = 1 (the width option of this scheme is the multiplier).
     pytest.param("3x3", "depthwise-separable", {}, 9 * C_OUT / (C_OUT + 9), id="3x3-dws"),
     # Hand: 73*M/576 = 1 at C_in = C_out = 64.
-    pytest.param("3x3", "depthwise-separable", {"c_in": 64, "c_out": 64}, sympy.Rational(576, 73),
-                 id="3x3-dws-64"),
+    pytest.param("3x3", "depthwise-separable", {"c_in": 64, "c_out": 64}, sympy.Rational(576, 73), id="3x3-dws-64"),
 ]
 
 
@@ -179,8 +181,7 @@ def test_break_even_in_whole_numbers():
     # Hand: at C_in = C_out = 18 the 5x5 break-even width is 25*18*18/(9*36) = 25, an integer:
     # the stack saves below it and costs more above it.
     assert costmodel.break_even_width("5x5", "stack", c_in=18, c_out=18) == 25
-    ratios = [costmodel.savings("5x5", "stack", c_in=18, c_out=18, mid=mid).macs_ratio
-              for mid in (24, 25, 26)]
+    ratios = [costmodel.savings("5x5", "stack", c_in=18, c_out=18, mid=mid).macs_ratio for mid in (24, 25, 26)]
     assert ratios == [sympy.Rational(24, 25), 1, sympy.Rational(26, 25)]
 
 
@@ -193,14 +194,17 @@ def test_break_even_for_any_kernel_agrees_with_each_kernel(side):
     assert sympy.simplify(general.subs(K, side) - specific) == 0
 
 
-@pytest.mark.parametrize("scheme, values, expected", [
-    ("asymmetric", {}, 0),  # (C_in + C_out)/(k*C_in) -> 0
-    ("asymmetric", {"c_in": 64, "c_out": 64}, 0),  # Szegedy §3.2: 2/n -> 0
-    ("depthwise-separable", {}, 1 / C_OUT),  # Howard eq. 5: 1/C_out + 1/k^2 -> 1/C_out
-    ("depthwise-separable", {"c_in": 64, "c_out": 64}, sympy.Rational(1, 64)),
-    ("stack", {}, 0),  # 9*(2*C_in + (k-3)*C_out)/(2*k^2*C_in) ~ 9*C_out/(2*k*C_in) -> 0
-    ("stack+asymmetric", {}, 0),
-])
+@pytest.mark.parametrize(
+    "scheme, values, expected",
+    [
+        ("asymmetric", {}, 0),  # (C_in + C_out)/(k*C_in) -> 0
+        ("asymmetric", {"c_in": 64, "c_out": 64}, 0),  # Szegedy §3.2: 2/n -> 0
+        ("depthwise-separable", {}, 1 / C_OUT),  # Howard eq. 5: 1/C_out + 1/k^2 -> 1/C_out
+        ("depthwise-separable", {"c_in": 64, "c_out": 64}, sympy.Rational(1, 64)),
+        ("stack", {}, 0),  # 9*(2*C_in + (k-3)*C_out)/(2*k^2*C_in) ~ 9*C_out/(2*k*C_in) -> 0
+        ("stack+asymmetric", {}, 0),
+    ],
+)
 def test_limit_as_the_kernel_grows(scheme, values, expected):
     limit = costmodel.limit_of_ratio(scheme, **values)
     assert sympy.simplify(limit - expected) == 0
@@ -217,8 +221,9 @@ def test_asymmetric_ratio_is_two_over_k_at_equal_widths():
 def test_ratios_do_not_depend_on_the_image_size(kernel, scheme, options, expected):
     # 'same' padding, stride 1: every layer keeps H x W, which cancels (Szegedy's argument
     # counts per output position).
-    result = costmodel.savings(kernel, scheme, c_in=EQUAL_WIDTH, c_out=EQUAL_WIDTH,
-                               height=17, width=12, batch=2, **options)
+    result = costmodel.savings(
+        kernel, scheme, c_in=EQUAL_WIDTH, c_out=EQUAL_WIDTH, height=17, width=12, batch=2, **options
+    )
     assert result.macs_ratio == expected
 
 

@@ -18,8 +18,9 @@ from costmodel.network_advice import advise, predict_network_seconds
 from costmodel.network_papers import PUBLISHED, compare_published
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
-PROFILE = DeviceProfile("example", 1e11, 1e10, 1e-5, 5e-5,
-                        {"dense": 0.5, "pointwise": 0.5, "depthwise": 0.1, "asymmetric": 0.4})
+PROFILE = DeviceProfile(
+    "example", 1e11, 1e10, 1e-5, 5e-5, {"dense": 0.5, "pointwise": 0.5, "depthwise": 0.1, "asymmetric": 0.4}
+)
 
 
 def stored_mobilenet() -> Network:
@@ -27,14 +28,21 @@ def stored_mobilenet() -> Network:
 
 
 def conv(name, kernel, c_in, c_out, size, inputs=(), **fields):
-    return NetworkLayer(name, "Conv2D", (ConvLayer(kernel, kernel, c_in=c_in, c_out=c_out, height=size,
-                                                   width=size, **fields),), inputs=inputs)
+    return NetworkLayer(
+        name,
+        "Conv2D",
+        (ConvLayer(kernel, kernel, c_in=c_in, c_out=c_out, height=size, width=size, **fields),),
+        inputs=inputs,
+    )
 
 
 def depthwise(name, kernel, channels, size, inputs=(), **fields):
-    return NetworkLayer(name, "DepthwiseConv2D",
-                        (ConvLayer.depthwise(kernel, kernel, channels, height=size, width=size, **fields),),
-                        inputs=inputs)
+    return NetworkLayer(
+        name,
+        "DepthwiseConv2D",
+        (ConvLayer.depthwise(kernel, kernel, channels, height=size, width=size, **fields),),
+        inputs=inputs,
+    )
 
 
 def other(name, kind, params=0, inputs=()):
@@ -43,14 +51,18 @@ def other(name, kind, params=0, inputs=()):
 
 def separable_block():
     """conv -> depthwise -> bn -> relu -> pointwise -> bn, the MobileNet block shape."""
-    return Network("block", (16, 16, 8), (
-        conv("stem", 3, 8, 16, 16),
-        depthwise("dw", 3, 16, 16, inputs=("stem",), stride=2),
-        other("dw_bn", "BatchNormalization", 64, inputs=("dw",)),
-        other("dw_relu", "ReLU", inputs=("dw_bn",)),
-        conv("pw", 1, 16, 32, 8, inputs=("dw_relu",)),
-        other("pw_bn", "BatchNormalization", 128, inputs=("pw",)),
-    ))
+    return Network(
+        "block",
+        (16, 16, 8),
+        (
+            conv("stem", 3, 8, 16, 16),
+            depthwise("dw", 3, 16, 16, inputs=("stem",), stride=2),
+            other("dw_bn", "BatchNormalization", 64, inputs=("dw",)),
+            other("dw_relu", "ReLU", inputs=("dw_bn",)),
+            conv("pw", 1, 16, 32, 8, inputs=("dw_relu",)),
+            other("pw_bn", "BatchNormalization", 128, inputs=("pw",)),
+        ),
+    )
 
 
 def test_mobilenet_counts_as_keras_does():
@@ -78,29 +90,38 @@ def test_round_trip_keeps_every_layer():
 
 
 def test_table_shares_add_up_and_dense_is_a_1x1_over_positions():
-    dense = NetworkLayer("fc", "Dense", (ConvLayer(1, 1, c_in=10, c_out=3, height=4, width=1, padding="valid",
-                                                   bias=True),))
+    dense = NetworkLayer(
+        "fc", "Dense", (ConvLayer(1, 1, c_in=10, c_out=3, height=4, width=1, padding="valid", bias=True),)
+    )
     network = Network("n", (4, 10), (dense,))
     # Hand derivation: 4 positions x 10 x 3 MACs; 10 x 3 weights + 3 biases.
     assert (network.macs, network.params) == (120, 33)
     assert sum(row["macs_share"] for row in stored_mobilenet().table()) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("5x5:stack,7x7:asymmetric,3x3:depthwise-separable",
-     ["5x5:stack", "7x7:asymmetric", "3x3:depthwise-separable"]),
-    ("fuse", ["fuse"]),
-    ("3:stack+asymmetric", ["3x3:stack+asymmetric"]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "5x5:stack,7x7:asymmetric,3x3:depthwise-separable",
+            ["5x5:stack", "7x7:asymmetric", "3x3:depthwise-separable"],
+        ),
+        ("fuse", ["fuse"]),
+        ("3:stack+asymmetric", ["3x3:stack+asymmetric"]),
+    ],
+)
 def test_rules_parse(text, expected):
     assert [rule.describe() for rule in parse_rules(text)] == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("5x5:stak", "unknown scheme 'stak'"),
-    ("stack", "must be KERNEL:SCHEME"),
-    ("5x5:stack,,", "empty rule"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("5x5:stak", "unknown scheme 'stak'"),
+        ("stack", "must be KERNEL:SCHEME"),
+        ("5x5:stack,,", "empty rule"),
+    ],
+)
 def test_bad_rules_say_why(text, message):
     with pytest.raises(ValueError, match=message):
         parse_rules(text)
@@ -113,9 +134,11 @@ def test_a_rule_that_cannot_apply_names_the_layer():
 
 
 def test_factorizing_keeps_the_graph_and_counts():
-    network = Network("n", (16, 16, 8), (
-        conv("c5", 5, 8, 8, 16), other("relu", "ReLU", inputs=("c5",)),
-        other("add", "Add", inputs=("relu", "c5"))))
+    network = Network(
+        "n",
+        (16, 16, 8),
+        (conv("c5", 5, 8, 8, 16), other("relu", "ReLU", inputs=("c5",)), other("add", "Add", inputs=("relu", "c5"))),
+    )
     rewritten, changes = rewrite(network, parse_rules("5x5:stack"))
     assert [layer.name for layer in rewritten.layers] == ["c5_stack0", "c5_stack1", "relu", "add"]
     assert rewritten.layer("add").inputs == ("relu", "c5_stack1")
@@ -125,8 +148,11 @@ def test_factorizing_keeps_the_graph_and_counts():
 
 
 def test_filters_select_layers():
-    network = Network("n", (16, 16, 8), (conv("a", 5, 8, 8, 16), conv("b", 5, 8, 64, 16, inputs=("a",)),
-                                         conv("c", 5, 64, 64, 16, inputs=("b",))))
+    network = Network(
+        "n",
+        (16, 16, 8),
+        (conv("a", 5, 8, 8, 16), conv("b", 5, 8, 64, 16, inputs=("a",)), conv("c", 5, 64, 64, 16, inputs=("b",))),
+    )
     by_name = plan_changes(network, parse_rules("5x5:stack", name_glob="[ab]"))
     by_width = plan_changes(network, parse_rules("5x5:stack", min_channels=64))
     assert [change.anchor for change in by_name] == ["a", "b"]
@@ -152,8 +178,9 @@ def test_fuse_needs_a_pointwise_partner():
 def test_fused_conv_keeps_stride_padding_and_the_pointwise_bias():
     dw = ConvLayer.depthwise(5, 5, 8, stride=2, padding="valid", height=20, width=20)
     pw = ConvLayer(1, 1, c_in=8, c_out=12, bias=True, height=8, width=8)
-    assert fused_conv(dw, pw) == ConvLayer(5, 5, c_in=8, c_out=12, stride=2, padding="valid", bias=True,
-                                           height=20, width=20)
+    assert fused_conv(dw, pw) == ConvLayer(
+        5, 5, c_in=8, c_out=12, stride=2, padding="valid", bias=True, height=20, width=20
+    )
 
 
 def test_mobilenet_fused_is_table_4():

@@ -27,15 +27,28 @@ def both_records(kernel, scheme, values):
 
 
 QUERIES = st.fixed_dictionaries(
-    {"kernel": st.sampled_from(["3", "5x5", "7x7", "1x7", "3x5", "9", "4", "2"]),
-     "scheme": st.sampled_from(["stack", "asymmetric", "depthwise-separable", "stack+asymmetric"])},
-    optional={"c_in": st.integers(1, 300), "c_out": st.integers(1, 300), "height": st.integers(1, 64),
-              "width": st.integers(1, 64), "batch": st.integers(1, 4), "mid": st.integers(1, 300),
-              "multiplier": st.integers(1, 4), "bias": st.just(True), "m": st.sampled_from([2, 3]),
-              "order": st.sampled_from(["1xk-first", "kx1-first"]), "groups": st.sampled_from([1, 2]),
-              "stride": st.sampled_from([1, 2, (1, 2)]), "dilation": st.sampled_from([1, 2]),
-              "padding": st.sampled_from(["same", "valid", 1, (0, 2)]),
-              "dtype_bytes": st.sampled_from([1, 2, 8])})
+    {
+        "kernel": st.sampled_from(["3", "5x5", "7x7", "1x7", "3x5", "9", "4", "2"]),
+        "scheme": st.sampled_from(["stack", "asymmetric", "depthwise-separable", "stack+asymmetric"]),
+    },
+    optional={
+        "c_in": st.integers(1, 300),
+        "c_out": st.integers(1, 300),
+        "height": st.integers(1, 64),
+        "width": st.integers(1, 64),
+        "batch": st.integers(1, 4),
+        "mid": st.integers(1, 300),
+        "multiplier": st.integers(1, 4),
+        "bias": st.just(True),
+        "m": st.sampled_from([2, 3]),
+        "order": st.sampled_from(["1xk-first", "kx1-first"]),
+        "groups": st.sampled_from([1, 2]),
+        "stride": st.sampled_from([1, 2, (1, 2)]),
+        "dilation": st.sampled_from([1, 2]),
+        "padding": st.sampled_from(["same", "valid", 1, (0, 2)]),
+        "dtype_bytes": st.sampled_from([1, 2, 8]),
+    },
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -69,22 +82,31 @@ def test_common_queries_take_the_fast_path(kernel, scheme, values):
     assert render.to_json(fast) == render.to_json(slow)
 
 
-@pytest.mark.parametrize("kernel, scheme, values, why", [
-    ("5x5", "stack", {"stride": 2}, "ceiling(H/2) is not a polynomial"),
-    ("5x5", "stack", {"padding": "valid"}, "sympy keeps (H - 4)*(W - 4) unexpanded"),
-    ("5x5", "asymmetric", {"height": 17, "width": 9, "padding": "valid", "stride": 2},
-     "numbers given, but the closed form has floor((H - 5)/2)"),
-    (symbols.K, "stack", {}, "a symbolic kernel"),
-    ("4x4", "stack", {}, "an error: sympy's path reports it"),
-])
+@pytest.mark.parametrize(
+    "kernel, scheme, values, why",
+    [
+        ("5x5", "stack", {"stride": 2}, "ceiling(H/2) is not a polynomial"),
+        ("5x5", "stack", {"padding": "valid"}, "sympy keeps (H - 4)*(W - 4) unexpanded"),
+        (
+            "5x5",
+            "asymmetric",
+            {"height": 17, "width": 9, "padding": "valid", "stride": 2},
+            "numbers given, but the closed form has floor((H - 5)/2)",
+        ),
+        (symbols.K, "stack", {}, "a symbolic kernel"),
+        ("4x4", "stack", {}, "an error: sympy's path reports it"),
+    ],
+)
 def test_what_the_fast_path_declines(kernel, scheme, values, why):
     assert savings_record_without_sympy(kernel, scheme, **values) is None, why
 
 
 def test_the_issue_query_imports_no_sympy():
-    script = ("import sys\nfrom costmodel.cli import main\n"
-              "main(['savings', '5x5', '--scheme', 'stack', '--c-in', '64', '--c-out', '64', '--json'])\n"
-              "print('SYMPY' if 'sympy' in sys.modules else 'NO-SYMPY')\n")
+    script = (
+        "import sys\nfrom costmodel.cli import main\n"
+        "main(['savings', '5x5', '--scheme', 'stack', '--c-in', '64', '--c-out', '64', '--json'])\n"
+        "print('SYMPY' if 'sympy' in sys.modules else 'NO-SYMPY')\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "NO-SYMPY"
@@ -92,16 +114,22 @@ def test_the_issue_query_imports_no_sympy():
 
 
 def test_symbol_names_are_those_of_costmodel_symbols():
-    expected = {"c_in": symbols.C_IN, "c_out": symbols.C_OUT, "height": symbols.H, "width": symbols.W,
-                "batch": symbols.BATCH, "mid": symbols.MID, "multiplier": symbols.MULTIPLIER}
+    expected = {
+        "c_in": symbols.C_IN,
+        "c_out": symbols.C_OUT,
+        "height": symbols.H,
+        "width": symbols.W,
+        "batch": symbols.BATCH,
+        "mid": symbols.MID,
+        "multiplier": symbols.MULTIPLIER,
+    }
     assert {field: symbol_for(field) for field in SYMBOL_NAMES} == expected
 
 
 # The algebra itself, against sympy on random polynomials.
 
 NAMES = ("C_in", "C_out", "H", "W", "k")
-TERMS = st.lists(st.tuples(st.integers(1, 20), st.lists(st.sampled_from(NAMES), max_size=3)), min_size=1,
-                 max_size=4)
+TERMS = st.lists(st.tuples(st.integers(1, 20), st.lists(st.sampled_from(NAMES), max_size=3)), min_size=1, max_size=4)
 
 
 def both(terms):

@@ -101,10 +101,16 @@ def test_receptive_field_is_the_originals(kernel, scheme, options, variant):
     assert block.receptive_field == original
 
 
-@pytest.mark.parametrize("scheme, options", [
-    ("stack", {}), ("stack", {"m": 2}), ("asymmetric", {}), ("depthwise-separable", {}),
-    ("stack+asymmetric", {}),
-])
+@pytest.mark.parametrize(
+    "scheme, options",
+    [
+        ("stack", {}),
+        ("stack", {"m": 2}),
+        ("asymmetric", {}),
+        ("depthwise-separable", {}),
+        ("stack+asymmetric", {}),
+    ],
+)
 def test_symbolic_kernel_keeps_a_symbolic_receptive_field(scheme, options):
     block = costmodel.savings(symbols.K, scheme, **options).block
     assert block.receptive_field == (symbols.K, symbols.K)
@@ -117,8 +123,9 @@ STRIDES = [1, 2, (2, 3)]
 EVEN_SAME_SHIFT = pytest.mark.xfail(
     strict=True,
     reason="TensorFlow 'same' pads an even kernel one zero more after than before, so each "
-           "2x2 (or 4x4) factor shifts the window by half a step; the stack's windows end up "
-           "offset from the original's (same count, same size, different place)")
+    "2x2 (or 4x4) factor shifts the window by half a step; the stack's windows end up "
+    "offset from the original's (same count, same size, different place)",
+)
 
 ALIGNMENT_CASES = [
     pytest.param((5, 5), "stack", {}, id="5x5-stack"),
@@ -141,10 +148,17 @@ def alignment_params(mark_known_shift: bool) -> list:
         for padding in PADDINGS:
             for stride in STRIDES:
                 shifted = mark_known_shift and padding == "same" and options.get("m") == 2
-                params.append(pytest.param(
-                    kernel, scheme, options, padding, stride,
-                    marks=[EVEN_SAME_SHIFT] if shifted else [],
-                    id=f"{case.id}-pad{padding}-stride{stride}".replace(" ", "")))
+                params.append(
+                    pytest.param(
+                        kernel,
+                        scheme,
+                        options,
+                        padding,
+                        stride,
+                        marks=[EVEN_SAME_SHIFT] if shifted else [],
+                        id=f"{case.id}-pad{padding}-stride{stride}".replace(" ", ""),
+                    )
+                )
     return params
 
 
@@ -154,8 +168,7 @@ INPUT_SIZES = [(17, 13), (8, 9), (12, 12)]
 @pytest.mark.parametrize("kernel, scheme, options, padding, stride", alignment_params(False))
 def test_output_shape_is_preserved(kernel, scheme, options, padding, stride):
     for height, width in INPUT_SIZES:
-        layer = ConvLayer(*kernel, c_in=3, c_out=5, height=height, width=width,
-                          padding=padding, stride=stride)
+        layer = ConvLayer(*kernel, c_in=3, c_out=5, height=height, width=width, padding=padding, stride=stride)
         block = factorize(layer, scheme, **options)
         assert costmodel.output_shape(block.last) == costmodel.output_shape(layer)
 
@@ -163,8 +176,7 @@ def test_output_shape_is_preserved(kernel, scheme, options, padding, stride):
 @pytest.mark.parametrize("kernel, scheme, options, padding, stride", alignment_params(True))
 def test_windows_are_preserved(kernel, scheme, options, padding, stride):
     for height, width in INPUT_SIZES:
-        layer = ConvLayer(*kernel, c_in=3, c_out=5, height=height, width=width,
-                          padding=padding, stride=stride)
+        layer = ConvLayer(*kernel, c_in=3, c_out=5, height=height, width=width, padding=padding, stride=stride)
         block = factorize(layer, scheme, **options)
         for axis, length in ((0, height), (1, width)):
             assert input_windows(block.layers(), axis, length) == input_windows([layer], axis, length)
@@ -181,29 +193,49 @@ def test_output_shape_of_a_strided_valid_stack_by_hand():
 
 # Where stride, padding and dilation go.
 
+
 def placement(block) -> list[tuple]:
     return [(each.kernel, each.stride, each.padding, each.dilation) for each in block.layers()]
 
 
-@pytest.mark.parametrize("kernel, scheme, options, expected", [
-    # Stack: stride only on the last layer, explicit padding only on the first, dilation on each.
-    pytest.param((7, 7), "stack", {}, [((3, 3), (1, 1), (1, 2), (2, 2)),
-                                       ((3, 3), (1, 1), (0, 0), (2, 2)),
-                                       ((3, 3), (2, 3), (0, 0), (2, 2))], id="7x7-stack"),
-    # Asymmetric: the 1xk row layer gets the width stride and padding, the kx1 column the height's.
-    pytest.param((5, 5), "asymmetric", {}, [((1, 5), (1, 3), (0, 2), (1, 2)),
-                                            ((5, 1), (2, 1), (1, 0), (2, 1))], id="5x5-asym"),
-    pytest.param((5, 5), "asymmetric", {"order": "kx1-first"},
-                 [((5, 1), (2, 1), (1, 0), (2, 1)),
-                  ((1, 5), (1, 3), (0, 2), (1, 2))], id="5x5-asym-kx1-first"),
-    # Depthwise-separable: the depthwise layer does the spatial work, the 1x1 does none.
-    pytest.param((3, 3), "depthwise-separable", {}, [((3, 3), (2, 3), (1, 2), (2, 2)),
-                                                     ((1, 1), (1, 1), "valid", (1, 1))],
-                 id="3x3-dws"),
-])
+@pytest.mark.parametrize(
+    "kernel, scheme, options, expected",
+    [
+        # Stack: stride only on the last layer, explicit padding only on the first, dilation on each.
+        pytest.param(
+            (7, 7),
+            "stack",
+            {},
+            [((3, 3), (1, 1), (1, 2), (2, 2)), ((3, 3), (1, 1), (0, 0), (2, 2)), ((3, 3), (2, 3), (0, 0), (2, 2))],
+            id="7x7-stack",
+        ),
+        # Asymmetric: the 1xk row layer gets the width stride and padding, the kx1 column the height's.
+        pytest.param(
+            (5, 5),
+            "asymmetric",
+            {},
+            [((1, 5), (1, 3), (0, 2), (1, 2)), ((5, 1), (2, 1), (1, 0), (2, 1))],
+            id="5x5-asym",
+        ),
+        pytest.param(
+            (5, 5),
+            "asymmetric",
+            {"order": "kx1-first"},
+            [((5, 1), (2, 1), (1, 0), (2, 1)), ((1, 5), (1, 3), (0, 2), (1, 2))],
+            id="5x5-asym-kx1-first",
+        ),
+        # Depthwise-separable: the depthwise layer does the spatial work, the 1x1 does none.
+        pytest.param(
+            (3, 3),
+            "depthwise-separable",
+            {},
+            [((3, 3), (2, 3), (1, 2), (2, 2)), ((1, 1), (1, 1), "valid", (1, 1))],
+            id="3x3-dws",
+        ),
+    ],
+)
 def test_stride_padding_and_dilation_placement(kernel, scheme, options, expected):
-    layer = ConvLayer(*kernel, c_in=4, c_out=8, height=30, width=30, stride=(2, 3),
-                      padding=(1, 2), dilation=2)
+    layer = ConvLayer(*kernel, c_in=4, c_out=8, height=30, width=30, stride=(2, 3), padding=(1, 2), dilation=2)
     assert placement(factorize(layer, scheme, **options)) == expected
 
 
@@ -217,15 +249,19 @@ def test_padding_mode_goes_to_every_spatial_factor(padding):
 
 # The intermediate width.
 
-@pytest.mark.parametrize("kernel, scheme, mid, widths", [
-    ((5, 5), "stack", None, [(4, 8), (8, 8)]),  # default: the output width (Szegedy)
-    ((5, 5), "stack", 6, [(4, 6), (6, 8)]),
-    ((7, 7), "stack", 6, [(4, 6), (6, 6), (6, 8)]),
-    ((3, 3), "asymmetric", None, [(4, 8), (8, 8)]),
-    ((3, 3), "asymmetric", 2, [(4, 2), (2, 8)]),
-    ((5, 5), "stack", symbols.MID, [(4, symbols.MID), (symbols.MID, 8)]),
-    ((7, 7), "asymmetric", symbols.MID, [(4, symbols.MID), (symbols.MID, 8)]),
-])
+
+@pytest.mark.parametrize(
+    "kernel, scheme, mid, widths",
+    [
+        ((5, 5), "stack", None, [(4, 8), (8, 8)]),  # default: the output width (Szegedy)
+        ((5, 5), "stack", 6, [(4, 6), (6, 8)]),
+        ((7, 7), "stack", 6, [(4, 6), (6, 6), (6, 8)]),
+        ((3, 3), "asymmetric", None, [(4, 8), (8, 8)]),
+        ((3, 3), "asymmetric", 2, [(4, 2), (2, 8)]),
+        ((5, 5), "stack", symbols.MID, [(4, symbols.MID), (symbols.MID, 8)]),
+        ((7, 7), "asymmetric", symbols.MID, [(4, symbols.MID), (symbols.MID, 8)]),
+    ],
+)
 def test_mid_sets_the_intermediate_width(kernel, scheme, mid, widths):
     options = {} if mid is None else {"mid": mid}
     block = factorize(ConvLayer(*kernel, c_in=4, c_out=8), scheme, **options)
@@ -238,14 +274,14 @@ def test_mid_flows_into_the_savings():
     result = costmodel.savings("5x5", "stack", c_in=64, c_out=64, mid=32)
     assert result.macs_ratio == sympy.Rational(9, 25)
     assert symbols.MID in result.macs_ratio_closed_form.free_symbols
-    assert result.macs_ratio_closed_form.subs(
-        {symbols.C_IN: 64, symbols.C_OUT: 64, symbols.MID: 32}) == sympy.Rational(9, 25)
+    assert result.macs_ratio_closed_form.subs({symbols.C_IN: 64, symbols.C_OUT: 64, symbols.MID: 32}) == sympy.Rational(
+        9, 25
+    )
 
 
 def test_depth_multiplier_widens_the_depthwise_layer():
     block = factorize(ConvLayer(3, 3, c_in=4, c_out=8), "depthwise-separable", multiplier=3)
-    assert [(each.c_in, each.c_out, each.groups) for each in block.layers()] == [(4, 12, 4),
-                                                                                  (12, 8, 1)]
+    assert [(each.c_in, each.c_out, each.groups) for each in block.layers()] == [(4, 12, 4), (12, 8, 1)]
 
 
 def test_order_sets_which_factor_comes_first():
@@ -274,19 +310,24 @@ def test_a_stack_of_one_is_the_layer_itself():
 
 def test_registry():
     assert {name: scheme.options for name, scheme in SCHEMES.items()} == {
-        "stack": ("m", "mid"), "asymmetric": ("mid", "order"),
+        "stack": ("m", "mid"),
+        "asymmetric": ("mid", "order"),
         "depthwise-separable": ("multiplier",),
     }
 
 
 # Refusals.
 
-@pytest.mark.parametrize("kernel, m, nearest", [
-    (4, 3, "3 and 5"),  # 2n + 1 is odd: 4 sits between 3 (one layer) and 5 (two)
-    (6, 3, "5 and 7"),
-    (6, 4, "4 and 7"),  # 3n + 1: 4, 7, 10
-    (2, 3, "3"),  # nothing smaller than one 3x3 works
-])
+
+@pytest.mark.parametrize(
+    "kernel, m, nearest",
+    [
+        (4, 3, "3 and 5"),  # 2n + 1 is odd: 4 sits between 3 (one layer) and 5 (two)
+        (6, 3, "5 and 7"),
+        (6, 4, "4 and 7"),  # 3n + 1: 4, 7, 10
+        (2, 3, "3"),  # nothing smaller than one 3x3 works
+    ],
+)
 def test_stack_names_the_nearest_kernel_sizes(kernel, m, nearest):
     layer = ConvLayer(kernel, kernel, c_in=8, c_out=8)
     message = f"nearest kernel sizes that work: {re.escape(nearest)}$"
@@ -306,12 +347,15 @@ def test_unknown_scheme_lists_the_known_ones(scheme):
     assert all(name in str(raised.value) for name in SCHEMES)
 
 
-@pytest.mark.parametrize("scheme, options, fragment", [
-    ("stack", {"order": "kx1-first"}, "option 'order' is not one of 'stack''s: m, mid"),
-    ("asymmetric", {"m": 2}, "option 'm' is not one of 'asymmetric''s: mid, order"),
-    ("depthwise-separable", {"mid": 4}, "option 'mid' is not one of"),
-    ("stack", {"widht": 4}, "option 'widht'"),
-])
+@pytest.mark.parametrize(
+    "scheme, options, fragment",
+    [
+        ("stack", {"order": "kx1-first"}, "option 'order' is not one of 'stack''s: m, mid"),
+        ("asymmetric", {"m": 2}, "option 'm' is not one of 'asymmetric''s: mid, order"),
+        ("depthwise-separable", {"mid": 4}, "option 'mid' is not one of"),
+        ("stack", {"widht": 4}, "option 'widht'"),
+    ],
+)
 def test_unknown_option_is_refused(scheme, options, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):
         factorize(ConvLayer(5, 5, c_in=8, c_out=8), scheme, **options)
@@ -328,20 +372,22 @@ def test_composition_accepts_each_steps_options():
     assert [each.kernel for each in block.layers()] == [(3, 1), (1, 3), (3, 1), (1, 3)]
 
 
-@pytest.mark.parametrize("kernel, scheme, options, layer_options, error, fragment", [
-    ((3, 5), "stack", {}, {}, ValueError, "not 3x5"),
-    ((1, 1), "stack", {}, {}, ValueError, "larger than 1x1"),
-    ((5, 5), "stack", {"m": 1}, {}, ValueError, "m >= 2"),
-    ((5, 5), "stack", {"m": 2.0}, {}, TypeError, "m must be an integer"),
-    ((1, 7), "asymmetric", {}, {}, ValueError, "got 1x7"),
-    ((5, 5), "asymmetric", {"order": "diagonal"}, {}, ValueError, "order must be one of"),
-    ((5, 5), "asymmetric", {"mid": 0}, {}, ValueError, "mid must be an integer >= 1"),
-    ((3, 3), "depthwise-separable", {}, {"groups": 2}, ValueError, "ungrouped"),
-    ((3, 3), "depthwise-separable", {"multiplier": 0}, {}, ValueError, "multiplier"),
-    ((5, 5), "stack", {"mid": 3}, {"groups": 2}, ValueError, "not divisible by groups=2"),
-])
-def test_scheme_refuses_what_it_cannot_factor(kernel, scheme, options, layer_options, error,
-                                              fragment):
+@pytest.mark.parametrize(
+    "kernel, scheme, options, layer_options, error, fragment",
+    [
+        ((3, 5), "stack", {}, {}, ValueError, "not 3x5"),
+        ((1, 1), "stack", {}, {}, ValueError, "larger than 1x1"),
+        ((5, 5), "stack", {"m": 1}, {}, ValueError, "m >= 2"),
+        ((5, 5), "stack", {"m": 2.0}, {}, TypeError, "m must be an integer"),
+        ((1, 7), "asymmetric", {}, {}, ValueError, "got 1x7"),
+        ((5, 5), "asymmetric", {"order": "diagonal"}, {}, ValueError, "order must be one of"),
+        ((5, 5), "asymmetric", {"mid": 0}, {}, ValueError, "mid must be an integer >= 1"),
+        ((3, 3), "depthwise-separable", {}, {"groups": 2}, ValueError, "ungrouped"),
+        ((3, 3), "depthwise-separable", {"multiplier": 0}, {}, ValueError, "multiplier"),
+        ((5, 5), "stack", {"mid": 3}, {"groups": 2}, ValueError, "not divisible by groups=2"),
+    ],
+)
+def test_scheme_refuses_what_it_cannot_factor(kernel, scheme, options, layer_options, error, fragment):
     layer = ConvLayer(*kernel, c_in=8, c_out=8, **layer_options)
     with pytest.raises(error, match=re.escape(fragment)):
         factorize(layer, scheme, **options)
@@ -357,8 +403,10 @@ def test_blocks_refuse_layers_that_do_not_chain():
     with pytest.raises(ValueError, match="gives 8 channels, the next layer takes 4"):
         costmodel.Block.of(ConvLayer(3, 3, c_in=4, c_out=8), ConvLayer(3, 3, c_in=4, c_out=8))
     with pytest.raises(ValueError, match="outputs"):
-        costmodel.Block.of(ConvLayer(3, 3, c_in=4, c_out=4, height=8, width=8, padding="valid"),
-                           ConvLayer(3, 3, c_in=4, c_out=4, height=8, width=8))
+        costmodel.Block.of(
+            ConvLayer(3, 3, c_in=4, c_out=4, height=8, width=8, padding="valid"),
+            ConvLayer(3, 3, c_in=4, c_out=4, height=8, width=8),
+        )
 
 
 def test_only_a_shape_keeping_layer_repeats():
@@ -366,21 +414,22 @@ def test_only_a_shape_keeping_layer_repeats():
         costmodel.Stage(ConvLayer(3, 3, c_in=4, c_out=8), repeats=2)
 
 
-@pytest.mark.parametrize("layers, expected", [
-    # Hand: a stride-2 3x3 then a 3x3: the second layer's 2 extra taps are 2 input steps
-    # apart, so 1 + 2 + 2*2 = 7.
-    pytest.param([((3, 3), 2, 1), ((3, 3), 1, 1)], (7, 7), id="stride-then-3x3"),
-    # Hand: 3x3 stride (2, 3), then 5x5 dilation 2: 1 + 2 + (2, 3)*2*4 = (19, 27).
-    pytest.param([((3, 3), (2, 3), 1), ((5, 5), 1, 2)], (19, 27), id="anisotropic"),
-    # Hand: 1x3, 3x1, 3x3 stride 2, 1x1: 1 + (0 + 2 + 2, 2 + 0 + 2) + 0 = (5, 5).
-    pytest.param([((1, 3), 1, 1), ((3, 1), 1, 1), ((3, 3), 2, 1), ((1, 1), 1, 1)], (5, 5),
-                 id="mixed"),
-])
+@pytest.mark.parametrize(
+    "layers, expected",
+    [
+        # Hand: a stride-2 3x3 then a 3x3: the second layer's 2 extra taps are 2 input steps
+        # apart, so 1 + 2 + 2*2 = 7.
+        pytest.param([((3, 3), 2, 1), ((3, 3), 1, 1)], (7, 7), id="stride-then-3x3"),
+        # Hand: 3x3 stride (2, 3), then 5x5 dilation 2: 1 + 2 + (2, 3)*2*4 = (19, 27).
+        pytest.param([((3, 3), (2, 3), 1), ((5, 5), 1, 2)], (19, 27), id="anisotropic"),
+        # Hand: 1x3, 3x1, 3x3 stride 2, 1x1: 1 + (0 + 2 + 2, 2 + 0 + 2) + 0 = (5, 5).
+        pytest.param([((1, 3), 1, 1), ((3, 1), 1, 1), ((3, 3), 2, 1), ((1, 1), 1, 1)], (5, 5), id="mixed"),
+    ],
+)
 def test_receptive_field_of_hand_built_blocks(layers, expected):
     built, height, width = [], 32, 32
     for kernel, stride, dilation in layers:
-        layer = ConvLayer(*kernel, c_in=4, c_out=4, height=height, width=width, stride=stride,
-                          dilation=dilation)
+        layer = ConvLayer(*kernel, c_in=4, c_out=4, height=height, width=width, stride=stride, dilation=dilation)
         height, width = layer.output_hw
         built.append(layer)
     block = costmodel.Block.of(*built)

@@ -19,28 +19,51 @@ from costmodel.sweep import INT64_SAFE, sweep, sweep_arrays
 
 SIZES = st.lists(st.integers(1, 10**12), min_size=1, max_size=3, unique=True)
 SMALL = st.lists(st.integers(1, 40), min_size=1, max_size=3, unique=True)
-CASES = st.sampled_from([("5x5", "stack", {}), ("3x3", "asymmetric", {}), ("7x7", "stack+asymmetric", {}),
-                         ("3x3", "depthwise-separable", {"multiplier": 2}), ("4x4", "stack", {"m": 2}),
-                         ("5x3", "asymmetric", {"order": "kx1-first"})])
-STRUCTURE = st.fixed_dictionaries({}, optional={
-    "stride": st.sampled_from([1, 2, (2, 3)]), "padding": st.sampled_from(["same", "valid", 1]),
-    "dilation": st.sampled_from([1, 2]), "bias": st.booleans()})
+CASES = st.sampled_from(
+    [
+        ("5x5", "stack", {}),
+        ("3x3", "asymmetric", {}),
+        ("7x7", "stack+asymmetric", {}),
+        ("3x3", "depthwise-separable", {"multiplier": 2}),
+        ("4x4", "stack", {"m": 2}),
+        ("5x3", "asymmetric", {"order": "kx1-first"}),
+    ]
+)
+STRUCTURE = st.fixed_dictionaries(
+    {},
+    optional={
+        "stride": st.sampled_from([1, 2, (2, 3)]),
+        "padding": st.sampled_from(["same", "valid", 1]),
+        "dilation": st.sampled_from([1, 2]),
+        "bias": st.booleans(),
+    },
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(case=CASES, structure=STRUCTURE, c_in=SIZES, c_out=SIZES, height=SMALL, batch=SIZES)
 def test_sweep_equals_savings_one_configuration_at_a_time(case, structure, c_in, c_out, height, batch):
     kernel, scheme, options = case
-    rows = sweep([kernel], [scheme], c_in=c_in, c_out=c_out, height=height, width=17, batch=batch,
-                 **options, **structure)
+    rows = sweep(
+        [kernel], [scheme], c_in=c_in, c_out=c_out, height=height, width=17, batch=batch, **options, **structure
+    )
     grid = list(itertools.product(c_in, c_out, height, batch))
     if len(rows) == 1 and len(grid) > 1:
         # One row for the whole grid: the factorization is refused for a reason no swept size
         # changes (a fixed height too small for the kernel), and savings refuses each one alike.
         for c_in_, c_out_, height_, batch_ in grid:
             with pytest.raises(ValueError, match=re.escape(rows[0]["error"])):
-                costmodel.savings(kernel, scheme, c_in=c_in_, c_out=c_out_, height=height_, width=17,
-                                  batch=batch_, **options, **structure)
+                costmodel.savings(
+                    kernel,
+                    scheme,
+                    c_in=c_in_,
+                    c_out=c_out_,
+                    height=height_,
+                    width=17,
+                    batch=batch_,
+                    **options,
+                    **structure,
+                )
         return
     assert len(rows) == len(grid)
     for row in rows:

@@ -6,20 +6,29 @@ from helpers import read, validate
 from validate.cli import main
 from validate.results.schema import FACTORIZATIONS
 
-REQUIRED_FACTORIZATION_COLUMNS = {"scheme", "predicted_ratio", "measured_ratio", "ratio_ci_low",
-                                  "ratio_ci_high", "diverges"}
+REQUIRED_FACTORIZATION_COLUMNS = {
+    "scheme",
+    "predicted_ratio",
+    "measured_ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "diverges",
+}
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["factorizations", "--modes", "turbo"], "unknown mode 'turbo'"),
-    (["factorizations", "--cases", "4x4:stack"], "nearest kernel sizes that work: 3 and 5"),
-    (["factorizations", "--cases", "5:nope"], "unknown scheme 'nope'"),
-    (["seed", "--budget", "0"], "expected seconds > 0"),
-    (["seed", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["seed", "--preset", "huge"], "invalid choice: 'huge'"),
-    (["seed", "--filters", "8,x"], "expected a whole number"),
-    (["transmogrify"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["factorizations", "--modes", "turbo"], "unknown mode 'turbo'"),
+        (["factorizations", "--cases", "4x4:stack"], "nearest kernel sizes that work: 3 and 5"),
+        (["factorizations", "--cases", "5:nope"], "unknown scheme 'nope'"),
+        (["seed", "--budget", "0"], "expected seconds > 0"),
+        (["seed", "--device", "tpu"], "invalid choice: 'tpu'"),
+        (["seed", "--preset", "huge"], "invalid choice: 'huge'"),
+        (["seed", "--filters", "8,x"], "expected a whole number"),
+        (["transmogrify"], "invalid choice"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
     status = main(argv)
     out, err = capsys.readouterr()
@@ -39,7 +48,8 @@ def test_factorizations_quick_writes_the_required_columns(tmp_path):
     assert all(row["error"] == "" for row in rows)
     # TensorFlow stays the default backend, and only its profiler checks FLOPs.
     assert {(row["backend"], row["mode"], row["flops_checked_by"]) for row in rows} == {
-        ("tensorflow", "graph", "tensorflow profiler")}
+        ("tensorflow", "graph", "tensorflow profiler")
+    }
     for row in rows:
         assert float(row["ratio_ci_low"]) <= float(row["ratio_ci_high"])
         assert int(row["params_factorized"]) < int(row["params_original"])  # cross-checked counts
@@ -52,13 +62,14 @@ def test_factorizations_quick_writes_the_required_columns(tmp_path):
 @pytest.mark.tensorflow
 @pytest.mark.slow
 def test_seed_quick_measures_graph_and_predict(tmp_path):
-    done = validate("seed", "--preset", "quick", "--filters", "8", "--device", "cpu",
-                    "--out", str(tmp_path))
+    done = validate("seed", "--preset", "quick", "--filters", "8", "--device", "cpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     rows = read(tmp_path / "seed.csv")
     assert {(row["mode"], row["layer_type"]) for row in rows} == {
-        (mode, layer) for mode in ("graph", "predict")
-        for layer in ("conv5x5", "conv3x3", "conv3x3sep", "conv1x1", "conv1x3", "conv3x1")}
+        (mode, layer)
+        for mode in ("graph", "predict")
+        for layer in ("conv5x5", "conv3x3", "conv3x3sep", "conv1x1", "conv1x3", "conv3x1")
+    }
     assert all(int(row["samples"]) >= 5 for row in rows)
 
 
@@ -70,8 +81,9 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     again = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
     assert again.returncode == 2
     assert "pass --resume" in again.stderr
-    resumed = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack,3:asymmetric",
-                       "--out", str(tmp_path), "--resume")
+    resumed = validate(
+        "factorizations", "--preset", "quick", "--cases", "5x5:stack,3:asymmetric", "--out", str(tmp_path), "--resume"
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "1/2 (50%) already stored, 1 to measure" in resumed.stderr
     rows = read(tmp_path / "factorizations.csv")
@@ -123,8 +135,9 @@ def test_a_failed_cross_check_is_flagged():
 @pytest.mark.tensorflow
 @pytest.mark.gpu
 def test_gpu_measurement_runs_on_the_gpu(tmp_path):
-    done = validate("factorizations", "--preset", "quick", "--cases", "3:asymmetric", "--device", "gpu",
-                    "--out", str(tmp_path))
+    done = validate(
+        "factorizations", "--preset", "quick", "--cases", "3:asymmetric", "--device", "gpu", "--out", str(tmp_path)
+    )
     assert done.returncode == 0, done.stderr
     assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}
 
@@ -144,9 +157,23 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
     assert profile.peak_flops_per_second > profile.bandwidth_bytes_per_second > 0
     assert profile.extra["machine"]["cores"] >= 1 and profile.extra["calibration_residuals"]
     assert "ridge point" in done.stdout
-    argv = ["predict", "3x3", "--scheme", "depthwise-separable", "--c-in", "64", "--c-out", "64",
-            "--height", "32", "--width", "32", "--device-profile", str(tmp_path / "device_profile_cpu.json"),
-            "--json"]
+    argv = [
+        "predict",
+        "3x3",
+        "--scheme",
+        "depthwise-separable",
+        "--c-in",
+        "64",
+        "--c-out",
+        "64",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--device-profile",
+        str(tmp_path / "device_profile_cpu.json"),
+        "--json",
+    ]
     import contextlib
     import io
 
@@ -163,20 +190,26 @@ def test_factorizations_with_a_profile_score_both_models(tmp_path):
 
     from costmodel.latency import DeviceProfile
 
-    profile = {"version": 1, "device": "cpu", "peak_flops_per_second": 1e11,
-               "bandwidth_bytes_per_second": 1e10, "op_overhead_seconds": 1e-5,
-               "call_overhead_seconds": 5e-4, "seconds_per_mac": 2e-11,
-               "efficiency": {"dense": 0.5, "pointwise": 0.3, "depthwise": 0.05, "asymmetric": 0.4}}
+    profile = {
+        "version": 1,
+        "device": "cpu",
+        "peak_flops_per_second": 1e11,
+        "bandwidth_bytes_per_second": 1e10,
+        "op_overhead_seconds": 1e-5,
+        "call_overhead_seconds": 5e-4,
+        "seconds_per_mac": 2e-11,
+        "efficiency": {"dense": 0.5, "pointwise": 0.3, "depthwise": 0.05, "asymmetric": 0.4},
+    }
     DeviceProfile.from_dict(profile).save(tmp_path / "device_profile_cpu.json")
-    done = validate("factorizations", "--preset", "quick", "--cases", "3:depthwise-separable",
-                    "--out", str(tmp_path))
+    done = validate("factorizations", "--preset", "quick", "--cases", "3:depthwise-separable", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     (row,) = read(tmp_path / "factorizations.csv")
     assert float(row["model_time_ratio"]) > float(row["predicted_ratio"])  # memory and overheads count
     assert row["reason"] if row["diverges"] == "True" else row["reason"] == ""
     scores = read(tmp_path / "accuracy_cpu.csv")
     assert {(s["model"], s["quantity"]) for s in scores} == {
-        (model, quantity) for model in ("naive", "latency") for quantity in ("block latency", "time ratio")}
+        (model, quantity) for model in ("naive", "latency") for quantity in ("block latency", "time ratio")
+    }
     assert "latency model vs naive" in done.stdout
 
 
@@ -212,8 +245,7 @@ def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
     _, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == ("validate: interrupted; what was measured is saved, "
-                                            "continue with --resume")
+    assert err.strip().splitlines()[-1] == ("validate: interrupted; what was measured is saved, continue with --resume")
     resumed = validate("seed", "--preset", "quick", "--out", str(tmp_path), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "already stored" in resumed.stderr

@@ -15,13 +15,57 @@ from validate import cli
 from validate.experiments import session
 from validate.report import build
 
-OPTIONS = ["--preset", "--profile", "--device", "--backend", "--out", "--budget", "--threads", "--inter-threads",
-           "--filters", "--modes", "--cases", "--channels", "--sizes", "--batches", "--repeats", "--activation",
-           "--device-profile", "--resume", "--help-not-an-option"]
+OPTIONS = [
+    "--preset",
+    "--profile",
+    "--device",
+    "--backend",
+    "--out",
+    "--budget",
+    "--threads",
+    "--inter-threads",
+    "--filters",
+    "--modes",
+    "--cases",
+    "--channels",
+    "--sizes",
+    "--batches",
+    "--repeats",
+    "--activation",
+    "--device-profile",
+    "--resume",
+    "--help-not-an-option",
+]
 VALUES = st.one_of(
-    st.sampled_from(["quick", "default", "huge", "cpu", "gpu", "all", "tensorflow", "jax", "pytorch", "0", "-1",
-                     "1e309", "nan", "5x5:stack", "3:asymmetric,7:depthwise-separable", "4x4:stack", "8-11",
-                     "11-8", "a/b", "", "relu", "none,relu", "graph", "xla", "99999999999999999999"]),
+    st.sampled_from(
+        [
+            "quick",
+            "default",
+            "huge",
+            "cpu",
+            "gpu",
+            "all",
+            "tensorflow",
+            "jax",
+            "pytorch",
+            "0",
+            "-1",
+            "1e309",
+            "nan",
+            "5x5:stack",
+            "3:asymmetric,7:depthwise-separable",
+            "4x4:stack",
+            "8-11",
+            "11-8",
+            "a/b",
+            "",
+            "relu",
+            "none,relu",
+            "graph",
+            "xla",
+            "99999999999999999999",
+        ]
+    ),
     st.text(min_size=0, max_size=12),
 )
 ARGUMENTS = st.lists(st.one_of(st.sampled_from(OPTIONS), VALUES), max_size=8)
@@ -61,16 +105,37 @@ def test_any_validate_command_line_exits_0_or_2_with_one_line(measuring_stubbed,
 
 FILE_CONTENTS = st.one_of(
     st.binary(max_size=200),
-    st.sampled_from([b"", b"\n\n", b"config_key\n", b'config_key,device\n"unterminated,cpu\n', b"[" * 5000,
-                     b'{"machine": 1}', b'{"machine": {}, "schema_version": "2"}', b"\xff\xfe\x00",
-                     b"config_key,filters\nk,NaN\n", b'{"device": "cpu", "peak_flops_per_second": 1e999}']),
+    st.sampled_from(
+        [
+            b"",
+            b"\n\n",
+            b"config_key\n",
+            b'config_key,device\n"unterminated,cpu\n',
+            b"[" * 5000,
+            b'{"machine": 1}',
+            b'{"machine": {}, "schema_version": "2"}',
+            b"\xff\xfe\x00",
+            b"config_key,filters\nk,NaN\n",
+            b'{"device": "cpu", "peak_flops_per_second": 1e999}',
+        ]
+    ),
 )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(["seed.csv", "factorizations.csv", "samples.csv", "metadata.json",
-                             "accuracy_cpu.csv", "device_profile_cpu.json"]),
-       content=FILE_CONTENTS)
+@given(
+    name=st.sampled_from(
+        [
+            "seed.csv",
+            "factorizations.csv",
+            "samples.csv",
+            "metadata.json",
+            "accuracy_cpu.csv",
+            "device_profile_cpu.json",
+        ]
+    ),
+    content=FILE_CONTENTS,
+)
 def test_the_report_refuses_any_broken_results_file_in_one_line(tmp_path_factory, capsys, name, content):
     folder = tmp_path_factory.mktemp("results")
     (folder / name).write_bytes(content)
@@ -78,12 +143,14 @@ def test_the_report_refuses_any_broken_results_file_in_one_line(tmp_path_factory
     assert_clean(status, err)
 
 
-@pytest.mark.parametrize("make_path", [
-    lambda tmp: tmp / "missing",
-    lambda tmp: tmp,  # a folder with nothing in it
-    lambda tmp: os.devnull,
-])
+@pytest.mark.parametrize(
+    "make_path",
+    [
+        lambda tmp: tmp / "missing",
+        lambda tmp: tmp,  # a folder with nothing in it
+        lambda tmp: os.devnull,
+    ],
+)
 def test_the_report_refuses_a_folder_that_is_not_results(tmp_path, capsys, make_path):
-    status, _, err = run_main(build.main, ["--results", str(make_path(tmp_path)), "--out", str(tmp_path / "r")],
-                              capsys)
+    status, _, err = run_main(build.main, ["--results", str(make_path(tmp_path)), "--out", str(tmp_path / "r")], capsys)
     assert status == 2 and len(err.strip().splitlines()) == 1

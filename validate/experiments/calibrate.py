@@ -58,7 +58,8 @@ def calibration_layers(profile_name: str) -> list[ConvLayer]:
     name = profile_name if profile_name in CALIBRATION_CHANNELS else "default"
     layers = []
     for (kind, kernels), channels, size in itertools.product(
-            CALIBRATION_KERNELS.items(), CALIBRATION_CHANNELS[name], CALIBRATION_SIZES[name]):
+        CALIBRATION_KERNELS.items(), CALIBRATION_CHANNELS[name], CALIBRATION_SIZES[name]
+    ):
         for kernel_h, kernel_w in kernels:
             common: dict[str, Any] = {"height": size, "width": size, "batch": CALIBRATION_BATCH, "padding": "same"}
             if kind == "depthwise":
@@ -70,8 +71,9 @@ def calibration_layers(profile_name: str) -> list[ConvLayer]:
 
 def assert_held_out(layers: list[ConvLayer]) -> None:
     """Refuse a calibration set that shares a layer shape with any experiment preset's grid."""
-    scored = {(channels, size) for chosen in plans.PRESETS.values()
-              for channels in chosen.channels for size in chosen.sizes}
+    scored = {
+        (channels, size) for chosen in plans.PRESETS.values() for channels in chosen.channels for size in chosen.sizes
+    }
     shared = [layer.describe() for layer in layers if (layer.c_in, layer.height) in scored]
     if shared:
         raise ValueError(f"calibration layers {shared[:3]} share shapes with the scored sweep")
@@ -84,34 +86,35 @@ def _time(backend: Backend, function, policy: TimingPolicy, device: str) -> floa
 def compute_rate(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     """Achieved FLOP/s of a large matrix product and of a large dense convolution."""
     product = backend.matmul_call(MATMUL_SIDE)
-    matmul_rate = 2 * MATMUL_SIDE ** 3 / _time(backend, product, policy, device)
+    matmul_rate = 2 * MATMUL_SIDE**3 / _time(backend, product, policy, device)
     conv = ConvLayer(3, 3, c_in=128, c_out=128, height=32, width=32, batch=CALIBRATION_BATCH)
     call = _stack_call(backend, conv, 1)
     conv_rate = float(count_layer(conv).flops) / _time(backend, call, policy, device)
-    return {"matmul_flops_per_second": matmul_rate, "conv_flops_per_second": conv_rate,
-            "peak_flops_per_second": max(matmul_rate, conv_rate)}
+    return {
+        "matmul_flops_per_second": matmul_rate,
+        "conv_flops_per_second": conv_rate,
+        "peak_flops_per_second": max(matmul_rate, conv_rate),
+    }
 
 
 def bandwidth(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     """Achieved bytes/s of an element-wise op: every element read once and written once."""
-    seconds = [_time(backend, backend.scale_call(elements), policy, device)
-               for elements in BANDWIDTH_ELEMENTS]
+    seconds = [_time(backend, backend.scale_call(elements), policy, device) for elements in BANDWIDTH_ELEMENTS]
     moved = 2 * 4 * (BANDWIDTH_ELEMENTS[1] - BANDWIDTH_ELEMENTS[0])
     extra = seconds[1] - seconds[0]
     if not extra > 0:
-        raise RuntimeError(f"the larger copy was not slower ({seconds}); the machine is too noisy "
-                           "to measure bandwidth now")
+        raise RuntimeError(
+            f"the larger copy was not slower ({seconds}); the machine is too noisy to measure bandwidth now"
+        )
     return {"bandwidth_bytes_per_second": moved / extra}
 
 
 def overheads(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     """Fixed cost per graph call and per op, from stacks of 1 and 32 one-pixel convolutions."""
     tiny = ConvLayer(1, 1, c_in=1, c_out=1, height=1, width=1, batch=1)
-    short, long = (_time(backend, _stack_call(backend, tiny, repeats), policy, device)
-                   for repeats in TINY_STACKS)
+    short, long = (_time(backend, _stack_call(backend, tiny, repeats), policy, device) for repeats in TINY_STACKS)
     op_seconds = max(0.0, (long - short) / (TINY_STACKS[1] - TINY_STACKS[0]))
-    return {"op_overhead_seconds": op_seconds,
-            "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
+    return {"op_overhead_seconds": op_seconds, "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
 
 
 def _stack_call(backend: Backend, layer: ConvLayer, repeats: int):
@@ -120,14 +123,18 @@ def _stack_call(backend: Backend, layer: ConvLayer, repeats: int):
     return backend.compiled_call(model, inputs, "graph", int(layer.batch))
 
 
-def calibrate(device: str, profile_name: str, policy: TimingPolicy, progress=None, *,
-              backend: Backend) -> DeviceProfile:
+def calibrate(
+    device: str, profile_name: str, policy: TimingPolicy, progress=None, *, backend: Backend
+) -> DeviceProfile:
     """Run every microbenchmark and the calibration set on one device; fit the profile."""
     layers = calibration_layers(profile_name)
     assert_held_out(layers)
     with backend.device_scope(device):
-        ceilings = {**compute_rate(backend, device, policy), **bandwidth(backend, device, policy),
-                    **overheads(backend, device, policy)}
+        ceilings = {
+            **compute_rate(backend, device, policy),
+            **bandwidth(backend, device, policy),
+            **overheads(backend, device, policy),
+        }
         observations = []
         for layer in layers:
             if progress:
@@ -137,10 +144,18 @@ def calibrate(device: str, profile_name: str, policy: TimingPolicy, progress=Non
             keras_build.import_keras().backend.clear_session()
             if progress:
                 progress.advance(layer.describe())
-    model_fields = ("peak_flops_per_second", "bandwidth_bytes_per_second", "op_overhead_seconds",
-                    "call_overhead_seconds")
+    model_fields = (
+        "peak_flops_per_second",
+        "bandwidth_bytes_per_second",
+        "op_overhead_seconds",
+        "call_overhead_seconds",
+    )
     fitted = fit_profile(device, observations, **{key: ceilings[key] for key in model_fields})
-    extra = {"measurements": ceilings, "seconds_per_mac": fit_seconds_per_mac(observations),
-             "calibration_residuals": residuals(observations, fitted),
-             "calibration_profile": profile_name, "calibration_mode": backend.resolve_mode("graph")}
+    extra = {
+        "measurements": ceilings,
+        "seconds_per_mac": fit_seconds_per_mac(observations),
+        "calibration_residuals": residuals(observations, fitted),
+        "calibration_profile": profile_name,
+        "calibration_mode": backend.resolve_mode("graph"),
+    }
     return DeviceProfile.from_dict({**fitted.as_dict(), **extra})

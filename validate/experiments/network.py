@@ -69,18 +69,26 @@ def _million(value: float) -> str:
 def summary_lines(counted: Counted) -> list[str]:
     network = counted.network
     totals = network.totals()
-    lines = [f"{network.name}: input {'x'.join(map(str, network.input_shape))}, per image (batch 1)",
-             f"  parameters {network.params:,} ({_million(network.params)}; = Keras count_params()), "
-             f"of which convolution and dense {totals['conv_dense_params']:,}",
-             f"  MACs {network.macs:,} ({_million(network.macs)}) in {totals['conv_dense_layers']} "
-             f"convolution and dense layers; checked by: {counted.macs_checked_by}"]
+    lines = [
+        f"{network.name}: input {'x'.join(map(str, network.input_shape))}, per image (batch 1)",
+        f"  parameters {network.params:,} ({_million(network.params)}; = Keras count_params()), "
+        f"of which convolution and dense {totals['conv_dense_params']:,}",
+        f"  MACs {network.macs:,} ({_million(network.macs)}) in {totals['conv_dense_layers']} "
+        f"convolution and dense layers; checked by: {counted.macs_checked_by}",
+    ]
     return lines
 
 
 def other_rows(network: Network) -> list[dict]:
-    return [{"kind": kind, "layers": entry["layers"], "params": entry["params"],
-             "counted": "yes" if entry["counted"] else "NOT COUNTED"}
-            for kind, entry in network.other_by_kind().items()]
+    return [
+        {
+            "kind": kind,
+            "layers": entry["layers"],
+            "params": entry["params"],
+            "counted": "yes" if entry["counted"] else "NOT COUNTED",
+        }
+        for kind, entry in network.other_by_kind().items()
+    ]
 
 
 def layer_document(counted: Counted) -> dict:
@@ -111,15 +119,18 @@ class Rewritten:
         return self.network.params / self.original.network.params
 
 
-def apply_rules(counted: Counted, rules_text: str, *, name_glob: str, kinds: tuple | None,
-                min_channels: int) -> Rewritten:
+def apply_rules(
+    counted: Counted, rules_text: str, *, name_glob: str, kinds: tuple | None, min_channels: int
+) -> Rewritten:
     """Plan with the cost model, rebuild in Keras, check the rebuilt model against the plan."""
     rules = parse_rules(rules_text, name_glob=name_glob, kinds=kinds, min_channels=min_channels)
     planned, changes = rewrite(counted.network, rules)
     if not changes:
-        raise ValueError(f"no layer of {counted.network.name} matches {rules_text!r} "
-                         f"(layers {name_glob!r}, kinds {', '.join(kinds) if kinds else 'Conv2D, DepthwiseConv2D'}, "
-                         f"at least {min_channels} input channels)")
+        raise ValueError(
+            f"no layer of {counted.network.name} matches {rules_text!r} "
+            f"(layers {name_glob!r}, kinds {', '.join(kinds) if kinds else 'Conv2D, DepthwiseConv2D'}, "
+            f"at least {min_channels} input channels)"
+        )
     rebuilt = network_rewrite.rebuild(counted.model, changes)
     network_rewrite.check_rewrite(counted.model, rebuilt, planned)
     return Rewritten(counted, planned, changes, rebuilt)
@@ -127,19 +138,24 @@ def apply_rules(counted: Counted, rules_text: str, *, name_glob: str, kinds: tup
 
 def rewrite_rows(rewritten: Rewritten) -> list[dict]:
     before, after = rewritten.original.network, rewritten.network
-    return [{"network": "original", "params": before.params, "macs": before.macs,
-             "conv_layers": len(before.conv_layers)},
-            {"network": "rewritten", "params": after.params, "macs": after.macs,
-             "conv_layers": len(after.conv_layers)},
-            {"network": "ratio", "params": rewritten.params_ratio, "macs": rewritten.macs_ratio,
-             "conv_layers": len(after.conv_layers) / max(1, len(before.conv_layers))}]
+    return [
+        {"network": "original", "params": before.params, "macs": before.macs, "conv_layers": len(before.conv_layers)},
+        {"network": "rewritten", "params": after.params, "macs": after.macs, "conv_layers": len(after.conv_layers)},
+        {
+            "network": "ratio",
+            "params": rewritten.params_ratio,
+            "macs": rewritten.macs_ratio,
+            "conv_layers": len(after.conv_layers) / max(1, len(before.conv_layers)),
+        },
+    ]
 
 
 def predicted_ratio(rewritten: Rewritten, profile: DeviceProfile | None) -> float | None:
     if profile is None:
         return None
-    return (predict_network_seconds(rewritten.network, profile)
-            / predict_network_seconds(rewritten.original.network, profile))
+    return predict_network_seconds(rewritten.network, profile) / predict_network_seconds(
+        rewritten.original.network, profile
+    )
 
 
 def measure_rewrite(rewritten: Rewritten, backend: Backend, device: str, policy: TimingPolicy) -> InterleavedResult:
@@ -149,23 +165,43 @@ def measure_rewrite(rewritten: Rewritten, backend: Backend, device: str, policy:
     shape = (1, *rewritten.original.network.input_shape)
     inputs = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with backend.device_scope(device):
-        calls = [backend.compiled_call(model, inputs, "graph", 1)
-                 for model in (rewritten.original.model, rewritten.model)]
-        return measure_interleaved(*calls, policy=policy, labels=("original", "rewritten"),
-                                   sync=backend.synchronizer(device))
+        calls = [
+            backend.compiled_call(model, inputs, "graph", 1) for model in (rewritten.original.model, rewritten.model)
+        ]
+        return measure_interleaved(
+            *calls, policy=policy, labels=("original", "rewritten"), sync=backend.synchronizer(device)
+        )
 
 
-def measured_row(args, rewritten: Rewritten, timing: InterleavedResult | None, device: str,
-                 backend: Backend, profile: DeviceProfile | None) -> dict:
+def measured_row(
+    args,
+    rewritten: Rewritten,
+    timing: InterleavedResult | None,
+    device: str,
+    backend: Backend,
+    profile: DeviceProfile | None,
+) -> dict:
     """The ``networks`` row (:data:`validate.results.schema.NETWORKS`): counts, predicted and measured ratios."""
     before, after = rewritten.original.network, rewritten.network
-    row = {"config_key": network_key(args, backend.name, device), "backend": backend.name, "device": device,
-           "model": before.name, "input_size": before.input_shape[0], "alpha": args.alpha,
-           "rules": args.apply, "changes": len(rewritten.changes),
-           "params_original": before.params, "params_rewritten": after.params,
-           "macs_original": before.macs, "macs_rewritten": after.macs, "macs_ratio": rewritten.macs_ratio,
-           "params_ratio": rewritten.params_ratio, "predicted_ratio": predicted_ratio(rewritten, profile),
-           "macs_checked_by": rewritten.original.macs_checked_by, "error": ""}
+    row = {
+        "config_key": network_key(args, backend.name, device),
+        "backend": backend.name,
+        "device": device,
+        "model": before.name,
+        "input_size": before.input_shape[0],
+        "alpha": args.alpha,
+        "rules": args.apply,
+        "changes": len(rewritten.changes),
+        "params_original": before.params,
+        "params_rewritten": after.params,
+        "macs_original": before.macs,
+        "macs_rewritten": after.macs,
+        "macs_ratio": rewritten.macs_ratio,
+        "params_ratio": rewritten.params_ratio,
+        "predicted_ratio": predicted_ratio(rewritten, profile),
+        "macs_checked_by": rewritten.original.macs_checked_by,
+        "error": "",
+    }
     if timing is not None:
         row.update(measured_ratio=timing.ratio, ratio_ci_low=timing.ratio_ci_low, ratio_ci_high=timing.ratio_ci_high)
         row.update(runner.measurement_columns(timing.a, "original_"))
@@ -175,11 +211,21 @@ def measured_row(args, rewritten: Rewritten, timing: InterleavedResult | None, d
 
 def network_key(args, backend: str, device: str) -> str:
     """``network|backend|device|model|a<alpha>|s<size>|rules|filters``: one measured rewrite."""
-    filters = [f"layers={args.layers}" if args.layers != "*" else "",
-               f"kind={','.join(args.kind)}" if args.kind else "",
-               f"min_channels={args.min_channels}" if args.min_channels > 1 else ""]
-    parts = ["network", backend, device, args.model, f"a{args.alpha:g}" if args.alpha else "",
-             f"s{args.input_size}" if args.input_size else "", args.apply or "", *filters]
+    filters = [
+        f"layers={args.layers}" if args.layers != "*" else "",
+        f"kind={','.join(args.kind)}" if args.kind else "",
+        f"min_channels={args.min_channels}" if args.min_channels > 1 else "",
+    ]
+    parts = [
+        "network",
+        backend,
+        device,
+        args.model,
+        f"a{args.alpha:g}" if args.alpha else "",
+        f"s{args.input_size}" if args.input_size else "",
+        args.apply or "",
+        *filters,
+    ]
     return "|".join(part for part in parts if part)
 
 
@@ -190,8 +236,9 @@ def papers_table() -> list[dict]:
     """Every published figure beside ours, each network built from keras.applications and read."""
     rows = []
     for figure in PUBLISHED:
-        model = network_reader.load_model(figure.model, alpha=figure.alpha if figure.model == "MobileNet" else None,
-                                          input_size=figure.size)
+        model = network_reader.load_model(
+            figure.model, alpha=figure.alpha if figure.model == "MobileNet" else None, input_size=figure.size
+        )
         network = network_reader.read_network(model, name=figure.label)
         network_reader.check_params(network, model)
         if figure.rules:
@@ -238,15 +285,23 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
         if notice:
             print(f"{PROGRAM}: {notice}", file=sys.stderr)
         device = devices[0]
-    model = network_reader.load_model(args.model, alpha=args.alpha, input_size=args.input_size,
-                                      include_top=args.include_top)
+    model = network_reader.load_model(
+        args.model, alpha=args.alpha, input_size=args.input_size, include_top=args.include_top
+    )
     counted = count(model, skip_unknown=args.skip_unknown, check_flops=backend.flops_profiler)
     profile = _profile(args) if (args.advise or args.apply) else None
     if args.advise and profile is None:
-        print(f"{PROGRAM}: --advise without a device profile ranks by MACs; give --device-profile "
-              "to rank by predicted time", file=sys.stderr)
-    document: dict = {"model": counted.network.name, "input": list(counted.network.input_shape),
-                      "params": counted.network.params, "macs": counted.network.macs}
+        print(
+            f"{PROGRAM}: --advise without a device profile ranks by MACs; give --device-profile "
+            "to rank by predicted time",
+            file=sys.stderr,
+        )
+    document: dict = {
+        "model": counted.network.name,
+        "input": list(counted.network.input_shape),
+        "params": counted.network.params,
+        "macs": counted.network.macs,
+    }
     output: list[str] = []
     if not (args.apply or args.advise) or args.json or args.csv:
         document.update(layer_document(counted))
@@ -254,18 +309,25 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
             sys.stdout.write(render.to_csv(counted.network.table(), LAYER_COLUMNS))
         elif not args.json:
             output += summary_lines(counted)
-            output += ["", render.table(counted.network.table(), LAYER_COLUMNS), "",
-                       "other layers (parameters only; no MACs in the cost model's convention):",
-                       render.table(other_rows(counted.network))]
+            output += [
+                "",
+                render.table(counted.network.table(), LAYER_COLUMNS),
+                "",
+                "other layers (parameters only; no MACs in the cost model's convention):",
+                render.table(other_rows(counted.network)),
+            ]
     row = None
     timing = None
     if args.apply:
-        rewritten = apply_rules(counted, args.apply, name_glob=args.layers, kinds=args.kind,
-                                min_channels=args.min_channels)
+        rewritten = apply_rules(
+            counted, args.apply, name_glob=args.layers, kinds=args.kind, min_channels=args.min_channels
+        )
         stored = _stored_row(args, argv, backend, network_key(args, backend.name, device)) if args.measure else None
         if stored is not None:
-            print(f"{PROGRAM}: {args.out} already holds {stored['config_key']}; showing the stored measurement",
-                  file=sys.stderr)
+            print(
+                f"{PROGRAM}: {args.out} already holds {stored['config_key']}; showing the stored measurement",
+                file=sys.stderr,
+            )
         if args.measure and stored is None:
             chosen = args.budget or NETWORK_BUDGET_SECONDS.get(args.preset, 15.0)
             from validate.experiments import plans
@@ -274,23 +336,37 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
             policy = timing_policy(plans.preset(args.preset, budget_seconds=chosen))
             timing = measure_rewrite(rewritten, backend, device, policy)
         row = stored or measured_row(args, rewritten, timing, device, backend, profile)
-        document["rewrite"] = {**row, "rewritten_layers": [change.anchor for change in rewritten.changes],
-                               "totals": rewrite_rows(rewritten)}
-        output += ["", f"rewrite {args.apply}: {len(rewritten.changes)} change(s), rebuilt in Keras and checked "
-                   "(parameters and MACs equal the cost model's, same output shapes)",
-                   render.table(rewrite_rows(rewritten)), _ratio_line(row, profile)]
+        document["rewrite"] = {
+            **row,
+            "rewritten_layers": [change.anchor for change in rewritten.changes],
+            "totals": rewrite_rows(rewritten),
+        }
+        output += [
+            "",
+            f"rewrite {args.apply}: {len(rewritten.changes)} change(s), rebuilt in Keras and checked "
+            "(parameters and MACs equal the cost model's, same output shapes)",
+            render.table(rewrite_rows(rewritten)),
+            _ratio_line(row, profile),
+        ]
     if args.advise:
         advice = advise(counted.network, profile)
         document["advice"] = advice.rows()
-        document["advice_totals"] = {"device": advice.profile_device, "macs_before": advice.macs_before,
-                                     "macs_after": advice.macs_after, "seconds_before": advice.seconds_before,
-                                     "seconds_after": advice.seconds_after}
+        document["advice_totals"] = {
+            "device": advice.profile_device,
+            "macs_before": advice.macs_before,
+            "macs_after": advice.macs_after,
+            "seconds_before": advice.seconds_before,
+            "seconds_after": advice.seconds_after,
+        }
         output += ["", *_advice_lines(advice)]
     if args.papers:
         rows = papers_table()
         document["papers"] = rows
-        output += ["", "the papers' tables, reproduced from keras.applications (published figures cited):",
-                   render.table(rows, [key for key in rows[0] if key != "source"])]
+        output += [
+            "",
+            "the papers' tables, reproduced from keras.applications (published figures cited):",
+            render.table(rows, [key for key in rows[0] if key != "source"]),
+        ]
     if args.out is not None and ((row is not None and timing is not None) or args.papers):
         store_results(args, argv, backend, row if timing is not None else None, timing, document.get("papers"))
     if args.json:
@@ -309,31 +385,44 @@ def _ratio_line(row: dict, profile: DeviceProfile | None) -> str:
     else:
         parts.append("no device profile: no predicted time ratio")
     if row.get("measured_ratio") is not None:
-        parts.append(f"measured time ratio {row['measured_ratio']:.4g} (95% CI {row['ratio_ci_low']:.4g}–"
-                     f"{row['ratio_ci_high']:.4g}; medians {row['original_median_seconds'] * 1e3:.2f} ms → "
-                     f"{row['rewritten_median_seconds'] * 1e3:.2f} ms, {row['original_samples']} rounds, "
-                     f"{row['original_stop_reason']}, {row['device']})")
+        parts.append(
+            f"measured time ratio {row['measured_ratio']:.4g} (95% CI {row['ratio_ci_low']:.4g}–"
+            f"{row['ratio_ci_high']:.4g}; medians {row['original_median_seconds'] * 1e3:.2f} ms → "
+            f"{row['rewritten_median_seconds'] * 1e3:.2f} ms, {row['original_samples']} rounds, "
+            f"{row['original_stop_reason']}, {row['device']})"
+        )
     return "; ".join(parts)
 
 
 def _advice_lines(advice) -> list[str]:
     by_time = advice.profile_device is not None
-    lines = [f"advice for {advice.network.name}: schemes per convolution, ranked by "
-             + (f"predicted time saved on {advice.profile_device}" if by_time else "MACs saved")]
+    lines = [
+        f"advice for {advice.network.name}: schemes per convolution, ranked by "
+        + (f"predicted time saved on {advice.profile_device}" if by_time else "MACs saved")
+    ]
     rows = []
     for layer in advice.layers:
         for option in layer.options:
-            rows.append({"layer": layer.layer.name, "conv": layer.layer.convs[0].describe(), "scheme": option.scheme,
-                         "MAC ratio": option.macs_ratio,
-                         "predicted time ratio": option.time_ratio,
-                         "predicted us saved": None if option.seconds_saved is None else option.seconds_saved * 1e6,
-                         "best": "*" if option is layer.best else ""})
+            rows.append(
+                {
+                    "layer": layer.layer.name,
+                    "conv": layer.layer.convs[0].describe(),
+                    "scheme": option.scheme,
+                    "MAC ratio": option.macs_ratio,
+                    "predicted time ratio": option.time_ratio,
+                    "predicted us saved": None if option.seconds_saved is None else option.seconds_saved * 1e6,
+                    "best": "*" if option is layer.best else "",
+                }
+            )
     lines.append(render.table(rows) if rows else "(no scheme applies to any layer)")
-    total = (f"best of each applied: MACs {advice.macs_before:,} -> {advice.macs_after:,} "
-             f"(ratio {advice.macs_ratio:.4g})")
+    total = (
+        f"best of each applied: MACs {advice.macs_before:,} -> {advice.macs_after:,} (ratio {advice.macs_ratio:.4g})"
+    )
     if advice.time_ratio is not None:
-        total += (f"; predicted conv time {advice.seconds_before * 1e3:.3f} ms -> {advice.seconds_after * 1e3:.3f} ms "
-                  f"(ratio {advice.time_ratio:.4g}; batch norm, activations and pooling are outside the model)")
+        total += (
+            f"; predicted conv time {advice.seconds_before * 1e3:.3f} ms -> {advice.seconds_after * 1e3:.3f} ms "
+            f"(ratio {advice.time_ratio:.4g}; batch norm, activations and pooling are outside the model)"
+        )
     lines.append(total)
     return lines
 
@@ -353,8 +442,14 @@ def _stored_row(args, argv: list[str], backend: Backend, key: str) -> dict | Non
     return rows[-1] if rows else None
 
 
-def store_results(args, argv: list[str], backend: Backend, row: dict | None, timing: InterleavedResult | None,
-                  papers: list[dict] | None) -> None:
+def store_results(
+    args,
+    argv: list[str],
+    backend: Backend,
+    row: dict | None,
+    timing: InterleavedResult | None,
+    papers: list[dict] | None,
+) -> None:
     """Record the measured row in the ``networks`` table and the papers' table as ``networks_papers.json``.
 
     Only a configuration measured by this run is recorded (:func:`_stored_row`
@@ -367,8 +462,9 @@ def store_results(args, argv: list[str], backend: Backend, row: dict | None, tim
         if row is not None:
             samples = []
             if timing is not None:
-                samples = (runner.sample_rows(row["config_key"], timing.a, "original")
-                           + runner.sample_rows(row["config_key"], timing.b, "rewritten"))
+                samples = runner.sample_rows(row["config_key"], timing.a, "original") + runner.sample_rows(
+                    row["config_key"], timing.b, "rewritten"
+                )
             store.record(row["config_key"], "networks", [row], samples)
         if papers is not None:
             store.write_file(PAPERS_FILE, json.dumps(papers, indent=2) + "\n")

@@ -56,39 +56,64 @@ def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentPa
     from costmodel.cli import positive_int
 
     parser = commands.add_parser("network", help="count, rewrite, time or advise on a whole Keras model")
-    parser.add_argument("model", help="a keras.applications name (MobileNet, MobileNetV2, InceptionV3, ...) "
-                                      "or a .keras file")
+    parser.add_argument(
+        "model", help="a keras.applications name (MobileNet, MobileNetV2, InceptionV3, ...) or a .keras file"
+    )
     model = parser.add_argument_group("model (keras.applications names, built with weights=None)")
     model.add_argument("--alpha", type=_alpha, help="width multiplier, where the constructor takes one")
     model.add_argument("--input-size", type=positive_int, help="square input height = width")
     top = model.add_mutually_exclusive_group()
-    top.add_argument("--include-top", dest="include_top", action="store_true", default=None,
-                     help="with the classifier (the constructor's default)")
+    top.add_argument(
+        "--include-top",
+        dest="include_top",
+        action="store_true",
+        default=None,
+        help="with the classifier (the constructor's default)",
+    )
     top.add_argument("--no-top", dest="include_top", action="store_false", help="without the classifier")
-    model.add_argument("--skip-unknown", action="store_true",
-                       help="list layers the cost model cannot count as not counted, instead of failing")
+    model.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="list layers the cost model cannot count as not counted, instead of failing",
+    )
     rewrite = parser.add_argument_group("rewriting")
-    rewrite.add_argument("--apply", metavar="RULES",
-                         help="e.g. 5x5:stack,7x7:asymmetric,3x3:depthwise-separable, or fuse")
+    rewrite.add_argument(
+        "--apply", metavar="RULES", help="e.g. 5x5:stack,7x7:asymmetric,3x3:depthwise-separable, or fuse"
+    )
     rewrite.add_argument("--layers", default="*", metavar="GLOB", help="only layers whose name matches")
     rewrite.add_argument("--kind", type=_kinds, help="only these kinds, e.g. Conv2D")
-    rewrite.add_argument("--min-channels", type=positive_int, default=1, help="only layers with this many "
-                                                                             "input channels or more")
+    rewrite.add_argument(
+        "--min-channels", type=positive_int, default=1, help="only layers with this many input channels or more"
+    )
     rewrite.add_argument("--measure", action="store_true", help="time the original and the rewritten network")
     parser.add_argument("--advise", action="store_true", help="rank the schemes for every convolution")
-    parser.add_argument("--papers", action="store_true",
-                        help="reproduce the MobileNet papers' tables (and store them with --out)")
-    parser.add_argument("--device-profile", type=pathlib.Path,
-                        help="latency-model profile (default: device_profile_<device>.json in --out)")
+    parser.add_argument(
+        "--papers", action="store_true", help="reproduce the MobileNet papers' tables (and store them with --out)"
+    )
+    parser.add_argument(
+        "--device-profile",
+        type=pathlib.Path,
+        help="latency-model profile (default: device_profile_<device>.json in --out)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--csv", action="store_true", help="print the layer table as CSV")
     run = parser.add_argument_group("measuring")
-    run.add_argument("--preset", "--profile", dest="preset", choices=sorted(plans.PRESETS), default="default",
-                     help="timing budget of --measure (default: default)")
+    run.add_argument(
+        "--preset",
+        "--profile",
+        dest="preset",
+        choices=sorted(plans.PRESETS),
+        default="default",
+        help="timing budget of --measure (default: default)",
+    )
     run.add_argument("--device", choices=("cpu", "gpu"), help="where --measure times (default: the CPU)")
-    run.add_argument("--backend", choices=backends.NAMES, default="tensorflow",
-                     help="the framework Keras runs on (the profiler check needs tensorflow)")
+    run.add_argument(
+        "--backend",
+        choices=backends.NAMES,
+        default="tensorflow",
+        help="the framework Keras runs on (the profiler check needs tensorflow)",
+    )
     run.add_argument("--out", type=pathlib.Path, help="results folder to store the measured row in")
     run.add_argument("--resume", action="store_true", help="add to the results already in --out")
     run.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")

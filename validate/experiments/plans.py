@@ -53,9 +53,14 @@ class Case:
 
 # The factorizations every run covers: the textbook claims and the seed's own question (2x2).
 CASES = (
-    Case(5, "stack"), Case(7, "stack"), Case(3, "stack", (("m", 2),)),
-    Case(3, "asymmetric"), Case(7, "asymmetric"),
-    Case(3, "depthwise-separable"), Case(5, "depthwise-separable"), Case(7, "depthwise-separable"),
+    Case(5, "stack"),
+    Case(7, "stack"),
+    Case(3, "stack", (("m", 2),)),
+    Case(3, "asymmetric"),
+    Case(7, "asymmetric"),
+    Case(3, "depthwise-separable"),
+    Case(5, "depthwise-separable"),
+    Case(7, "depthwise-separable"),
 )
 
 
@@ -78,24 +83,64 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset("quick", seed_filters=(8, 32), seed_modes=("graph", "predict"),
-                     cases=(CASES[0], CASES[3], CASES[5]), channels=(32,), sizes=(16,), batches=(8,),
-                     repeats=4, activations=(None,), factorization_modes=("graph",),
-                     budget_seconds=0.4, max_samples=40),
-    "default": Preset("default", seed_filters=(8, 16, 32, 64), seed_modes=("graph", "predict"),
-                       cases=CASES, channels=(16, 64, 128), sizes=(16, 32), batches=(8,),
-                       repeats=4, activations=(None,), factorization_modes=("graph",),
-                       budget_seconds=1.0, max_samples=100),
-    "full": Preset("full", seed_filters=(8, 16, 32, 64), seed_modes=("graph", "eager", "predict", "xla"),
-                    cases=CASES, channels=(8, 16, 32, 64, 128, 256), sizes=(8, 16, 32, 64),
-                    batches=(1, 8, 32), repeats=8, activations=(None, "relu"),
-                    factorization_modes=("graph",), budget_seconds=2.0, max_samples=200),
+    "quick": Preset(
+        "quick",
+        seed_filters=(8, 32),
+        seed_modes=("graph", "predict"),
+        cases=(CASES[0], CASES[3], CASES[5]),
+        channels=(32,),
+        sizes=(16,),
+        batches=(8,),
+        repeats=4,
+        activations=(None,),
+        factorization_modes=("graph",),
+        budget_seconds=0.4,
+        max_samples=40,
+    ),
+    "default": Preset(
+        "default",
+        seed_filters=(8, 16, 32, 64),
+        seed_modes=("graph", "predict"),
+        cases=CASES,
+        channels=(16, 64, 128),
+        sizes=(16, 32),
+        batches=(8,),
+        repeats=4,
+        activations=(None,),
+        factorization_modes=("graph",),
+        budget_seconds=1.0,
+        max_samples=100,
+    ),
+    "full": Preset(
+        "full",
+        seed_filters=(8, 16, 32, 64),
+        seed_modes=("graph", "eager", "predict", "xla"),
+        cases=CASES,
+        channels=(8, 16, 32, 64, 128, 256),
+        sizes=(8, 16, 32, 64),
+        batches=(1, 8, 32),
+        repeats=8,
+        activations=(None, "relu"),
+        factorization_modes=("graph",),
+        budget_seconds=2.0,
+        max_samples=200,
+    ),
     # Sized for scripts/gpu_check.sh: calibrate, seed and factorizations on every backend of a
     # GPU machine within 5 minutes.  Wider and larger than quick, so the GPU has work to do.
-    "gpu": Preset("gpu", seed_filters=(8, 32), seed_modes=("graph", "predict"),
-                   cases=(CASES[0], CASES[3], CASES[5]), channels=(64, 256), sizes=(32, 64),
-                   batches=(8,), repeats=4, activations=(None,), factorization_modes=("graph",),
-                   budget_seconds=0.2, max_samples=30),
+    "gpu": Preset(
+        "gpu",
+        seed_filters=(8, 32),
+        seed_modes=("graph", "predict"),
+        cases=(CASES[0], CASES[3], CASES[5]),
+        channels=(64, 256),
+        sizes=(32, 64),
+        batches=(8,),
+        repeats=4,
+        activations=(None,),
+        factorization_modes=("graph",),
+        budget_seconds=0.2,
+        max_samples=30,
+    ),
 }
 
 
@@ -151,12 +196,16 @@ class SeedConfig:
         return {"macs": macs, "macs_ratio_vs_conv3x3": macs / reference}
 
 
-def seed_plan(chosen: Preset, devices: list[str], modes: tuple | None = None,
-              backend: str = "tensorflow") -> list[SeedConfig]:
+def seed_plan(
+    chosen: Preset, devices: list[str], modes: tuple | None = None, backend: str = "tensorflow"
+) -> list[SeedConfig]:
     """Every (device, mode, layer type, filters) of the seed experiment, in a stable order."""
-    return [SeedConfig(device, mode, layer_type, filters, backend)
-            for device, mode, layer_type, filters in itertools.product(
-                devices, modes or chosen.seed_modes, SEED_LAYER_TYPES, chosen.seed_filters)]
+    return [
+        SeedConfig(device, mode, layer_type, filters, backend)
+        for device, mode, layer_type, filters in itertools.product(
+            devices, modes or chosen.seed_modes, SEED_LAYER_TYPES, chosen.seed_filters
+        )
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,13 +224,23 @@ class FactorizationConfig:
 
     @property
     def key(self) -> str:
-        return (f"factorization|{self.backend}|{self.device}|{self.mode}|{self.case.name}|c{self.channels}"
-                f"|s{self.size}|b{self.batch}|r{self.repeats}|{self.activation or 'linear'}")
+        return (
+            f"factorization|{self.backend}|{self.device}|{self.mode}|{self.case.name}|c{self.channels}"
+            f"|s{self.size}|b{self.batch}|r{self.repeats}|{self.activation or 'linear'}"
+        )
 
     @property
     def original(self) -> ConvLayer:
-        return ConvLayer(self.case.kernel, self.case.kernel, c_in=self.channels, c_out=self.channels,
-                         height=self.size, width=self.size, batch=self.batch, padding="same")
+        return ConvLayer(
+            self.case.kernel,
+            self.case.kernel,
+            c_in=self.channels,
+            c_out=self.channels,
+            height=self.size,
+            width=self.size,
+            batch=self.batch,
+            padding="same",
+        )
 
     @property
     def factorized(self) -> Block:
@@ -192,14 +251,20 @@ class FactorizationConfig:
         return float(self.factorized.counts().macs / count_layer(self.original).macs)
 
 
-def factorization_plan(chosen: Preset, devices: list[str],
-                       backend: str = "tensorflow") -> list[FactorizationConfig]:
+def factorization_plan(chosen: Preset, devices: list[str], backend: str = "tensorflow") -> list[FactorizationConfig]:
     """Every configuration of the factorization sweep, in a stable order."""
-    return [FactorizationConfig(device, mode, case, channels, size, batch, chosen.repeats, activation,
-                                backend)
-            for device, mode, case, channels, size, batch, activation in itertools.product(
-                devices, chosen.factorization_modes, chosen.cases, chosen.channels, chosen.sizes,
-                chosen.batches, chosen.activations)]
+    return [
+        FactorizationConfig(device, mode, case, channels, size, batch, chosen.repeats, activation, backend)
+        for device, mode, case, channels, size, batch, activation in itertools.product(
+            devices,
+            chosen.factorization_modes,
+            chosen.cases,
+            chosen.channels,
+            chosen.sizes,
+            chosen.batches,
+            chosen.activations,
+        )
+    ]
 
 
 def case_from_text(text: str) -> Case:

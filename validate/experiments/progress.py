@@ -72,8 +72,9 @@ class Progress:
         Seconds, for the log lines' elapsed time and ETA; default :func:`time.monotonic`.
     """
 
-    def __init__(self, total: int, *, skipped: int = 0, stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, total: int, *, skipped: int = 0, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
             raise ValueError(f"total must be a whole number >= 0, got {total!r}")
         if isinstance(skipped, bool) or not isinstance(skipped, int) or not 0 <= skipped <= total:
@@ -158,10 +159,17 @@ class Progress:
         )
         from rich.progress import Progress as RichProgress
 
-        self._bar = RichProgress(BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 TextColumn("{task.description}"),
-                                 console=Console(file=self._stream), transient=False)
+        self._bar = RichProgress(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=Console(file=self._stream),
+            transient=False,
+        )
         # Starting at `skipped` keeps the already stored configurations out of rich's speed
         # estimate, which only counts what is advanced while the bar runs.
         self._task = self._bar.add_task("", total=self.total, completed=self.skipped)

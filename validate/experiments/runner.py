@@ -34,16 +34,26 @@ EQUIVALENCE_SHAPE = {"channels": 4, "size": 12, "batch": 2}
 
 def measurement_columns(measurement: Measurement, prefix: str = "") -> dict:
     """The statistics of one measurement as row columns (raw samples go to the samples table)."""
-    values = (measurement.median_seconds, measurement.iqr_seconds, measurement.relative_iqr,
-              measurement.ci_low_seconds, measurement.ci_high_seconds, measurement.is_noisy,
-              measurement.sample_count, measurement.calls_per_sample, measurement.stop_reason)
+    values = (
+        measurement.median_seconds,
+        measurement.iqr_seconds,
+        measurement.relative_iqr,
+        measurement.ci_low_seconds,
+        measurement.ci_high_seconds,
+        measurement.is_noisy,
+        measurement.sample_count,
+        measurement.calls_per_sample,
+        measurement.stop_reason,
+    )
     names = [column.name for column in schema.measurement_columns(prefix)]
     return dict(zip(names, values, strict=True))
 
 
 def sample_rows(config_key: str, measurement: Measurement, role: str) -> list[dict]:
-    return [{"config_key": config_key, "role": role, "sample": index, "seconds": seconds}
-            for index, seconds in enumerate(measurement.samples_seconds)]
+    return [
+        {"config_key": config_key, "role": role, "sample": index, "seconds": seconds}
+        for index, seconds in enumerate(measurement.samples_seconds)
+    ]
 
 
 @dataclasses.dataclass
@@ -62,6 +72,7 @@ def _error_text(error: BaseException) -> str:
 
 def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
     """Turn any failure of one configuration into an error row, so the sweep goes on."""
+
     @functools.wraps(measure_config)
     def run(config, policy: TimingPolicy, **context) -> Outcome:
         try:
@@ -73,20 +84,31 @@ def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
             return Outcome(_identity(config) | {"error": _error_text(error)}, [])
         finally:
             keras_build.import_keras().backend.clear_session()  # free the models' memory
+
     return run
 
 
 def _identity(config) -> dict:
     """The columns that say which configuration a row is about."""
-    common = {"config_key": config.key, "backend": config.backend, "device": config.device,
-              "mode": config.mode}
+    common = {"config_key": config.key, "backend": config.backend, "device": config.device, "mode": config.mode}
     if isinstance(config, SeedConfig):
-        return common | {"layer_type": config.layer_type, "filters": config.filters,
-                         "layers": config.repeats, "batch": config.batch, "image": config.unit.height}
-    return common | {"case": config.case.name, "kernel": config.case.kernel,
-                     "scheme": config.case.scheme, "channels": config.channels, "size": config.size,
-                     "batch": config.batch, "repeats": config.repeats,
-                     "activation": config.activation or "linear"}
+        return common | {
+            "layer_type": config.layer_type,
+            "filters": config.filters,
+            "layers": config.repeats,
+            "batch": config.batch,
+            "image": config.unit.height,
+        }
+    return common | {
+        "case": config.case.name,
+        "kernel": config.case.kernel,
+        "scheme": config.case.scheme,
+        "channels": config.channels,
+        "size": config.size,
+        "batch": config.batch,
+        "repeats": config.repeats,
+        "activation": config.activation or "linear",
+    }
 
 
 FLOPS_PROFILER = "tensorflow profiler"
@@ -123,11 +145,16 @@ def _equivalence_error(case, backend: Backend) -> float:
     from costmodel import ConvLayer
 
     side = EQUIVALENCE_SHAPE["size"]
-    layer = ConvLayer(case.kernel, case.kernel, c_in=EQUIVALENCE_SHAPE["channels"],
-                      c_out=EQUIVALENCE_SHAPE["channels"], height=side, width=side)
+    layer = ConvLayer(
+        case.kernel,
+        case.kernel,
+        c_in=EQUIVALENCE_SHAPE["channels"],
+        c_out=EQUIVALENCE_SHAPE["channels"],
+        height=side,
+        width=side,
+    )
     with backend.device_scope("cpu"):
-        return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"],
-                                            **dict(case.options))
+        return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"], **dict(case.options))
 
 
 def _timed_call(backend: Backend, unit, repeats: int, activation, mode: str, batch: int):
@@ -138,8 +165,10 @@ def _timed_call(backend: Backend, unit, repeats: int, activation, mode: str, bat
 
 def _check_backend(config, backend: Backend) -> None:
     if config.backend != backend.name:
-        raise ValueError(f"configuration {config.key} is planned for the {config.backend} backend, "
-                         f"but this process runs {backend.name}")
+        raise ValueError(
+            f"configuration {config.key} is planned for the {config.backend} backend, "
+            f"but this process runs {backend.name}"
+        )
 
 
 @guarded
@@ -149,13 +178,20 @@ def measure_seed(config: SeedConfig, policy: TimingPolicy, *, backend: Backend) 
     checks = _counts_check(config.unit, config.repeats, config.batch, None, backend)
     with backend.device_scope(config.device):
         call = _timed_call(backend, config.unit, config.repeats, None, config.mode, config.batch)
-        timing = measure(call, policy=policy, sync=backend.synchronizer(config.device),
-                         label=config.layer_type)
+        timing = measure(call, policy=policy, sync=backend.synchronizer(config.device), label=config.layer_type)
     theory = config.theory()
-    row = (_identity(config) | measurement_columns(timing)
-           | {"macs": theory["macs"], "macs_ratio_vs_conv3x3": theory["macs_ratio_vs_conv3x3"],
-              "params": checks["params"], "flops": checks["flops"],
-              "flops_checked_by": checks["flops_checked_by"], "error": ""})
+    row = (
+        _identity(config)
+        | measurement_columns(timing)
+        | {
+            "macs": theory["macs"],
+            "macs_ratio_vs_conv3x3": theory["macs_ratio_vs_conv3x3"],
+            "params": checks["params"],
+            "flops": checks["flops"],
+            "flops_checked_by": checks["flops_checked_by"],
+            "error": "",
+        }
+    )
     return Outcome(row, sample_rows(config.key, timing, "network"))
 
 
@@ -166,13 +202,18 @@ def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, di
     original = latency.predict_seconds(config.original, profile, config.repeats)
     factorized = latency.predict_seconds(config.factorized, profile, config.repeats)
     reason = latency.explain(config.original, config.factorized, profile, config.repeats) if diverges else ""
-    return {"model_time_ratio": factorized / original, "model_original_seconds": original,
-            "model_factorized_seconds": factorized, "reason": reason}
+    return {
+        "model_time_ratio": factorized / original,
+        "model_original_seconds": original,
+        "model_factorized_seconds": factorized,
+        "reason": reason,
+    }
 
 
 @guarded
-def measure_factorization(config: FactorizationConfig, policy: TimingPolicy, *, backend: Backend,
-                          profile: DeviceProfile | None = None) -> Outcome:
+def measure_factorization(
+    config: FactorizationConfig, policy: TimingPolicy, *, backend: Backend, profile: DeviceProfile | None = None
+) -> Outcome:
     """Time an original stack and its factorized stack, interleaved, and judge the ratio.
 
     With a device profile, the latency model's predicted times and, for a
@@ -184,21 +225,36 @@ def measure_factorization(config: FactorizationConfig, policy: TimingPolicy, *, 
     after = _counts_check(factorized, config.repeats, config.batch, config.activation, backend)
     equivalence = _equivalence_error(config.case, backend)
     with backend.device_scope(config.device):
-        calls = [_timed_call(backend, unit, config.repeats, config.activation, config.mode, config.batch)
-                 for unit in (original, factorized)]
-        timing = measure_interleaved(*calls, policy=policy, labels=("original", "factorized"),
-                                     sync=backend.synchronizer(config.device))
+        calls = [
+            _timed_call(backend, unit, config.repeats, config.activation, config.mode, config.batch)
+            for unit in (original, factorized)
+        ]
+        timing = measure_interleaved(
+            *calls, policy=policy, labels=("original", "factorized"), sync=backend.synchronizer(config.device)
+        )
     verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
-    macs = [int(count.macs) * config.repeats for count in
-            (count_layer(original), factorized.counts())]
-    row = (_identity(config) | verdict.as_row() | model_columns(config, profile, verdict.diverges)
-           | {"macs_original": macs[0], "macs_factorized": macs[1],
-              "predicted_params_ratio": after["params"] / before["params"],
-              "predicted_flops_ratio": after["flops"] / before["flops"]}
-           | measurement_columns(timing.a, "original_") | measurement_columns(timing.b, "factorized_")
-           | {"params_original": before["params"], "params_factorized": after["params"],
-              "flops_original": before["flops"], "flops_factorized": after["flops"],
-              "flops_checked_by": before["flops_checked_by"],
-              "equivalence_max_error": equivalence, "error": ""})
+    macs = [int(count.macs) * config.repeats for count in (count_layer(original), factorized.counts())]
+    row = (
+        _identity(config)
+        | verdict.as_row()
+        | model_columns(config, profile, verdict.diverges)
+        | {
+            "macs_original": macs[0],
+            "macs_factorized": macs[1],
+            "predicted_params_ratio": after["params"] / before["params"],
+            "predicted_flops_ratio": after["flops"] / before["flops"],
+        }
+        | measurement_columns(timing.a, "original_")
+        | measurement_columns(timing.b, "factorized_")
+        | {
+            "params_original": before["params"],
+            "params_factorized": after["params"],
+            "flops_original": before["flops"],
+            "flops_factorized": after["flops"],
+            "flops_checked_by": before["flops_checked_by"],
+            "equivalence_max_error": equivalence,
+            "error": "",
+        }
+    )
     samples = sample_rows(config.key, timing.a, "original") + sample_rows(config.key, timing.b, "factorized")
     return Outcome(row, samples)

@@ -29,6 +29,7 @@ TARGET_CI_RELATIVE = 0.02
 MIN_SAMPLE_SECONDS = 0.002  # group very short calls so the clock's resolution does not matter
 GUARANTEED_SAMPLES = 5  # even a call slower than the budget gets a median and a spread
 
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """What an experiment is made of, and what it needs; the session treats every one alike."""
@@ -42,15 +43,26 @@ class Experiment:
 
 EXPERIMENTS = {
     "seed": Experiment("seed", plans.seed_plan, runner.measure_seed, summary.seed_summary),
-    "factorizations": Experiment("factorizations", plans.factorization_plan, runner.measure_factorization,
-                                 summary.factorization_summary, uses_device_profile=True),
+    "factorizations": Experiment(
+        "factorizations",
+        plans.factorization_plan,
+        runner.measure_factorization,
+        summary.factorization_summary,
+        uses_device_profile=True,
+    ),
 }
 
 
 def timing_policy(chosen: plans.Preset) -> TimingPolicy:
-    return TimingPolicy(warmup_calls=2, min_samples=7, max_samples=chosen.max_samples,
-                        target_ci_relative=TARGET_CI_RELATIVE, budget_seconds=chosen.budget_seconds,
-                        min_sample_seconds=MIN_SAMPLE_SECONDS, guaranteed_samples=GUARANTEED_SAMPLES)
+    return TimingPolicy(
+        warmup_calls=2,
+        min_samples=7,
+        max_samples=chosen.max_samples,
+        target_ci_relative=TARGET_CI_RELATIVE,
+        budget_seconds=chosen.budget_seconds,
+        min_sample_seconds=MIN_SAMPLE_SECONDS,
+        guaranteed_samples=GUARANTEED_SAMPLES,
+    )
 
 
 def machine_metadata(backend: Backend) -> dict:
@@ -66,13 +78,13 @@ def open_store(args, table: str | None, threads: dict, argv: list[str], backend:
     only a table of this experiment's own that already holds rows needs --resume.
     What opening repaired is printed: nothing is dropped without saying so.
     """
-    metadata = {"machine": machine_metadata(backend),
-                **environment.run_info(["validate", *argv], threads)}
+    metadata = {"machine": machine_metadata(backend), **environment.run_info(["validate", *argv], threads)}
     store = ResultStore(args.out, metadata, resume=True)
     if table is not None and store.completed_keys(table) and not args.resume:
         store.close()
-        raise ResultsExistError(f"{args.out} already holds {table} results; pass --resume to "
-                                "continue them or choose another --out")
+        raise ResultsExistError(
+            f"{args.out} already holds {table} results; pass --resume to continue them or choose another --out"
+        )
     for repair in store.repairs:
         print(f"validate: {args.out}: {repair}", file=sys.stderr)
     return store
@@ -90,8 +102,10 @@ def check_profile_backend(path: pathlib.Path, backend: Backend) -> None:
     machine = DeviceProfile.load(path).extra.get("machine") or {}
     calibrated_on = machine.get("backend", "tensorflow")  # profiles before backends were TensorFlow's
     if calibrated_on != backend.name:
-        raise ValueError(f"{path} was calibrated on the {calibrated_on} backend and this run uses "
-                         f"{backend.name}: give each backend its own --out")
+        raise ValueError(
+            f"{path} was calibrated on the {calibrated_on} backend and this run uses "
+            f"{backend.name}: give each backend its own --out"
+        )
 
 
 def device_profiles(args, devices: list[str], backend: Backend) -> dict:
@@ -113,8 +127,7 @@ def device_profiles(args, devices: list[str], backend: Backend) -> dict:
     return profiles
 
 
-def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str],
-                   backend: Backend) -> int:
+def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backend: Backend) -> int:
     """Measure every configuration of the plan not yet in the store; 1 if a cross-check failed.
 
     ``chosen``'s modes are already the backend's own (``graph`` resolved).
@@ -127,8 +140,9 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str],
     with open_store(args, experiment.table, threads, argv, backend) as store:
         profiles = device_profiles(args, devices, backend) if experiment.uses_device_profile else {}
         plan = experiment.plan(chosen, devices, backend=backend.name)
-        failed_checks = _measure_plan(store, experiment, plan, timing_policy(chosen), backend=backend,
-                                      profiles=profiles)
+        failed_checks = _measure_plan(
+            store, experiment, plan, timing_policy(chosen), backend=backend, profiles=profiles
+        )
         keys = {config.key for config in plan}
         rows = [row for row in store.read(experiment.table) if row["config_key"] in keys]
         print(experiment.summarise(rows))
@@ -136,14 +150,18 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str],
             report_accuracy(store, device, profile, [row for row in rows if row["device"] == device])
     print(f"results: {args.out.resolve()}")
     if failed_checks:
-        print(f"validate: {failed_checks} configuration(s) failed a cross-check against the cost "
-              "model; their rows say which", file=sys.stderr)
+        print(
+            f"validate: {failed_checks} configuration(s) failed a cross-check against the cost "
+            "model; their rows say which",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
-def _measure_plan(store: ResultStore, experiment: Experiment, plan: list, policy: TimingPolicy, *,
-                  backend: Backend, profiles: dict) -> int:
+def _measure_plan(
+    store: ResultStore, experiment: Experiment, plan: list, policy: TimingPolicy, *, backend: Backend, profiles: dict
+) -> int:
     """Measure and record every configuration not yet stored; the number whose cross-check failed."""
     done = store.completed_keys(experiment.table)
     failed_checks = 0
@@ -185,11 +203,11 @@ def run_calibration(chosen_name: str, args, argv: list[str], backend: Backend) -
             check_profile_backend(profile_path(args.out, device), backend)
             with Progress(len(calibration_layers(chosen_name))) as progress:
                 profile = calibrate(device, chosen_name, policy, progress, backend=backend)
-            machine = {"machine": machine_metadata(backend),
-                       "run": environment.run_info(["validate", *argv], threads)}
+            machine = {"machine": machine_metadata(backend), "run": environment.run_info(["validate", *argv], threads)}
             profile = DeviceProfile.from_dict({**profile.as_dict(), **machine})
-            written = store.write_file(profile_path(args.out, device).name,
-                                       json.dumps(profile.as_dict(), indent=2) + "\n")
+            written = store.write_file(
+                profile_path(args.out, device).name, json.dumps(profile.as_dict(), indent=2) + "\n"
+            )
             print(summary.profile_summary(profile))
             print(f"device profile: {written.resolve()}")
     return 0

@@ -88,10 +88,20 @@ from validate.frameworks.keras_build import (
 )
 
 __all__ = [
-    "COMPARED_OPS", "CrossCheckError", "FlopsComparison", "UncountedOpsError",
-    "check_equivalence", "check_flops", "check_params", "compose_kernels",
-    "dense_kernel", "expected_flops", "expected_params", "grouped_kernel",
-    "profiler_flops", "profiler_flops_by_op",
+    "COMPARED_OPS",
+    "CrossCheckError",
+    "FlopsComparison",
+    "UncountedOpsError",
+    "check_equivalence",
+    "check_flops",
+    "check_params",
+    "compose_kernels",
+    "dense_kernel",
+    "expected_flops",
+    "expected_params",
+    "grouped_kernel",
+    "profiler_flops",
+    "profiler_flops_by_op",
 ]
 
 #: Op types whose profiler FLOPs follow the cost model's convention (2 x MACs, bias adds).
@@ -116,8 +126,9 @@ def _tf():
     keras = import_keras()  # sets KERAS_BACKEND before anything imports keras
     if keras.backend.backend() != "tensorflow":
         # TensorFlow cannot trace a JAX or PyTorch Keras model, and the backend is fixed per process.
-        raise UncountedOpsError(f"the FLOPs check needs TensorFlow's profiler, and keras runs the "
-                                f"{keras.backend.backend()} backend")
+        raise UncountedOpsError(
+            f"the FLOPs check needs TensorFlow's profiler, and keras runs the {keras.backend.backend()} backend"
+        )
     import tensorflow as tf
 
     return tf
@@ -163,8 +174,9 @@ def check_params(model, expected, *, repeats: int = 1) -> int:
 
 def expected_flops(block_or_layer, batch: int, repeats: int = 1) -> int:
     """The cost model's FLOPs (2 x MACs + bias adds) of the layers at ``batch``, x repeats."""
-    return repeats * sum(_number("flops", layer_flops(layer.replace(batch=batch)))
-                         for layer in layers_of(block_or_layer))
+    return repeats * sum(
+        _number("flops", layer_flops(layer.replace(batch=batch))) for layer in layers_of(block_or_layer)
+    )
 
 
 def _forward_graph(model, batch: int):
@@ -190,8 +202,7 @@ def _profile_by_op(graph) -> dict[str, int]:
             by_op[node.name] = by_op.get(node.name, 0) + int(node.float_ops)
         pending.extend(node.children)
     if sum(by_op.values()) != report.total_float_ops:
-        raise RuntimeError(f"per-op FLOPs {by_op} do not add up to the profiler's total "
-                           f"{report.total_float_ops}")
+        raise RuntimeError(f"per-op FLOPs {by_op} do not add up to the profiler's total {report.total_float_ops}")
     return by_op
 
 
@@ -300,8 +311,10 @@ def check_flops(model, block, batch: int, *, repeats: int = 1) -> FlopsCompariso
     if counted != expected:
         hint = ""
         if any(op.type == "SpaceToBatchND" for op in _forward_graph(model, batch).get_operations()):
-            hint = ("; the model has a dilated convolution, which TensorFlow computes on its input "
-                    "padded up to a multiple of the dilation")
+            hint = (
+                "; the model has a dilated convolution, which TensorFlow computes on its input "
+                "padded up to a multiple of the dilation"
+            )
         raise CrossCheckError(
             f"FLOPs of {model.name!r} at batch {batch}: TensorFlow's profiler counts {counted} in "
             f"{', '.join(COMPARED_OPS)}, the cost model {expected} (difference "
@@ -331,7 +344,7 @@ def dense_kernel(layer: ConvLayer, kernel: np.ndarray) -> np.ndarray:
     per_in, per_out = c_in // groups, c_out // groups
     for group in range(groups):
         outputs = slice(group * per_out, (group + 1) * per_out)
-        dense[:, :, group * per_in:(group + 1) * per_in, outputs] = kernel[:, :, :, outputs]
+        dense[:, :, group * per_in : (group + 1) * per_in, outputs] = kernel[:, :, :, outputs]
     return dense
 
 
@@ -392,8 +405,10 @@ def compose_kernels(layers: list[ConvLayer], kernels: list[np.ndarray]):
         if layer.bias:
             raise ValueError(f"cannot compose {layer.describe()}: it has a bias")
         if sizes["padding"] == "same":
-            raise ValueError(f"cannot compose {layer.describe()}: 'same' padding depends on "
-                             "the input size; use 'valid' or explicit padding")
+            raise ValueError(
+                f"cannot compose {layer.describe()}: 'same' padding depends on "
+                "the input size; use 'valid' or explicit padding"
+            )
         zeros = (0, 0) if sizes["padding"] == "valid" else sizes["padding"]
         for axis in (0, 1):
             if zeros[axis] and not trivial[axis]:
@@ -404,12 +419,14 @@ def compose_kernels(layers: list[ConvLayer], kernels: list[np.ndarray]):
             padding[axis] += zeros[axis]
         step = [sizes["dilation"][axis] * stride[axis] for axis in (0, 1)]
         k_h, k_w = kernel.shape[:2]
-        grown = np.zeros((composed.shape[0] + (k_h - 1) * step[0],
-                          composed.shape[1] + (k_w - 1) * step[1], c_in, kernel.shape[3]))
+        grown = np.zeros(
+            (composed.shape[0] + (k_h - 1) * step[0], composed.shape[1] + (k_w - 1) * step[1], c_in, kernel.shape[3])
+        )
         for i in range(k_h):
             for j in range(k_w):
-                grown[i * step[0]:i * step[0] + composed.shape[0],
-                      j * step[1]:j * step[1] + composed.shape[1]] += composed @ kernel[i, j]
+                grown[i * step[0] : i * step[0] + composed.shape[0], j * step[1] : j * step[1] + composed.shape[1]] += (
+                    composed @ kernel[i, j]
+                )
         composed = grown
         for axis, k in ((0, k_h), (1, k_w)):
             trivial[axis] = trivial[axis] and k == 1 and sizes["stride"][axis] == 1
@@ -423,24 +440,33 @@ def _undilate(layer: ConvLayer, composed: np.ndarray) -> np.ndarray:
     (d_h, d_w), (k_h, k_w) = sizes["dilation"], (sizes["kernel_h"], sizes["kernel_w"])
     span = (d_h * (k_h - 1) + 1, d_w * (k_w - 1) + 1)
     if composed.shape[:2] != span:
-        raise CrossCheckError(f"the factors compose to a {composed.shape[0]}x{composed.shape[1]} "
-                              f"window, {layer.describe()} sees {span[0]}x{span[1]}")
+        raise CrossCheckError(
+            f"the factors compose to a {composed.shape[0]}x{composed.shape[1]} "
+            f"window, {layer.describe()} sees {span[0]}x{span[1]}"
+        )
     off_grid = composed.copy()
     off_grid[::d_h, ::d_w] = 0
     if np.any(off_grid):
-        raise CrossCheckError(f"the composed kernel has weights between the taps of "
-                              f"{layer.describe()} with dilation {(d_h, d_w)}")
+        raise CrossCheckError(
+            f"the composed kernel has weights between the taps of {layer.describe()} with dilation {(d_h, d_w)}"
+        )
     return composed[::d_h, ::d_w]
 
 
 def _stats(values: np.ndarray) -> str:
-    return (f"mean {values.mean():.6g}, std {values.std():.6g}, "
-            f"min {values.min():.6g}, max {values.max():.6g}")
+    return f"mean {values.mean():.6g}, std {values.std():.6g}, min {values.min():.6g}, max {values.max():.6g}"
 
 
-def check_equivalence(layer: ConvLayer, scheme: str, *, seed: int = 0, batch: int = 2,
-                      atol: float = FLOAT32_ATOL, rtol: float = FLOAT32_RTOL,
-                      **options) -> float:
+def check_equivalence(
+    layer: ConvLayer,
+    scheme: str,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    atol: float = FLOAT32_ATOL,
+    rtol: float = FLOAT32_RTOL,
+    **options,
+) -> float:
     """Check numerically that ``factorize(layer, scheme, **options)`` computes ``layer``.
 
     The factorized block is built in Keras with random weights and no
@@ -487,8 +513,10 @@ def check_equivalence(layer: ConvLayer, scheme: str, *, seed: int = 0, batch: in
     block = factorize(layer, scheme, **options)
     factors = block.layers()
     factored_model = build_model(block, seed=seed)
-    kernels = [dense_kernel(factor, keras_layer.get_weights()[0])
-               for factor, keras_layer in zip(factors, conv_layers(factored_model), strict=True)]
+    kernels = [
+        dense_kernel(factor, keras_layer.get_weights()[0])
+        for factor, keras_layer in zip(factors, conv_layers(factored_model), strict=True)
+    ]
     composed, stride, padding = compose_kernels(factors, kernels)
     sizes = concrete(layer)
     wanted_padding = (0, 0) if sizes["padding"] == "valid" else sizes["padding"]
@@ -505,8 +533,7 @@ def check_equivalence(layer: ConvLayer, scheme: str, *, seed: int = 0, batch: in
     factored = keras.ops.convert_to_numpy(factored_model(inputs, training=False))
     original = keras.ops.convert_to_numpy(original_model(inputs, training=False))
     if factored.shape != original.shape:
-        raise CrossCheckError(f"{block.name} outputs shape {factored.shape}, "
-                              f"{layer.describe()} {original.shape}")
+        raise CrossCheckError(f"{block.name} outputs shape {factored.shape}, {layer.describe()} {original.shape}")
     error = np.abs(factored - original)
     max_error = float(error.max())
     if not np.all(error <= atol + rtol * np.abs(original)):

@@ -45,12 +45,19 @@ import numpy as np
 from costmodel.block import Block
 from costmodel.layer import ConvLayer, is_known
 
-__all__ = ["build_model", "concrete", "conv_layers", "import_keras", "keras_layers", "layers_of",
-           "random_input", "shape_preserving"]
+__all__ = [
+    "build_model",
+    "concrete",
+    "conv_layers",
+    "import_keras",
+    "keras_layers",
+    "layers_of",
+    "random_input",
+    "shape_preserving",
+]
 
 #: Fields of a ConvLayer that must be concrete numbers for Keras to build it.
-_BUILD_FIELDS = ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "stride", "dilation",
-                 "padding", "height", "width")
+_BUILD_FIELDS = ("kernel_h", "kernel_w", "c_in", "c_out", "groups", "stride", "dilation", "padding", "height", "width")
 
 
 def import_keras():
@@ -127,13 +134,21 @@ def keras_layers(layer: ConvLayer, name: str | None = None) -> list:
     if isinstance(padding, tuple):
         rows, columns = padding
         if rows or columns:
-            layers.append(keras.layers.ZeroPadding2D(
-                padding=((rows, rows), (columns, columns)),
-                name=None if name is None else f"{name}_pad"))
+            layers.append(
+                keras.layers.ZeroPadding2D(
+                    padding=((rows, rows), (columns, columns)), name=None if name is None else f"{name}_pad"
+                )
+            )
         padding = "valid"
-    common = {"kernel_size": (sizes["kernel_h"], sizes["kernel_w"]), "strides": sizes["stride"],
-              "padding": padding, "dilation_rate": sizes["dilation"], "use_bias": layer.bias,
-              "dtype": "float32", "name": name}
+    common = {
+        "kernel_size": (sizes["kernel_h"], sizes["kernel_w"]),
+        "strides": sizes["stride"],
+        "padding": padding,
+        "dilation_rate": sizes["dilation"],
+        "use_bias": layer.bias,
+        "dtype": "float32",
+        "name": name,
+    }
     if layer.is_depthwise:
         if sizes["stride"][0] != sizes["stride"][1]:
             # Refused by the op itself at run time ("only supports equal length strides").
@@ -141,8 +156,7 @@ def keras_layers(layer: ConvLayer, name: str | None = None) -> list:
                 f"stride={sizes['stride']}: TensorFlow's DepthwiseConv2dNative needs equal row "
                 f"and column strides, so {layer.describe()} cannot be built"
             )
-        conv = keras.layers.DepthwiseConv2D(
-            depth_multiplier=sizes["c_out"] // sizes["c_in"], **common)
+        conv = keras.layers.DepthwiseConv2D(depth_multiplier=sizes["c_out"] // sizes["c_in"], **common)
     else:
         conv = keras.layers.Conv2D(filters=sizes["c_out"], groups=sizes["groups"], **common)
     layers.append(conv)
@@ -156,8 +170,7 @@ def shape_preserving(layers: list[ConvLayer]) -> bool:
     return (first.c_in, first.height, first.width) == (last.c_out, out_h, out_w)
 
 
-def build_model(block_or_layer: ConvLayer | Block, *, repeats: int = 1,
-                activation: str | None = None, seed: int = 0):
+def build_model(block_or_layer: ConvLayer | Block, *, repeats: int = 1, activation: str | None = None, seed: int = 0):
     """A functional Keras model computing a layer or a block, optionally repeated.
 
     Parameters
@@ -195,8 +208,9 @@ def build_model(block_or_layer: ConvLayer | Block, *, repeats: int = 1,
             "map its input shape onto itself"
         )
     input_shape = concrete(unit[0])
-    inputs = keras.Input(shape=(input_shape["height"], input_shape["width"], input_shape["c_in"]),
-                         dtype="float32", name="input")
+    inputs = keras.Input(
+        shape=(input_shape["height"], input_shape["width"], input_shape["c_in"]), dtype="float32", name="input"
+    )
     outputs = inputs
     sequence = unit * repeats
     for index, layer in enumerate(sequence):

@@ -32,22 +32,64 @@ from costmodel.network import Network, NetworkLayer
 from validate.frameworks import crosscheck
 from validate.frameworks.keras_build import import_keras
 
-__all__ = ["COMPARED_OPS", "OTHER_KINDS", "MacsCheck", "UncountableLayerError", "application_names",
-           "check_macs", "check_network", "check_params", "load_model", "read_network"]
+__all__ = [
+    "COMPARED_OPS",
+    "OTHER_KINDS",
+    "MacsCheck",
+    "UncountableLayerError",
+    "application_names",
+    "check_macs",
+    "check_network",
+    "check_params",
+    "load_model",
+    "read_network",
+]
 
 #: Profiler op types that compute convolutions and dense layers: 2 FLOPs per multiply-add.
 COMPARED_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMulV2")
 
 #: Kinds without multiply-adds in the cost model's sense, counted by their parameters alone.
-OTHER_KINDS = frozenset({
-    "InputLayer", "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
-    "ReLU", "Activation", "LeakyReLU", "PReLU", "ELU", "Softmax",
-    "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "ZeroPadding2D", "Cropping2D", "UpSampling2D",
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-    "Reshape", "Flatten", "Permute", "RepeatVector", "Dropout", "SpatialDropout2D", "GaussianNoise",
-    "Identity", "Rescaling", "Normalization", "Resizing", "CenterCrop",
-})
+OTHER_KINDS = frozenset(
+    {
+        "InputLayer",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "ReLU",
+        "Activation",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "Softmax",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling2D",
+        "ZeroPadding2D",
+        "Cropping2D",
+        "UpSampling2D",
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+        "Concatenate",
+        "Reshape",
+        "Flatten",
+        "Permute",
+        "RepeatVector",
+        "Dropout",
+        "SpatialDropout2D",
+        "GaussianNoise",
+        "Identity",
+        "Rescaling",
+        "Normalization",
+        "Resizing",
+        "CenterCrop",
+    }
+)
 
 #: Constructor arguments the command line sets, per option.
 APPLICATION_OPTIONS = ("alpha", "input_shape", "include_top")
@@ -60,8 +102,9 @@ class UncountableLayerError(ValueError):
 def application_names() -> list[str]:
     """The model constructors of ``keras.applications`` (``MobileNet``, ``ResNet50``, ...)."""
     keras = import_keras()
-    return sorted(name for name in dir(keras.applications)
-                  if name[:1].isupper() and callable(getattr(keras.applications, name)))
+    return sorted(
+        name for name in dir(keras.applications) if name[:1].isupper() and callable(getattr(keras.applications, name))
+    )
 
 
 def _application(name: str):
@@ -74,12 +117,14 @@ def _application(name: str):
         return getattr(keras.applications, by_lower[name.lower()])
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=4, cutoff=0.5)
     hint = ", ".join(by_lower[match] for match in close) if close else ", ".join(names[:8]) + ", ..."
-    raise ValueError(f"unknown model {name!r}: not a .keras file and not a keras.applications name; "
-                     f"close matches: {hint}")
+    raise ValueError(
+        f"unknown model {name!r}: not a .keras file and not a keras.applications name; close matches: {hint}"
+    )
 
 
-def load_model(model: str, *, alpha: float | None = None, input_size: int | None = None,
-               include_top: bool | None = None):
+def load_model(
+    model: str, *, alpha: float | None = None, input_size: int | None = None, include_top: bool | None = None
+):
     """A Keras model: a ``keras.applications`` name built with ``weights=None``, or a ``.keras`` file.
 
     ``alpha``, ``input_size`` (square RGB input) and ``include_top`` are passed
@@ -90,8 +135,10 @@ def load_model(model: str, *, alpha: float | None = None, input_size: int | None
     path = pathlib.Path(model)
     if path.suffix in (".keras", ".h5") or path.exists():
         if alpha is not None or input_size is not None or include_top is not None:
-            raise ValueError("--alpha, --input-size and --include-top/--no-top apply to keras.applications "
-                             f"names, not to the file {model}")
+            raise ValueError(
+                "--alpha, --input-size and --include-top/--no-top apply to keras.applications "
+                f"names, not to the file {model}"
+            )
         if not path.exists():
             raise ValueError(f"{model} does not exist")
         try:
@@ -105,8 +152,11 @@ def load_model(model: str, *, alpha: float | None = None, input_size: int | None
     constructor = _application(model)
     accepted = inspect.signature(constructor).parameters
     options: dict = {"weights": None}
-    given = {"alpha": alpha, "input_shape": None if input_size is None else (input_size, input_size, 3),
-             "include_top": include_top}
+    given = {
+        "alpha": alpha,
+        "input_shape": None if input_size is None else (input_size, input_size, 3),
+        "include_top": include_top,
+    }
     flags = {"alpha": "--alpha", "input_shape": "--input-size", "include_top": "--include-top/--no-top"}
     for option, value in given.items():
         if value is None:
@@ -135,20 +185,29 @@ def _shape(tensor) -> tuple:
 def _spatial(layer, tensor) -> tuple[int, int, int]:
     shape = _shape(tensor)
     if len(shape) != 4:
-        raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) reads a tensor of shape {shape}, "
-                         "not (batch, height, width, channels)")
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}) reads a tensor of shape {shape}, "
+            "not (batch, height, width, channels)"
+        )
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         raise ValueError(f"layer {layer.name!r} is channels_first; only channels_last models are read")
     _, height, width, channels = shape
     if height is None or width is None:
-        raise ValueError(f"layer {layer.name!r} reads an input of unknown size {shape}; "
-                         "give the model a fixed input size (--input-size)")
+        raise ValueError(
+            f"layer {layer.name!r} reads an input of unknown size {shape}; "
+            "give the model a fixed input size (--input-size)"
+        )
     return int(height), int(width), int(channels)
 
 
 def _conv_common(layer, height: int, width: int) -> dict:
-    return {"stride": tuple(layer.strides), "dilation": tuple(layer.dilation_rate),
-            "padding": layer.padding, "height": height, "width": width}
+    return {
+        "stride": tuple(layer.strides),
+        "dilation": tuple(layer.dilation_rate),
+        "padding": layer.padding,
+        "height": height,
+        "width": width,
+    }
 
 
 def _convs(layer, input_tensor) -> tuple[ConvLayer, ...] | None:
@@ -157,23 +216,51 @@ def _convs(layer, input_tensor) -> tuple[ConvLayer, ...] | None:
     if kind == "Dense":
         shape = _shape(input_tensor)
         positions = math.prod(int(size) for size in shape[1:-1]) if len(shape) > 2 else 1
-        return (ConvLayer(1, 1, c_in=int(shape[-1]), c_out=int(layer.units), height=positions, width=1,
-                          padding="valid", bias=bool(layer.use_bias)),)
+        return (
+            ConvLayer(
+                1,
+                1,
+                c_in=int(shape[-1]),
+                c_out=int(layer.units),
+                height=positions,
+                width=1,
+                padding="valid",
+                bias=bool(layer.use_bias),
+            ),
+        )
     if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D"):
         return None
     height, width, channels = _spatial(layer, input_tensor)
     k_h, k_w = (int(size) for size in layer.kernel_size)
     common = _conv_common(layer, height, width)
     if kind == "Conv2D":
-        return (ConvLayer(k_h, k_w, c_in=channels, c_out=int(layer.filters), groups=int(layer.groups),
-                          bias=bool(layer.use_bias), **common),)
+        return (
+            ConvLayer(
+                k_h,
+                k_w,
+                c_in=channels,
+                c_out=int(layer.filters),
+                groups=int(layer.groups),
+                bias=bool(layer.use_bias),
+                **common,
+            ),
+        )
     if kind == "DepthwiseConv2D":
-        return (ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier),
-                                    bias=bool(layer.use_bias), **common),)
+        return (
+            ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier), bias=bool(layer.use_bias), **common),
+        )
     depthwise = ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier), **common)
     out_h, out_w = depthwise.output_hw
-    pointwise = ConvLayer(1, 1, c_in=depthwise.c_out, c_out=int(layer.filters), padding="valid",
-                          height=int(out_h), width=int(out_w), bias=bool(layer.use_bias))
+    pointwise = ConvLayer(
+        1,
+        1,
+        c_in=depthwise.c_out,
+        c_out=int(layer.filters),
+        padding="valid",
+        height=int(out_h),
+        width=int(out_w),
+        bias=bool(layer.use_bias),
+    )
     return (depthwise, pointwise)
 
 
@@ -191,12 +278,13 @@ def _nodes_in_order(model) -> list:
     position = {id(layer): index for index, layer in enumerate(model.layers)}
     by_depth = getattr(model, "_nodes_by_depth", None)
     if by_depth is None:  # e.g. a Sequential model nested inside another, as in ConvNeXt
-        raise ValueError(f"model {model.name!r} is a {type(model).__name__} without a functional graph to "
-                         "read; only functional models (and Sequential models at the top) are read")
+        raise ValueError(
+            f"model {model.name!r} is a {type(model).__name__} without a functional graph to "
+            "read; only functional models (and Sequential models at the top) are read"
+        )
     nodes = []
     for depth in sorted(by_depth, reverse=True):  # Keras 3: larger depth = nearer the inputs
-        nodes.extend(sorted(by_depth[depth],
-                            key=lambda node: position.get(id(node.operation), -1)))
+        nodes.extend(sorted(by_depth[depth], key=lambda node: position.get(id(node.operation), -1)))
     return nodes
 
 
@@ -211,10 +299,14 @@ def _walk(model, walk: _Walk, outer_inputs: tuple = (), prefix: str = "") -> Non
         name = prefix + layer.name
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
-            raise ValueError(f"layer {name!r} is called {seen[name]} times (a shared layer); "
-                             "shared layers are not read")
-        parents = tuple(prefix + parent.operation.name for parent in node.parent_nodes
-                        if type(parent.operation).__name__ != "InputLayer")
+            raise ValueError(
+                f"layer {name!r} is called {seen[name]} times (a shared layer); shared layers are not read"
+            )
+        parents = tuple(
+            prefix + parent.operation.name
+            for parent in node.parent_nodes
+            if type(parent.operation).__name__ != "InputLayer"
+        )
         inputs = tuple(walk.renamed.get(parent, parent) for parent in parents) or outer_inputs
         if isinstance(layer, keras.Model):
             _walk(layer, walk, inputs, prefix=f"{name}/")
@@ -226,15 +318,24 @@ def _walk(model, walk: _Walk, outer_inputs: tuple = (), prefix: str = "") -> Non
             walk.layers.append(NetworkLayer(name, kind, convs, inputs=inputs, output_shape=output))
             _check_output(walk.layers[-1], node)
         elif kind in OTHER_KINDS:
-            walk.layers.append(NetworkLayer(name, kind, params_given=int(layer.count_params()),
-                                            inputs=inputs, output_shape=output))
+            walk.layers.append(
+                NetworkLayer(name, kind, params_given=int(layer.count_params()), inputs=inputs, output_shape=output)
+            )
         elif walk.skip_unknown:
-            walk.layers.append(NetworkLayer(name, kind, params_given=int(layer.count_params()),
-                                            inputs=inputs, output_shape=output, counted=False))
+            walk.layers.append(
+                NetworkLayer(
+                    name,
+                    kind,
+                    params_given=int(layer.count_params()),
+                    inputs=inputs,
+                    output_shape=output,
+                    counted=False,
+                )
+            )
         else:
             raise UncountableLayerError(
-                f"layer {name!r} is a {kind}, which the cost model cannot count; "
-                "--skip-unknown lists it as not counted")
+                f"layer {name!r} is a {kind}, which the cost model cannot count; --skip-unknown lists it as not counted"
+            )
 
 
 def _check_output(layer: NetworkLayer, node) -> None:
@@ -244,8 +345,10 @@ def _check_output(layer: NetworkLayer, node) -> None:
     out_h, out_w = layer.convs[-1].output_hw
     expected = _shape(node.output_tensors[0])[1:]
     if (int(out_h), int(out_w), int(layer.convs[-1].c_out)) != tuple(expected):
-        raise RuntimeError(f"bug: layer {layer.name!r} read as {layer.convs[-1].describe()} giving "
-                           f"{out_h}x{out_w}, Keras says {expected}")
+        raise RuntimeError(
+            f"bug: layer {layer.name!r} read as {layer.convs[-1].describe()} giving "
+            f"{out_h}x{out_w}, Keras says {expected}"
+        )
 
 
 def read_network(model, *, skip_unknown: bool = False, name: str | None = None) -> Network:
@@ -273,7 +376,8 @@ def check_params(network: Network, model) -> int:
     if counted != network.params:
         raise crosscheck.CrossCheckError(
             f"parameters of {network.name!r}: Keras counts {counted}, the cost model {network.params} "
-            f"(difference {counted - network.params:+d})")
+            f"(difference {counted - network.params:+d})"
+        )
     return counted
 
 
@@ -308,7 +412,8 @@ def check_macs(network: Network, model) -> MacsCheck:
         raise crosscheck.CrossCheckError(
             f"MACs of {network.name!r}: TensorFlow's profiler counts {flops} FLOPs in "
             f"{', '.join(COMPARED_OPS)}, i.e. {flops / 2:.0f} MACs; the cost model {network.macs} "
-            f"(difference {flops / 2 - network.macs:+.0f}); profiler per op: {by_op}")
+            f"(difference {flops / 2 - network.macs:+.0f}); profiler per op: {by_op}"
+        )
     return MacsCheck(network.macs, "tensorflow profiler", by_op)
 
 

@@ -94,19 +94,28 @@ def check_rewrite(original, rebuilt, expected: Network) -> RewriteCheck:
     if counted != expected.params:
         raise crosscheck.CrossCheckError(
             f"rewritten {expected.name!r}: Keras counts {counted} parameters, the cost model "
-            f"{expected.params} (difference {counted - expected.params:+d})")
+            f"{expected.params} (difference {counted - expected.params:+d})"
+        )
     if network.macs != expected.macs:
         raise crosscheck.CrossCheckError(
             f"rewritten {expected.name!r}: the rebuilt model reads as {network.macs} MACs, the cost "
-            f"model planned {expected.macs} (difference {network.macs - expected.macs:+d})")
+            f"model planned {expected.macs} (difference {network.macs - expected.macs:+d})"
+        )
     before, after = _output_shapes(original), _output_shapes(rebuilt)
     if before != after:
         raise crosscheck.CrossCheckError(f"rewritten {expected.name!r} outputs {after}, the original {before}")
     return RewriteCheck(network, after)
 
 
-def check_fuse_equivalence(depthwise: ConvLayer, pointwise: ConvLayer, *, seed: int = 0, batch: int = 2,
-                           atol: float = crosscheck.FLOAT32_ATOL, rtol: float = crosscheck.FLOAT32_RTOL) -> float:
+def check_fuse_equivalence(
+    depthwise: ConvLayer,
+    pointwise: ConvLayer,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    atol: float = crosscheck.FLOAT32_ATOL,
+    rtol: float = crosscheck.FLOAT32_RTOL,
+) -> float:
     """A depthwise + pointwise pair computes the fused k x k convolution with the composed kernel.
 
     The pair is built in Keras with random weights, no bias and no
@@ -128,14 +137,16 @@ def check_fuse_equivalence(depthwise: ConvLayer, pointwise: ConvLayer, *, seed: 
 
     pair = Block.of(depthwise, pointwise, name="depthwise_pointwise")
     pair_model = build_model(pair, seed=seed)
-    kernels = [crosscheck.dense_kernel(layer, conv.get_weights()[0])
-               for layer, conv in zip(pair.layers(), conv_layers(pair_model), strict=True)]
+    kernels = [
+        crosscheck.dense_kernel(layer, conv.get_weights()[0])
+        for layer, conv in zip(pair.layers(), conv_layers(pair_model), strict=True)
+    ]
     composed, _, _ = crosscheck.compose_kernels(pair.layers(), kernels)
     fused = fused_conv(depthwise, pointwise)
     fused_model = build_model(fused, seed=seed)
     (conv,) = conv_layers(fused_model)
     dilation = tuple(int(step) for step in fused.dilation)
-    conv.set_weights([composed[::dilation[0], ::dilation[1]].astype(np.float32)])
+    conv.set_weights([composed[:: dilation[0], :: dilation[1]].astype(np.float32)])
     inputs = random_input(fused, batch, seed=seed)
     expected = keras.ops.convert_to_numpy(pair_model(inputs, training=False))
     got = keras.ops.convert_to_numpy(fused_model(inputs, training=False))
@@ -145,5 +156,6 @@ def check_fuse_equivalence(depthwise: ConvLayer, pointwise: ConvLayer, *, seed: 
     if not np.all(error <= atol + rtol * np.abs(expected)):
         raise crosscheck.CrossCheckError(
             f"the fused {fused.describe()} does not compute its depthwise + pointwise pair: max abs "
-            f"difference {float(error.max()):.3g} (atol {atol:g}, rtol {rtol:g})")
+            f"difference {float(error.max()):.3g} (atol {atol:g}, rtol {rtol:g})"
+        )
     return float(error.max())

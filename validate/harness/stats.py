@@ -52,9 +52,7 @@ STOP_REASONS = ("", "converged", "budget", "max_samples")
 
 
 @functools.lru_cache(maxsize=1024)
-def median_confidence_ranks(
-    sample_count: int, confidence: float = CONFIDENCE
-) -> tuple[int, int] | None:
+def median_confidence_ranks(sample_count: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
     """Return the 0-based order-statistic indices bounding the median's CI.
 
     For ``n`` independent samples from any continuous distribution the number
@@ -156,9 +154,7 @@ class Measurement:
             raise TypeError(f"label must be a str, got {self.label!r}")
         object.__setattr__(self, "samples_seconds", _validated_samples(self.samples_seconds))
         if self.stop_reason not in STOP_REASONS:
-            raise ValueError(
-                f"stop_reason must be one of {STOP_REASONS}, got {self.stop_reason!r}"
-            )
+            raise ValueError(f"stop_reason must be one of {STOP_REASONS}, got {self.stop_reason!r}")
         check_count("calls_per_sample", self.calls_per_sample, minimum=1)
 
     @cached_property
@@ -277,13 +273,10 @@ def bootstrap_ratio_ci(
     >>> bootstrap_ratio_ci(slow, fast)
     (2.0, 2.0, 2.0)
     """
-    numerator, denominator = _bootstrap_inputs(numerator_samples, denominator_samples,
-                                               confidence, resamples)
+    numerator, denominator = _bootstrap_inputs(numerator_samples, denominator_samples, confidence, resamples)
     denominator_median = float(np.median(denominator))
     if not denominator_median > 0:
-        raise ValueError(
-            f"denominator_samples must have a positive median, got {denominator_median!r}"
-        )
+        raise ValueError(f"denominator_samples must have a positive median, got {denominator_median!r}")
     ratio = float(np.median(numerator)) / denominator_median
 
     generator = np.random.default_rng(seed)
@@ -291,9 +284,7 @@ def bootstrap_ratio_ci(
     if numerator.size == denominator.size:
         denominator_indices = numerator_indices
     else:
-        denominator_indices = generator.integers(
-            0, denominator.size, size=(resamples, denominator.size)
-        )
+        denominator_indices = generator.integers(0, denominator.size, size=(resamples, denominator.size))
     numerator_medians = _row_medians(numerator[numerator_indices])
     denominator_medians = _row_medians(denominator[denominator_indices])
     # A replicate can draw mostly zero-second samples; its ratio is then inf
@@ -329,8 +320,7 @@ def paired_ratio_ci(
     >>> paired_ratio_ci([1.5 * a for a in drifting], drifting)
     (1.5, 1.5, 1.5)
     """
-    numerator, denominator = _bootstrap_inputs(numerator_samples, denominator_samples,
-                                               confidence, resamples)
+    numerator, denominator = _bootstrap_inputs(numerator_samples, denominator_samples, confidence, resamples)
     if numerator.size != denominator.size:
         raise ValueError(f"paired samples need equal lengths, got {numerator.size} and {denominator.size}")
     if not np.all(denominator > 0):
@@ -342,8 +332,9 @@ def paired_ratio_ci(
     return (float(np.median(ratios)), *_percentile_interval(replicate_medians, confidence))
 
 
-def _bootstrap_inputs(numerator_samples, denominator_samples, confidence: float,
-                      resamples: int) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_inputs(
+    numerator_samples, denominator_samples, confidence: float, resamples: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Checked arrays and arguments shared by both bootstrap estimators."""
     numerator = _finite_array("numerator_samples", numerator_samples)
     denominator = _finite_array("denominator_samples", denominator_samples)

@@ -116,15 +116,15 @@ class TimingPolicy:
     def __post_init__(self) -> None:
         check_count("warmup_calls", self.warmup_calls, minimum=0)
         check_count("min_samples", self.min_samples, minimum=1)
-        check_count("max_samples", self.max_samples, minimum=self.min_samples,
-                     minimum_name="min_samples")
+        check_count("max_samples", self.max_samples, minimum=self.min_samples, minimum_name="min_samples")
         check_real("target_ci_relative", self.target_ci_relative, minimum=0, allow_minimum=False)
         check_real("budget_seconds", self.budget_seconds, minimum=0, allow_minimum=False)
         check_real("min_sample_seconds", self.min_sample_seconds, minimum=0)
         check_count("guaranteed_samples", self.guaranteed_samples, minimum=1)
         if self.guaranteed_samples > self.max_samples:
-            raise ValueError(f"guaranteed_samples must be <= max_samples ({self.max_samples}), "
-                             f"got {self.guaranteed_samples}")
+            raise ValueError(
+                f"guaranteed_samples must be <= max_samples ({self.max_samples}), got {self.guaranteed_samples}"
+            )
 
 
 @dataclass(frozen=True)
@@ -308,9 +308,7 @@ def _read_clock(clock: Clock, sync: Sync) -> float:
     return clock()
 
 
-def _time_block(
-    fn: Callable[[], object], calls: int, clock: Clock, sync: Sync
-) -> tuple[float, float]:
+def _time_block(fn: Callable[[], object], calls: int, clock: Clock, sync: Sync) -> tuple[float, float]:
     """Return (seconds for ``calls`` calls, clock reading at the end)."""
     start = _read_clock(clock, sync)
     for _ in range(calls):
@@ -341,9 +339,7 @@ def _calibrate_calls_per_sample(
     return calls
 
 
-def _stop_reason(
-    sample_lists: list[list[float]], policy: TimingPolicy, *, elapsed_seconds: float
-) -> str:
+def _stop_reason(sample_lists: list[list[float]], policy: TimingPolicy, *, elapsed_seconds: float) -> str:
     """Why to stop after the latest sample, or "" to go on.
 
     Checked in this order so that a loop that converged on its last allowed

@@ -81,18 +81,33 @@ def test_apply_prints_before_and_after(keras, capsys, tmp_path):
 
 def test_measure_without_a_device_uses_the_cpu_with_a_notice(keras, capsys, tmp_path):
     path = saved(keras, tmp_path, "small", small_net)
-    status, out, err = run(capsys, "network", path, "--apply", "fuse", "--measure", "--preset", "quick",
-                           "--budget", "0.3", "--out", str(tmp_path / "results"))
+    status, out, err = run(
+        capsys,
+        "network",
+        path,
+        "--apply",
+        "fuse",
+        "--measure",
+        "--preset",
+        "quick",
+        "--budget",
+        "0.3",
+        "--out",
+        str(tmp_path / "results"),
+    )
     assert status == 0
     assert "--measure without --device: measuring on the CPU" in err
     assert "measured time ratio" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["MobileNetV4"], "unknown model 'MobileNetV4'"),
-    (["MobileNet", "--apply", "3x3:stak"], "unknown scheme 'stak'"),
-    (["MobileNet", "--measure"], "--measure times a rewrite"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["MobileNetV4"], "unknown model 'MobileNetV4'"),
+        (["MobileNet", "--apply", "3x3:stak"], "unknown scheme 'stak'"),
+        (["MobileNet", "--measure"], "--measure times a rewrite"),
+    ],
+)
 def test_bad_names_exit_2_in_one_line(capsys, argv, message):
     status, _, err = run(capsys, "network", *argv)
     assert status == 2

@@ -17,10 +17,17 @@ def test_seed_plan_is_the_seeds_experiment():
 
 
 # "theory vs 3x3" row of the seed's published table (shared/mission.md), at 64 filters.
-@pytest.mark.parametrize("layer_type, expected", [
-    ("conv1x1", 0.111), ("conv3x1", 0.333), ("conv1x3", 0.333), ("conv3x3sep", 0.016),
-    ("conv3x3", 1.0), ("conv5x5", 2.778),
-])
+@pytest.mark.parametrize(
+    "layer_type, expected",
+    [
+        ("conv1x1", 0.111),
+        ("conv3x1", 0.333),
+        ("conv1x3", 0.333),
+        ("conv3x3sep", 0.016),
+        ("conv3x3", 1.0),
+        ("conv5x5", 2.778),
+    ],
+)
 def test_seed_theory_matches_the_published_mac_ratios(layer_type, expected):
     config = plans.SeedConfig("cpu", "graph", layer_type, 64)
     assert config.theory()["macs_ratio_vs_conv3x3"] == pytest.approx(expected, abs=5e-4)
@@ -41,8 +48,16 @@ def test_factorization_plan_predicts_the_mac_ratio():
 
 def test_default_profile_covers_every_required_factorization():
     names = {case.name for case in plans.preset("default").cases}
-    assert names == {"5x5 stack", "7x7 stack", "3x3 stack,m=2", "3x3 asymmetric", "7x7 asymmetric",
-                     "3x3 depthwise-separable", "5x5 depthwise-separable", "7x7 depthwise-separable"}
+    assert names == {
+        "5x5 stack",
+        "7x7 stack",
+        "3x3 stack,m=2",
+        "3x3 asymmetric",
+        "7x7 asymmetric",
+        "3x3 depthwise-separable",
+        "5x5 depthwise-separable",
+        "7x7 depthwise-separable",
+    }
 
 
 def test_profile_overrides_and_unknown_profile():
@@ -51,14 +66,17 @@ def test_profile_overrides_and_unknown_profile():
         plans.preset("huge")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("5x5", "KERNEL:SCHEME"),
-    ("1x7:stack", "square kernels"),
-    ("5:nope", "unknown scheme 'nope'"),
-    ("3:stack:m", "name=integer"),
-    ("4:stack", "nearest kernel sizes that work: 3 and 5"),
-    ("5:stack:widht=3", "option 'widht' is not one of"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("5x5", "KERNEL:SCHEME"),
+        ("1x7:stack", "square kernels"),
+        ("5:nope", "unknown scheme 'nope'"),
+        ("3:stack:m", "name=integer"),
+        ("4:stack", "nearest kernel sizes that work: 3 and 5"),
+        ("5:stack:widht=3", "option 'widht' is not one of"),
+    ],
+)
 def test_bad_cases(text, message):
     with pytest.raises(ValueError, match=message):
         plans.case_from_text(text)

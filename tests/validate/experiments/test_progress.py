@@ -20,8 +20,9 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("seconds, text", [(0, "0:00"), (59.6, "1:00"), (3599, "59:59"), (3600, "1:00:00"),
-                                           (-3, "0:00")])
+@pytest.mark.parametrize(
+    "seconds, text", [(0, "0:00"), (59.6, "1:00"), (3599, "59:59"), (3600, "1:00:00"), (-3, "0:00")]
+)
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
@@ -83,13 +84,16 @@ def test_nothing_to_do_is_complete():
     assert log.getvalue() == "progress: 3/3 (100%) already stored, 0 to measure\n"
 
 
-@pytest.mark.parametrize("arguments, error", [
-    ({"total": -1}, "total must be a whole number >= 0"),
-    ({"total": 2.5}, "total must be a whole number >= 0"),
-    ({"total": True}, "total must be a whole number >= 0"),
-    ({"total": 3, "skipped": 4}, "skipped must be a whole number from 0 to total"),
-    ({"total": 3, "skipped": -1}, "skipped must be a whole number from 0 to total"),
-])
+@pytest.mark.parametrize(
+    "arguments, error",
+    [
+        ({"total": -1}, "total must be a whole number >= 0"),
+        ({"total": 2.5}, "total must be a whole number >= 0"),
+        ({"total": True}, "total must be a whole number >= 0"),
+        ({"total": 3, "skipped": 4}, "skipped must be a whole number from 0 to total"),
+        ({"total": 3, "skipped": -1}, "skipped must be a whole number from 0 to total"),
+    ],
+)
 def test_constructor_checks_its_arguments(arguments, error):
     with pytest.raises(ValueError, match=error):
         Progress(stream=io.StringIO(), **arguments)

@@ -42,13 +42,18 @@ def _without(package: str, error: ImportError):
         if name == package:
             raise error
         return real(name, *args, **kwargs)
+
     return import_module
 
 
-@pytest.mark.parametrize("name, hint", [
-    ("jax", "pip install jax"), ("torch", "pip install torch"),
-    ("tensorflow", "pip install tensorflow-cpu"),
-])
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("jax", "pip install jax"),
+        ("torch", "pip install torch"),
+        ("tensorflow", "pip install tensorflow-cpu"),
+    ],
+)
 def test_an_absent_package_says_how_to_install_it(monkeypatch, name, hint):
     monkeypatch.setattr(backends, "_CREATED", {})
     missing = ModuleNotFoundError(f"No module named '{name}'", name=name)
@@ -84,8 +89,9 @@ def _fake_keras(running: str):
 
 def test_keras_already_running_another_backend_is_an_error_naming_both(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", _fake_keras("tensorflow"))
-    with pytest.raises(BackendUnavailableError,
-                       match="already imported on the tensorflow backend and cannot switch to jax"):
+    with pytest.raises(
+        BackendUnavailableError, match="already imported on the tensorflow backend and cannot switch to jax"
+    ):
         select_keras_backend("jax")
     select_keras_backend("tensorflow")  # the same backend is fine
 
@@ -105,8 +111,10 @@ def test_graph_means_each_backends_natural_mode(name, natural):
     assert spec(name).resolve_mode("graph") == natural
 
 
-@pytest.mark.parametrize("name, mode", [("jax", "xla"), ("torch", "xla"), ("tensorflow", "jit"),
-                                        ("tensorflow", "compiled"), ("jax", "compiled")])
+@pytest.mark.parametrize(
+    "name, mode",
+    [("jax", "xla"), ("torch", "xla"), ("tensorflow", "jit"), ("tensorflow", "compiled"), ("jax", "compiled")],
+)
 def test_a_mode_the_backend_lacks_is_refused_naming_its_modes(name, mode):
     with pytest.raises(ValueError, match=f"the {name} backend has no mode '{mode}'; its modes: "):
         spec(name).resolve_mode(mode)
@@ -129,8 +137,10 @@ def test_an_explicit_mode_the_backend_lacks_exits_2(capsys):
 
 def test_plans_name_the_backend_in_every_key():
     chosen = plans.preset("quick")
-    keys = {name: {config.key for config in plans.factorization_plan(chosen, ["cpu"], backend=name)}
-            for name in backends.NAMES}
+    keys = {
+        name: {config.key for config in plans.factorization_plan(chosen, ["cpu"], backend=name)}
+        for name in backends.NAMES
+    }
     assert not keys["tensorflow"] & keys["jax"] and not keys["jax"] & keys["torch"]
     assert all(key.startswith("factorization|jax|") for key in keys["jax"])
 
@@ -139,8 +149,7 @@ def test_a_folder_never_mixes_backends(tmp_path):
     machine = {"cpu_model": "Example CPU", "keras": "3.15.1"}
     ResultStore(tmp_path, {"machine": {**machine, "backend": "tensorflow", "backend_version": "2.21.0"}})
     with pytest.raises(MachineMismatchError, match="backend"):
-        ResultStore(tmp_path, {"machine": {**machine, "backend": "jax", "backend_version": "0.10.2"}},
-                    resume=True)
+        ResultStore(tmp_path, {"machine": {**machine, "backend": "jax", "backend_version": "0.10.2"}}, resume=True)
 
 
 # -- synchronisation, with fakes -------------------------------------------------------------------
@@ -178,15 +187,14 @@ def test_with_jax_every_clock_read_follows_the_blocks_on_all_outputs_before_it()
     """JAX dispatches asynchronously on the CPU too: a reading must follow finished work."""
     recorder = Recorder()
     backend = JaxBackend(spec("jax"), block_until_ready=recorder.block)
-    count = iter(range(10 ** 6))
+    count = iter(range(10**6))
 
     def call():
         output = f"output {next(count)}"
         recorder.events.append(("call", output))
         return backend._keep(output)
 
-    policy = TimingPolicy(warmup_calls=2, min_samples=3, max_samples=3, budget_seconds=1.0,
-                          min_sample_seconds=0.0)
+    policy = TimingPolicy(warmup_calls=2, min_samples=3, max_samples=3, budget_seconds=1.0, min_sample_seconds=0.0)
     measure(call, policy=policy, clock=recorder.clock, sync=backend.synchronizer("cpu"))
     unblocked = []
     for event in recorder.events:
@@ -234,6 +242,7 @@ def test_without_a_profiler_the_flops_are_the_cost_models_and_say_so():
     from validate.frameworks import crosscheck
 
     config = plans.factorization_plan(plans.preset("quick"), ["cpu"])[0]
+
     class NoProfiler:  # hashable, as the runner's cache needs
         name, flops_profiler = "jax", False
 
@@ -251,15 +260,31 @@ def _installed(package: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, mode", [
-    pytest.param("jax", "jit", marks=[pytest.mark.jax, pytest.mark.skipif(
-        not _installed("jax"), reason="jax is not installed: pip install jax")]),
-    pytest.param("torch", "eager", marks=[pytest.mark.torch, pytest.mark.skipif(
-        not _installed("torch"), reason="torch is not installed: pip install torch")]),
-])
+@pytest.mark.parametrize(
+    "name, mode",
+    [
+        pytest.param(
+            "jax",
+            "jit",
+            marks=[
+                pytest.mark.jax,
+                pytest.mark.skipif(not _installed("jax"), reason="jax is not installed: pip install jax"),
+            ],
+        ),
+        pytest.param(
+            "torch",
+            "eager",
+            marks=[
+                pytest.mark.torch,
+                pytest.mark.skipif(not _installed("torch"), reason="torch is not installed: pip install torch"),
+            ],
+        ),
+    ],
+)
 def test_factorizations_run_on_the_backend(tmp_path, name, mode):
-    done = validate("factorizations", "--preset", "quick", "--backend", name, "--cases", "3:asymmetric",
-                    "--out", str(tmp_path))
+    done = validate(
+        "factorizations", "--preset", "quick", "--backend", name, "--cases", "3:asymmetric", "--out", str(tmp_path)
+    )
     assert done.returncode == 0, done.stderr
     (row,) = read(tmp_path / "factorizations.csv")
     assert (row["backend"], row["mode"], row["error"]) == (name, mode, "")
@@ -291,25 +316,49 @@ print(max(check_equivalence(layer, scheme, **options) for layer, scheme, options
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.skipif(
-        not _installed("jax"), reason="jax is not installed: pip install jax")]),
-    pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
-        not _installed("torch"), reason="torch is not installed: pip install torch")]),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "jax",
+            marks=[
+                pytest.mark.jax,
+                pytest.mark.skipif(not _installed("jax"), reason="jax is not installed: pip install jax"),
+            ],
+        ),
+        pytest.param(
+            "torch",
+            marks=[
+                pytest.mark.torch,
+                pytest.mark.skipif(not _installed("torch"), reason="torch is not installed: pip install torch"),
+            ],
+        ),
+    ],
+)
 def test_factorizations_compute_the_composed_layer_on_the_backend(name):
-    done = subprocess.run([sys.executable, "-c", EQUIVALENCE_SCRIPT, name], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", EQUIVALENCE_SCRIPT, name], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert 0 <= float(done.stdout.strip().splitlines()[-1]) < 1e-4  # float32 tolerance, as on TensorFlow
 
 
 @pytest.mark.gpu
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param("jax", marks=pytest.mark.jax),
-                                  pytest.param("torch", marks=pytest.mark.torch)])
+@pytest.mark.parametrize(
+    "name", [pytest.param("jax", marks=pytest.mark.jax), pytest.param("torch", marks=pytest.mark.torch)]
+)
 def test_backend_measures_on_the_gpu(tmp_path, name):
-    done = validate("factorizations", "--preset", "quick", "--backend", name, "--cases",
-                    "3:asymmetric", "--device", "gpu", "--out", str(tmp_path))
+    done = validate(
+        "factorizations",
+        "--preset",
+        "quick",
+        "--backend",
+        name,
+        "--cases",
+        "3:asymmetric",
+        "--device",
+        "gpu",
+        "--out",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     assert {row["device"] for row in read(tmp_path / "factorizations.csv")} == {"gpu"}

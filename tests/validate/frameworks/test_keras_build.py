@@ -32,8 +32,10 @@ def square(kernel, c_in=4, c_out=6, size=12, **fields):
 
 def test_import_does_not_load_tensorflow():
     # Fresh interpreter: anything imported earlier in this pytest process would mask a leak.
-    code = ("import sys, validate.frameworks.keras_build, validate.frameworks.crosscheck; "
-            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    code = (
+        "import sys, validate.frameworks.keras_build, validate.frameworks.crosscheck; "
+        "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -61,13 +63,16 @@ def test_factorized_block_counts_match_keras(layer, scheme, options, bias):
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("unit", [
-    pytest.param(square(3, groups=2, bias=True), id="grouped"),
-    pytest.param(factorize(square(5, padding=(2, 1), bias=True), "stack"), id="explicit-padding"),
-    pytest.param(square(3, padding=(0, 1)), id="explicit-padding-one-axis"),
-    pytest.param(factorize(square(5, stride=2), "stack"), id="stride2-stack"),
-    pytest.param(factorize(square(5, stride=2, bias=True), "depthwise-separable"), id="stride2-dwsep"),
-])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        pytest.param(square(3, groups=2, bias=True), id="grouped"),
+        pytest.param(factorize(square(5, padding=(2, 1), bias=True), "stack"), id="explicit-padding"),
+        pytest.param(square(3, padding=(0, 1)), id="explicit-padding-one-axis"),
+        pytest.param(factorize(square(5, stride=2), "stack"), id="stride2-stack"),
+        pytest.param(factorize(square(5, stride=2, bias=True), "depthwise-separable"), id="stride2-dwsep"),
+    ],
+)
 def test_layer_counts_match_keras(unit):
     model = build_model(unit)
     check_params(model, unit)
@@ -155,10 +160,13 @@ def test_equivalence_beyond_tolerance_is_reported_with_both_outputs():
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("layer, field", [
-    (ConvLayer(3, 3, c_in=C_IN, c_out=8, height=8, width=8), "c_in"),
-    (ConvLayer(3, 3, c_in=4, c_out=8, height=H, width=8), "height"),
-])
+@pytest.mark.parametrize(
+    "layer, field",
+    [
+        (ConvLayer(3, 3, c_in=C_IN, c_out=8, height=8, width=8), "c_in"),
+        (ConvLayer(3, 3, c_in=4, c_out=8, height=H, width=8), "height"),
+    ],
+)
 def test_symbolic_size_is_refused(layer, field):
     with pytest.raises(ValueError, match=rf"{field}=\S+ is symbolic"):
         keras_layers(layer)
@@ -175,10 +183,13 @@ def test_depthwise_with_unequal_strides_is_refused():
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("unit", [
-    pytest.param(square(3, c_in=4, c_out=8), id="channels-change"),
-    pytest.param(factorize(square(5, c_in=4, c_out=4, padding="valid"), "stack"), id="size-shrinks"),
-])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        pytest.param(square(3, c_in=4, c_out=8), id="channels-change"),
+        pytest.param(factorize(square(5, c_in=4, c_out=4, padding="valid"), "stack"), id="size-shrinks"),
+    ],
+)
 def test_repeating_a_shape_changing_unit_is_refused(unit):
     with pytest.raises(ValueError, match="must map its input shape onto itself"):
         build_model(unit, repeats=2)

@@ -93,15 +93,17 @@ def test_mobilenet_macs_match_the_profiler(reader):
     check = reader.check_network(network, model)
     assert check.checked and network.params == 4_253_864
     # The profiler counts 2 FLOPs per MAC in Conv2D and DepthwiseConv2dNative (crosscheck's docstring).
-    assert check.profiler_flops_by_op["Conv2D"] + check.profiler_flops_by_op["DepthwiseConv2dNative"] \
-        == 2 * network.macs
+    assert (
+        check.profiler_flops_by_op["Conv2D"] + check.profiler_flops_by_op["DepthwiseConv2dNative"] == 2 * network.macs
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("figure", PUBLISHED, ids=[figure.label for figure in PUBLISHED])
 def test_papers_figures(reader, figure):
-    model = reader.load_model(figure.model, alpha=figure.alpha if figure.model == "MobileNet" else None,
-                              input_size=figure.size)
+    model = reader.load_model(
+        figure.model, alpha=figure.alpha if figure.model == "MobileNet" else None, input_size=figure.size
+    )
     network = reader.read_network(model)
     if figure.rules:
         network, _ = rewrite(network, parse_rules(figure.rules))
@@ -134,10 +136,13 @@ def test_fuse_rebuilds_mobilenet_as_table_4(keras, reader):
     assert not any(layer.kind == "DepthwiseConv2D" for layer in checked.network.layers)
 
 
-@pytest.mark.parametrize("depthwise, pointwise", [
-    (ConvLayer.depthwise(3, 3, 4, stride=2, height=12, width=12), ConvLayer(1, 1, c_in=4, c_out=6)),
-    (ConvLayer.depthwise(5, 5, 3, multiplier=2, dilation=2, height=14, width=14), ConvLayer(1, 1, c_in=6, c_out=4)),
-])
+@pytest.mark.parametrize(
+    "depthwise, pointwise",
+    [
+        (ConvLayer.depthwise(3, 3, 4, stride=2, height=12, width=12), ConvLayer(1, 1, c_in=4, c_out=6)),
+        (ConvLayer.depthwise(5, 5, 3, multiplier=2, dilation=2, height=14, width=14), ConvLayer(1, 1, c_in=6, c_out=4)),
+    ],
+)
 def test_fuse_equals_the_composed_kernel(depthwise, pointwise):
     from validate.frameworks.network_rewrite import check_fuse_equivalence
 

@@ -231,10 +231,13 @@ def test_per_pair_ratios_stay_as_tight_as_the_noise_under_drift():
     assert (median_ratio_high - median_ratio_low) > 3 * (high - low)
 
 
-@pytest.mark.parametrize("numerator, denominator, message", [
-    ([1.0, 2.0], [1.0], "paired samples need equal lengths, got 2 and 1"),
-    ([1.0, 2.0], [1.0, 0.0], "denominator_samples must all be positive"),
-])
+@pytest.mark.parametrize(
+    "numerator, denominator, message",
+    [
+        ([1.0, 2.0], [1.0], "paired samples need equal lengths, got 2 and 1"),
+        ([1.0, 2.0], [1.0, 0.0], "denominator_samples must all be positive"),
+    ],
+)
 def test_paired_ratio_refuses_unpairable_samples(numerator, denominator, message):
     with pytest.raises(ValueError, match=message):
         paired_ratio_ci(numerator, denominator)

@@ -105,8 +105,7 @@ def test_noisy_function_converges_once_interval_is_narrow_enough():
     assert measurement.ci_half_width_relative <= 0.02
     # One sample fewer would not yet have converged.
     assert measurement.sample_count == min(
-        n for n in range(7, measurement.sample_count + 1)
-        if _half_width(measurement.samples_seconds[:n]) <= 0.02
+        n for n in range(7, measurement.sample_count + 1) if _half_width(measurement.samples_seconds[:n]) <= 0.02
     )
 
 
@@ -132,8 +131,9 @@ def test_budget_stops_a_function_that_never_converges(budget_seconds):
 
 def test_guaranteed_samples_are_taken_past_the_budget():
     timer = FakeTimer()
-    measurement = run_measure(timer, timer.function("fn", NEVER_CONVERGES), warmup_calls=0,
-                              budget_seconds=0.0001, guaranteed_samples=5)
+    measurement = run_measure(
+        timer, timer.function("fn", NEVER_CONVERGES), warmup_calls=0, budget_seconds=0.0001, guaranteed_samples=5
+    )
     assert measurement.stop_reason == "budget"
     assert measurement.sample_count == 5
 
@@ -172,9 +172,7 @@ def test_max_samples_stops_a_function_that_never_converges(max_samples):
 def test_short_calls_are_grouped_into_blocks(call_seconds, min_sample_seconds, calls_per_sample):
     timer = FakeTimer()
 
-    measurement = run_measure(
-        timer, timer.function("fn", [call_seconds]), min_sample_seconds=min_sample_seconds
-    )
+    measurement = run_measure(timer, timer.function("fn", [call_seconds]), min_sample_seconds=min_sample_seconds)
 
     assert measurement.calls_per_sample == calls_per_sample
     assert measurement.median_seconds == pytest.approx(call_seconds)  # per call, not per block
@@ -214,9 +212,7 @@ def test_sync_lets_asynchronous_work_be_timed():
 
 
 def run_interleaved(timer, fn_a, fn_b, **policy_fields):
-    return measure_interleaved(
-        fn_a, fn_b, policy=TimingPolicy(**policy_fields), clock=timer.clock, sync=timer.sync
-    )
+    return measure_interleaved(fn_a, fn_b, policy=TimingPolicy(**policy_fields), clock=timer.clock, sync=timer.sync)
 
 
 @pytest.mark.parametrize(
@@ -307,8 +303,12 @@ def test_interleaved_ratio_stays_tight_while_the_machine_slows_down():
         return fake_function
 
     result = run_interleaved(
-        timer, drifting("a", MILLISECOND), drifting("b", 2 * MILLISECOND),
-        warmup_calls=0, max_samples=60, budget_seconds=100.0,
+        timer,
+        drifting("a", MILLISECOND),
+        drifting("b", 2 * MILLISECOND),
+        warmup_calls=0,
+        max_samples=60,
+        budget_seconds=100.0,
     )
 
     assert result.a.is_noisy  # the drift alone spreads a's samples

@@ -25,20 +25,48 @@ import sys
 
 from validate.frameworks.backends.base import DEVICES, Backend, BackendSpec, BackendUnavailableError
 
-__all__ = ["DEVICES", "KNOWN_MODES", "NAMES", "SPECS", "Backend", "BackendSpec",
-           "BackendUnavailableError", "get_backend", "select_keras_backend", "spec"]
+__all__ = [
+    "DEVICES",
+    "KNOWN_MODES",
+    "NAMES",
+    "SPECS",
+    "Backend",
+    "BackendSpec",
+    "BackendUnavailableError",
+    "get_backend",
+    "select_keras_backend",
+    "spec",
+]
 
 SPECS = {
-    "tensorflow": BackendSpec("tensorflow", "TensorFlow", "tensorflow", "pip install tensorflow-cpu",
-                              modes=("graph", "eager", "predict", "xla"), natural_mode="graph",
-                              module="validate.frameworks.backends.tensorflow"),
-    "jax": BackendSpec("jax", "JAX", "jax", "pip install jax",
-                       modes=("jit", "eager", "predict"), natural_mode="jit",
-                       module="validate.frameworks.backends.jax"),
+    "tensorflow": BackendSpec(
+        "tensorflow",
+        "TensorFlow",
+        "tensorflow",
+        "pip install tensorflow-cpu",
+        modes=("graph", "eager", "predict", "xla"),
+        natural_mode="graph",
+        module="validate.frameworks.backends.tensorflow",
+    ),
+    "jax": BackendSpec(
+        "jax",
+        "JAX",
+        "jax",
+        "pip install jax",
+        modes=("jit", "eager", "predict"),
+        natural_mode="jit",
+        module="validate.frameworks.backends.jax",
+    ),
     # torch==2.13.0 is the CPU build on this project's machines; see setup.cfg's backends extra.
-    "torch": BackendSpec("torch", "PyTorch", "torch", "pip install torch",
-                         modes=("eager", "compiled", "predict"), natural_mode="eager",
-                         module="validate.frameworks.backends.torch"),
+    "torch": BackendSpec(
+        "torch",
+        "PyTorch",
+        "torch",
+        "pip install torch",
+        modes=("eager", "compiled", "predict"),
+        natural_mode="eager",
+        module="validate.frameworks.backends.torch",
+    ),
 }
 NAMES = tuple(SPECS)
 #: Every mode of any backend, and ``graph`` (each backend's natural mode).
@@ -71,7 +99,8 @@ def select_keras_backend(name: str) -> None:
     if running != name:
         raise BackendUnavailableError(
             f"keras is already imported on the {running} backend and cannot switch to {name} "
-            f"in the same process; start a new process with KERAS_BACKEND={name}")
+            f"in the same process; start a new process with KERAS_BACKEND={name}"
+        )
 
 
 def get_backend(name: str) -> Backend:
@@ -91,11 +120,11 @@ def get_backend(name: str) -> Backend:
             importlib.import_module(chosen.package)
         except ImportError as error:
             if getattr(error, "name", None) == chosen.package:
-                raise BackendUnavailableError(
-                    f"backend {name} is not installed: {chosen.install}") from None
+                raise BackendUnavailableError(f"backend {name} is not installed: {chosen.install}") from None
             # Installed but broken (a missing shared library, a wrong build): say what failed.
             raise BackendUnavailableError(
-                f"backend {name} does not import ({error}); reinstall it: {chosen.install}") from None
+                f"backend {name} does not import ({error}); reinstall it: {chosen.install}"
+            ) from None
         module = importlib.import_module(chosen.module)
         _CREATED[name] = module.BACKEND_CLASS(chosen)
     return _CREATED[name]

@@ -73,8 +73,7 @@ class BackendSpec:
 
     def __post_init__(self):
         if self.natural_mode not in self.modes:
-            raise ValueError(f"natural_mode {self.natural_mode!r} of {self.name} is not one of "
-                             f"its modes {self.modes}")
+            raise ValueError(f"natural_mode {self.natural_mode!r} of {self.name} is not one of its modes {self.modes}")
 
     def resolve_mode(self, mode: str) -> str:
         """``mode`` as this backend runs it: ``graph`` becomes the natural mode.
@@ -90,8 +89,10 @@ class BackendSpec:
         if mode == DEFAULT_MODE_ALIAS:
             return self.natural_mode
         if mode not in self.modes:
-            raise ValueError(f"the {self.name} backend has no mode {mode!r}; its modes: "
-                             f"{', '.join(self.modes)} ('{DEFAULT_MODE_ALIAS}' means {self.natural_mode})")
+            raise ValueError(
+                f"the {self.name} backend has no mode {mode!r}; its modes: "
+                f"{', '.join(self.modes)} ('{DEFAULT_MODE_ALIAS}' means {self.natural_mode})"
+            )
         return mode
 
     def resolve_modes(self, modes, *, explicit: bool) -> tuple[tuple, list]:
@@ -159,7 +160,8 @@ class Backend(abc.ABC):
         if running != self.name:
             raise BackendUnavailableError(
                 f"keras runs the {running} backend, not {self.name}: set KERAS_BACKEND={self.name} "
-                "before keras is first imported")
+                "before keras is first imported"
+            )
         return {"keras": keras.__version__, "backend": self.name, "backend_version": self.version()}
 
     # -- where and how to run ----------------------------------------------------------------

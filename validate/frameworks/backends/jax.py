@@ -64,8 +64,10 @@ class JaxBackend(KerasScopedBackend):
         offers no intra/inter-op setting like TensorFlow's.
         """
         if intra_op is not None or inter_op is not None:
-            raise ValueError("the jax backend cannot set thread pools (XLA's CPU client sizes them "
-                             "itself); leave --threads and --inter-threads out")
+            raise ValueError(
+                "the jax backend cannot set thread pools (XLA's CPU client sizes them "
+                "itself); leave --threads and --inter-threads out"
+            )
         return {"intra_op": "xla default", "inter_op": "xla default"}
 
     # -- where and how to run ----------------------------------------------------------------
@@ -81,6 +83,7 @@ class JaxBackend(KerasScopedBackend):
 
     def synchronizer(self, device: str) -> Callable[[], None]:
         """Block on every output returned since the last clock read (CPU and GPU alike)."""
+
         def wait() -> None:
             if not self._pending:
                 return
@@ -91,6 +94,7 @@ class JaxBackend(KerasScopedBackend):
                 block = jax.block_until_ready
             pending, self._pending = self._pending, []
             block(pending)
+
         return wait
 
     def compiled_call(self, model, inputs, mode: str, batch: int) -> Callable[[], object]:

@@ -54,8 +54,10 @@ class TensorFlowBackend(Backend):
             tf.config.threading.set_intra_op_parallelism_threads(intra_op)
         if inter_op is not None:
             tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-        return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+        return {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        }
 
     def gpu_names(self) -> list[str]:
         tf = import_tensorflow()

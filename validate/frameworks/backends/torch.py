@@ -91,6 +91,7 @@ class TorchBackend(KerasScopedBackend):
         def call():
             with torch.no_grad():
                 return forward(data)
+
         return call
 
     def matmul_call(self, side: int) -> Callable[[], object]:
@@ -100,6 +101,7 @@ class TorchBackend(KerasScopedBackend):
         def call():
             with torch.no_grad():
                 return matrix @ matrix
+
         return call
 
     def scale_call(self, elements: int) -> Callable[[], object]:
@@ -109,6 +111,7 @@ class TorchBackend(KerasScopedBackend):
         def call():
             with torch.no_grad():
                 return data * 2.0
+
         return call
 
     def _random(self, shape: tuple):

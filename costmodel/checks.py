@@ -132,6 +132,21 @@ def expand(ranges: tuple[range, ...], limit: int = MAX_RANGE, what: str = "a lis
     return [value for part in ranges for value in part]
 
 
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0 from text, or an argparse error naming it.
+
+    >>> positive_seconds("0.5")
+    0.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {quoted(text)}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {quoted(text)}")
+    return value
+
+
 def positive_ints(text: str) -> list[int]:
     """A comma list and/or ranges of positive integers: '8,16,32' or '8-11' (at most MAX_RANGE values)."""
     ranges = int_ranges(text)

@@ -23,7 +23,7 @@ import pathlib
 import sys
 from typing import Any
 
-from costmodel.cli import OneLineParser, UsageError, positive_int, positive_ints
+from costmodel.checks import OneLineParser, UsageError, positive_int, positive_ints, positive_seconds
 from validate.experiments import plans
 from validate.frameworks import backends
 from validate.results.store import StoreBusyError
@@ -34,16 +34,6 @@ MODES_HELP = (
     + "; ".join(f"{spec.name}: {', '.join(spec.modes)}" for spec in backends.SPECS.values())
     + "; graph means the backend's natural mode"
 )
-
-
-def _float_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text}")
-    return value
 
 
 def _modes(text: str) -> tuple:
@@ -103,7 +93,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")
     parser.add_argument("--inter-threads", type=int, help="inter-op threads (0: the backend's choice)")
-    parser.add_argument("--budget", type=_float_seconds, help="seconds of timing per configuration")
+    parser.add_argument("--budget", type=positive_seconds, help="seconds of timing per configuration")
 
 
 def build_parser() -> argparse.ArgumentParser:

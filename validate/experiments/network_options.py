@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from costmodel.checks import positive_int, positive_seconds
 from validate.experiments import plans
 from validate.frameworks import backends
 
@@ -41,19 +42,8 @@ def _kinds(text: str) -> tuple:
     return kinds
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text}")
-    return value
-
-
 def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentParser:
     """Add the ``network`` subcommand to ``validate``'s subparsers."""
-    from costmodel.cli import positive_int
 
     parser = commands.add_parser("network", help="count, rewrite, time or advise on a whole Keras model")
     parser.add_argument(
@@ -118,7 +108,7 @@ def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentPa
     run.add_argument("--resume", action="store_true", help="add to the results already in --out")
     run.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")
     run.add_argument("--inter-threads", type=int, help="inter-op threads (0: the backend's choice)")
-    run.add_argument("--budget", type=_seconds, help="seconds of interleaved timing")
+    run.add_argument("--budget", type=positive_seconds, help="seconds of interleaved timing")
     return parser
 
 

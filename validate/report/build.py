@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Callable
 
-from costmodel.cli import UsageError, OneLineParser
+from costmodel.checks import OneLineParser, UsageError
 from validate.report import charts, narrative, networks, tables
 from validate.report.data import (ACCURACY_PATTERN, FACTORIZATION_FILE, METADATA_FILE, PROFILE_PATTERN,
                                   SAMPLES_FILE, SEED_FILE, Results, load_results, measured)

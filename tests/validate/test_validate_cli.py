@@ -22,7 +22,7 @@ REQUIRED_FACTORIZATION_COLUMNS = {
         (["factorizations", "--modes", "turbo"], "unknown mode 'turbo'"),
         (["factorizations", "--cases", "4x4:stack"], "nearest kernel sizes that work: 3 and 5"),
         (["factorizations", "--cases", "5:nope"], "unknown scheme 'nope'"),
-        (["seed", "--budget", "0"], "expected seconds > 0"),
+        (["seed", "--budget", "0"], "expected a finite number of seconds > 0"),
         (["seed", "--device", "tpu"], "invalid choice: 'tpu'"),
         (["seed", "--preset", "huge"], "invalid choice: 'huge'"),
         (["seed", "--filters", "8,x"], "expected a whole number"),

@@ -13,14 +13,15 @@ from validate.report.document import Document
 
 # Characters that start Markdown syntax or raw HTML: a CPU model or a GPU name from a results
 # folder's metadata must show as written, never become a link, an image, markup or a script.
-_MARKDOWN_SPECIAL = frozenset("\\`*_[]{}()<>#!|~&")
+# Parentheses and "!" need no escape: a link or an image cannot start without an unescaped "[".
+_MARKDOWN_SPECIAL = frozenset("\\`*_[]<>#|~&")
 
 
 def escape(text: object) -> str:
     """Text from data, safe anywhere in Markdown: every syntax character backslash-escaped.
 
     >>> print(escape("Xeon <script>alert(1)</script> [x](javascript:y) *bold* | #"))
-    Xeon \\<script\\>alert\\(1\\)\\</script\\> \\[x\\]\\(javascript:y\\) \\*bold\\* \\| \\#
+    Xeon \\<script\\>alert(1)\\</script\\> \\[x\\](javascript:y) \\*bold\\* \\| \\#
     """
     return "".join(f"\\{character}" if character in _MARKDOWN_SPECIAL else character for character in str(text))
 

@@ -1,5 +1,7 @@
 """The validator's command line: bad input, smoke runs of the quick profile, resume, failures."""
 
+import json
+
 import pytest
 from helpers import read, validate
 
@@ -78,6 +80,10 @@ def test_seed_quick_measures_graph_and_predict(tmp_path):
 def test_resume_measures_only_what_is_missing(tmp_path):
     first = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
     assert first.returncode == 0, first.stderr
+    (run,) = json.loads((tmp_path / "metadata.json").read_text())["runs"]
+    assert run["wall_seconds"] > run["timed_seconds"] > 0 and 0 < run["timed_share"] < 1
+    assert "load_average_before" in run and "other_processes_cpu_share" in run
+    assert "validate: timed " in first.stderr
     again = validate("factorizations", "--preset", "quick", "--cases", "5x5:stack", "--out", str(tmp_path))
     assert again.returncode == 2
     assert "pass --resume" in again.stderr

@@ -49,6 +49,16 @@ def measurement_columns(measurement: Measurement, prefix: str = "") -> dict:
     return dict(zip(names, values, strict=True))
 
 
+def timed_seconds(outcome: Outcome) -> float:
+    """Seconds spent inside timed calls for one configuration: samples x calls per sample x seconds per call.
+
+    The rest of a run's wall time is imports, model building, tracing, cross-checks and warm-up.
+    """
+    calls = {role: outcome.row.get(f"{role}_calls_per_sample") or 1 for role in ("original", "factorized")}
+    calls["network"] = outcome.row.get("calls_per_sample") or 1
+    return sum(sample["seconds"] * calls.get(sample["role"], 1) for sample in outcome.samples)
+
+
 def sample_rows(config_key: str, measurement: Measurement, role: str) -> list[dict]:
     return [
         {"config_key": config_key, "role": role, "sample": index, "seconds": seconds}

@@ -140,9 +140,13 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
     with open_store(args, experiment.table, threads, argv, backend) as store:
         profiles = device_profiles(args, devices, backend) if experiment.uses_device_profile else {}
         plan = experiment.plan(chosen, devices, backend=backend.name)
-        failed_checks = _measure_plan(
+        clock = environment.RunClock()  # after the framework's import: that is not the harness's time
+        failed_checks, timed = _measure_plan(
             store, experiment, plan, timing_policy(chosen), backend=backend, profiles=profiles
         )
+        facts = clock.finish(timed_seconds=timed)
+        store.finish_run(facts)
+        print(_time_split(facts), file=sys.stderr)
         keys = {config.key for config in plan}
         rows = [row for row in store.read(experiment.table) if row["config_key"] in keys]
         print(experiment.summarise(rows))
@@ -159,12 +163,26 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
     return 0
 
 
+def _time_split(facts: dict) -> str:
+    """Where the measuring phase's wall time went, in one line."""
+    share = facts["timed_share"]
+    other = facts["other_processes_cpu_share"]
+    return (
+        f"validate: timed {facts['timed_seconds']:.1f} s of {facts['wall_seconds']:.1f} s wall"
+        + (f" ({share:.0%})" if share is not None else "")
+        + (f"; other processes used {other:.0%} of the CPUs meanwhile" if other is not None else "")
+    )
+
+
 def _measure_plan(
     store: ResultStore, experiment: Experiment, plan: list, policy: TimingPolicy, *, backend: Backend, profiles: dict
-) -> int:
-    """Measure and record every configuration not yet stored; the number whose cross-check failed."""
+) -> tuple[int, float]:
+    """Measure and record every configuration not yet stored.
+
+    Returns the number whose cross-check failed, and the seconds spent inside timed calls.
+    """
     done = store.completed_keys(experiment.table)
-    failed_checks = 0
+    failed_checks, timed = 0, 0.0
     with Progress(len(plan), skipped=sum(config.key in done for config in plan)) as progress:
         for config in plan:
             if config.key in done:
@@ -174,8 +192,9 @@ def _measure_plan(
             outcome = experiment.measure(config, policy, backend=backend, **context)
             store.record(config.key, experiment.table, [outcome.row], outcome.samples)
             failed_checks += outcome.check_failed
+            timed += runner.timed_seconds(outcome)
             progress.advance(config.key)
-    return failed_checks
+    return failed_checks, timed
 
 
 def report_accuracy(store: ResultStore, device: str, profile: DeviceProfile, rows: list[dict]) -> None:

@@ -186,8 +186,17 @@ def environment_table(results: Results) -> pd.DataFrame:
             rows.append({**base, "threads (intra/inter)":
                          f"{threads.get('intra_op', MISSING)}/{threads.get('inter_op', MISSING)}",
                          "oneDNN": _onednn(run.get("tf_enable_onednn_opts")) if run else MISSING,
-                         "started": run.get("started", MISSING), "command": run.get("command", MISSING)})
+                         "started": run.get("started", MISSING),
+                         "wall / timed s": _time_split(run), "command": run.get("command", MISSING)})
     return pd.DataFrame(rows)
+
+
+def _time_split(run: dict) -> str:
+    """A run's wall seconds and the share of them spent inside timed calls (runs from before: '–')."""
+    wall, timed = run.get("wall_seconds"), run.get("timed_seconds")
+    if not isinstance(wall, (int, float)) or not isinstance(timed, (int, float)) or wall <= 0:
+        return MISSING
+    return f"{wall:.0f} / {timed:.0f} ({timed / wall:.0%} timed)"
 
 
 def _cell(value) -> str:

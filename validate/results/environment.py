@@ -23,8 +23,10 @@ import platform
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 __all__ = [
     "ONEDNN_VARIABLE",
@@ -194,3 +196,85 @@ def gpu_driver() -> str | None:
     if completed.returncode != 0 or not lines:
         return None
     return "; ".join(lines)
+
+
+# --- what explains noise: the machine's state around a run ------------------------------------
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, or None where the platform has none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_frequency(sysfs: str | os.PathLike[str] = "/sys/devices/system/cpu") -> dict | None:
+    """Current frequency (MHz, per CPU) and scaling governor(s), where the kernel exposes them.
+
+    Virtual machines often expose neither; then None, never a guess.
+    """
+    root = Path(sysfs)
+    megahertz, governors = [], set()
+    for cpu in sorted(root.glob("cpu[0-9]*")):
+        try:
+            megahertz.append(round(int((cpu / "cpufreq" / "scaling_cur_freq").read_text()) / 1000))
+            governors.add((cpu / "cpufreq" / "scaling_governor").read_text().strip())
+        except (OSError, ValueError):
+            continue
+    if not megahertz:
+        return None
+    return {"mhz": megahertz, "governor": sorted(governors)}
+
+
+def busy_cpu_seconds(stat_path: str | os.PathLike[str] = "/proc/stat") -> float | None:
+    """CPU seconds all processes have spent busy since boot (Linux), or None where unreadable."""
+    try:
+        fields = Path(stat_path).read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    try:
+        ticks = [int(value) for value in fields[1:]]
+    except ValueError:
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds this process and its finished children have used."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class RunClock:
+    """Wall seconds, the machine's load and other processes' CPU use, from the start of a run to its end.
+
+    >>> clock = RunClock(wall=iter([10.0, 70.0]).__next__, busy=iter([100.0, 190.0]).__next__,
+    ...                  own=iter([5.0, 65.0]).__next__, cores=2)
+    >>> report = clock.finish(timed_seconds=30.0)
+    >>> report["wall_seconds"], report["timed_seconds"], report["timed_share"], report["other_processes_cpu_share"]
+    (60.0, 30.0, 0.5, 0.25)
+    """
+
+    def __init__(self, *, wall=None, busy=busy_cpu_seconds, own=own_cpu_seconds, cores: int | None = None) -> None:
+        self._wall = wall or time.monotonic
+        self._busy, self._own = busy, own
+        self._cores = cores or os.cpu_count() or 1
+        self.before = {"load_average_before": load_average(), "cpu_frequency_before": cpu_frequency()}
+        self._started, self._busy_start, self._own_start = self._wall(), self._busy(), self._own()
+
+    def finish(self, *, timed_seconds: float) -> dict:
+        """What the run's metadata records at its end (None where something is unreadable)."""
+        wall = self._wall() - self._started
+        busy, own = self._busy(), self._own()
+        other = None
+        if busy is not None and self._busy_start is not None and wall > 0:
+            other_seconds = max(0.0, (busy - self._busy_start) - (own - self._own_start))
+            other = round(other_seconds / (wall * self._cores), 3)
+        return {**self.before, "load_average_after": load_average(), "cpu_frequency_after": cpu_frequency(),
+                "wall_seconds": round(wall, 3), "timed_seconds": round(timed_seconds, 3),
+                "timed_share": round(timed_seconds / wall, 3) if wall > 0 else None,
+                "other_processes_cpu_share": other}

@@ -185,7 +185,8 @@ class ResultStore:
             runs = list(stored.get("runs") or [])
         if legacy_tables:
             self._import_csv_folder(version)
-        self._metadata = {"schema_version": SCHEMA_VERSION, "machine": machine, "runs": [*runs, this_run]}
+        self._runs: list[dict] = [*runs, this_run]
+        self._metadata = {"schema_version": SCHEMA_VERSION, "machine": machine, "runs": self._runs}
         self.write_file(METADATA_FILE, json.dumps(self._metadata, indent=2, ensure_ascii=False) + "\n")
         self._export_all()
 
@@ -265,6 +266,12 @@ class ResultStore:
         except OSError as error:
             raise StoreWriteError(f"could not write {path}: {error.strerror or error}") from None
         return path
+
+    def finish_run(self, facts: Mapping[str, object]) -> None:
+        """Add what is known only at the end (wall and timed seconds, load after) to this run's entry."""
+        this_run = self._runs[-1]
+        this_run.update(json.loads(json.dumps(dict(facts))))
+        self.write_file(METADATA_FILE, json.dumps(self._metadata, indent=2, ensure_ascii=False) + "\n")
 
     # --- reading ---------------------------------------------------------------------------------
 

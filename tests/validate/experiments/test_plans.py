@@ -80,3 +80,18 @@ def test_profile_overrides_and_unknown_profile():
 def test_bad_cases(text, message):
     with pytest.raises(ValueError, match=message):
         plans.case_from_text(text)
+
+
+def test_timed_seconds_counts_every_call_of_every_sample():
+    from validate.experiments.runner import Outcome, timed_seconds
+
+    outcome = Outcome(
+        {"original_calls_per_sample": 4, "factorized_calls_per_sample": 2},
+        [
+            {"role": "original", "seconds": 0.5},
+            {"role": "original", "seconds": 0.5},
+            {"role": "factorized", "seconds": 1.0},
+        ],
+    )
+    assert timed_seconds(outcome) == 0.5 * 4 * 2 + 1.0 * 2
+    assert timed_seconds(Outcome({"calls_per_sample": 3}, [{"role": "network", "seconds": 2.0}])) == 6.0

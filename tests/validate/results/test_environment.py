@@ -157,3 +157,30 @@ def test_results_layer_imports_neither_tensorflow_nor_pandas(module):
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_cpu_frequency_reads_sysfs_and_says_none_where_there_is_none(tmp_path):
+    for index, (khz, governor) in enumerate([(2400000, "performance"), (1800000, "powersave")]):
+        folder = tmp_path / f"cpu{index}" / "cpufreq"
+        folder.mkdir(parents=True)
+        (folder / "scaling_cur_freq").write_text(f"{khz}\n")
+        (folder / "scaling_governor").write_text(f"{governor}\n")
+    assert environment.cpu_frequency(tmp_path) == {"mhz": [2400, 1800], "governor": ["performance", "powersave"]}
+    assert environment.cpu_frequency(tmp_path / "nothing") is None
+
+
+def test_busy_cpu_seconds_leaves_out_idle_and_iowait(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 1000 30 0 10 0 0 0\ncpu0 1 2 3\n")
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert environment.busy_cpu_seconds(stat) == pytest.approx(160 / ticks)
+    stat.write_text("garbage")
+    assert environment.busy_cpu_seconds(stat) is None
+    assert environment.busy_cpu_seconds(tmp_path / "missing") is None
+
+
+def test_a_run_clock_without_proc_reports_no_other_processes_share():
+    clock = environment.RunClock(wall=iter([0.0, 10.0]).__next__, busy=lambda: None, own=lambda: 0.0, cores=2)
+    facts = clock.finish(timed_seconds=4.0)
+    assert facts["timed_share"] == 0.4 and facts["other_processes_cpu_share"] is None
+    assert set(facts) >= {"load_average_before", "load_average_after", "cpu_frequency_before", "wall_seconds"}

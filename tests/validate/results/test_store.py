@@ -376,3 +376,13 @@ def test_a_value_of_the_wrong_type_is_refused_with_its_line(tmp_path):
 def test_schema_errors_name_the_place():
     with pytest.raises(SchemaError, match="factorizations.csv line 4, column 'diverges'"):
         FACTORIZATIONS.parse({"diverges": "maybe"}, where="factorizations.csv line 4")
+
+
+def test_finish_run_adds_the_end_of_run_facts_to_this_run_only(tmp_path):
+    with ResultStore(tmp_path, metadata(command="first")) as store:
+        store.finish_run({"wall_seconds": 12.5, "timed_seconds": 7.0})
+    with ResultStore(tmp_path, metadata(command="second"), resume=True) as store:
+        store.finish_run({"wall_seconds": 3.0, "timed_seconds": 1.5})
+    runs = json.loads((tmp_path / "metadata.json").read_text())["runs"]
+    assert [(run["command"], run["wall_seconds"], run["timed_seconds"]) for run in runs] == [
+        ("first", 12.5, 7.0), ("second", 3.0, 1.5)]

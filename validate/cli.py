@@ -36,6 +36,13 @@ MODES_HELP = (
 )
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return plans.parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _modes(text: str) -> tuple:
     """Any backend's mode names; whether the chosen backend has them is checked in :func:`main`."""
     modes = tuple(part.strip() for part in text.split(","))
@@ -91,6 +98,11 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         help="folder of the CSV results and metadata (default results/)",
     )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        help="I/N: measure only the I-th of N disjoint parts of the plan (one per machine of a fleet)",
+    )
     parser.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")
     parser.add_argument("--inter-threads", type=int, help="inter-op threads (0: the backend's choice)")
     parser.add_argument("--budget", type=positive_seconds, help="seconds of timing per configuration")

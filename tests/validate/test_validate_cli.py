@@ -29,6 +29,9 @@ REQUIRED_FACTORIZATION_COLUMNS = {
         (["seed", "--preset", "huge"], "invalid choice: 'huge'"),
         (["seed", "--filters", "8,x"], "expected a whole number"),
         (["transmogrify"], "invalid choice"),
+        (["seed", "--shard", "3/2"], "shard must be I/N with 1 <= I <= N, got '3/2'"),
+        (["seed", "--shard", "0/0"], "shard must be I/N with 1 <= I <= N, got '0/0'"),
+        (["factorizations", "--shard", "a/b"], "shard must be I/N with whole numbers"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
@@ -257,3 +260,30 @@ def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
     assert "already stored" in resumed.stderr
     rows = read(tmp_path / "seed.csv")
     assert len(rows) == 24 and len({row["config_key"] for row in rows}) == 24  # quick: 6 types x 2 x 2, once each
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_two_shards_merged_by_the_report_are_the_unsharded_sweep(tmp_path):
+    from validate.experiments import plans
+    from validate.report import load_results
+
+    cases = "5x5:stack,3:asymmetric,3:depthwise-separable"
+    for index in (1, 2):
+        done = validate(
+            "factorizations",
+            "--preset",
+            "quick",
+            "--cases",
+            cases,
+            "--shard",
+            f"{index}/2",
+            "--out",
+            str(tmp_path / f"shard{index}"),
+        )
+        assert done.returncode == 0, done.stderr
+    merged = load_results(tmp_path / "shard1", tmp_path / "shard2")
+    chosen = plans.preset("quick", cases=tuple(plans.case_from_text(part) for part in cases.split(",")))
+    whole = {config.key for config in plans.factorization_plan(chosen, ["cpu"])}
+    assert sorted(merged.factorizations["config_key"]) == sorted(whole)
+    assert set(merged.factorizations["device"]) == {"cpu"}  # one machine: its shards are pooled, not relabelled

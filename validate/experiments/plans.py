@@ -292,3 +292,33 @@ def case_from_text(text: str) -> Case:
     case = Case(kernel_h, parts[1], tuple(sorted(options)))
     factorize(ConvLayer(case.kernel, case.kernel, c_in=8, c_out=8), case.scheme, **dict(case.options))
     return case
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` as (I, N) with 1 <= I <= N: this machine's part of a sweep split over N machines.
+
+    >>> parse_shard("2/3")
+    (2, 3)
+    >>> parse_shard("3/2")
+    Traceback (most recent call last):
+    ...
+    ValueError: shard must be I/N with 1 <= I <= N, got '3/2'
+    """
+    index, slash, count = text.strip().partition("/")
+    if not (slash and index.isascii() and index.isdigit() and count.isascii() and count.isdigit()):
+        raise ValueError(f"shard must be I/N with whole numbers, e.g. 1/4, got {text!r}")
+    if not 1 <= int(index) <= int(count):
+        raise ValueError(f"shard must be I/N with 1 <= I <= N, got {text!r}")
+    return int(index), int(count)
+
+
+def shard(plan: list, index: int, count: int) -> list:
+    """Every ``count``-th configuration of the plan, starting at the ``index``-th (1-based).
+
+    The plan's order is fixed by the preset, so N machines given 1/N ... N/N measure disjoint
+    parts that together are the whole plan, whichever machine runs first.
+
+    >>> shard(list("abcde"), 2, 2)
+    ['b', 'd']
+    """
+    return [config for position, config in enumerate(plan) if position % count == index - 1]

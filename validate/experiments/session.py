@@ -140,6 +140,8 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
     with open_store(args, experiment.table, threads, argv, backend) as store:
         profiles = device_profiles(args, devices, backend) if experiment.uses_device_profile else {}
         plan = experiment.plan(chosen, devices, backend=backend.name)
+        if getattr(args, "shard", None):
+            plan = plans.shard(plan, *args.shard)
         clock = environment.RunClock()  # after the framework's import: that is not the harness's time
         failed_checks, timed = _measure_plan(
             store, experiment, plan, timing_policy(chosen), backend=backend, profiles=profiles

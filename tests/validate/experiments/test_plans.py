@@ -95,3 +95,14 @@ def test_timed_seconds_counts_every_call_of_every_sample():
     )
     assert timed_seconds(outcome) == 0.5 * 4 * 2 + 1.0 * 2
     assert timed_seconds(Outcome({"calls_per_sample": 3}, [{"role": "network", "seconds": 2.0}])) == 6.0
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_shards_are_disjoint_and_together_the_whole_plan(count):
+    whole = plans.factorization_plan(plans.preset("default"), ["cpu"]) + plans.seed_plan(
+        plans.preset("default"), ["cpu"]
+    )
+    parts = [plans.shard(whole, index, count) for index in range(1, count + 1)]
+    keys = [config.key for part in parts for config in part]
+    assert sorted(keys) == sorted(config.key for config in whole) and len(set(keys)) == len(keys)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1

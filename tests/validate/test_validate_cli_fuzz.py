@@ -6,6 +6,7 @@ milliseconds, in-process.
 """
 
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -71,11 +72,17 @@ VALUES = st.one_of(
 ARGUMENTS = st.lists(st.one_of(st.sampled_from(OPTIONS), VALUES), max_size=8)
 
 
+# Every command line or broken file is answered within this bound (the measuring itself is stubbed).
+SECONDS_BOUND = 10.0
+
+
 def run_main(main, argv, capsys):
+    started = time.monotonic()
     try:
         status = main(argv)
     except SystemExit as exit_:  # argparse's --help exits 0; nothing else may raise
         status = exit_.code
+    assert time.monotonic() - started < SECONDS_BOUND, argv
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 

@@ -69,16 +69,7 @@ def _activations(text: str) -> tuple:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    # --profile is the old name of --preset, kept for one release: "profile" now means only
-    # the latency model's device profile (--device-profile).
-    parser.add_argument(
-        "--preset",
-        "--profile",
-        dest="preset",
-        choices=sorted(plans.PRESETS),
-        default="default",
-        help="how much to measure (quick: under 2 minutes on 2 cores); --profile is an old name for it",
-    )
+    plans.add_preset_option(parser, "how much to measure (quick: under 2 minutes on 2 cores)")
     parser.add_argument(
         "--device",
         choices=("cpu", "gpu", "all"),

@@ -89,14 +89,7 @@ def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentPa
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--csv", action="store_true", help="print the layer table as CSV")
     run = parser.add_argument_group("measuring")
-    run.add_argument(
-        "--preset",
-        "--profile",
-        dest="preset",
-        choices=sorted(plans.PRESETS),
-        default="default",
-        help="timing budget of --measure (default: default)",
-    )
+    plans.add_preset_option(run, "timing budget of --measure (default: default)")
     run.add_argument("--device", choices=("cpu", "gpu"), help="where --measure times (default: the CPU)")
     run.add_argument(
         "--backend",

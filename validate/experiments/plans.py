@@ -322,3 +322,19 @@ def shard(plan: list, index: int, count: int) -> list:
     ['b', 'd']
     """
     return [config for position, config in enumerate(plan) if position % count == index - 1]
+
+
+def add_preset_option(parser, help_text: str) -> None:
+    """``--preset`` on an argparse parser or group: the one definition every command shares.
+
+    ``--profile`` is its old name, kept for one release: "profile" now means only the latency
+    model's device profile (``--device-profile``).
+    """
+    parser.add_argument(
+        "--preset",
+        "--profile",
+        dest="preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help=f"{help_text}; --profile is an old name for it",
+    )

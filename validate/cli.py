@@ -25,6 +25,7 @@ from typing import Any
 
 from costmodel.checks import OneLineParser, UsageError, positive_int, positive_ints, positive_seconds
 from validate.experiments import plans
+from validate.experiments.workers import WorkerError
 from validate.frameworks import backends
 from validate.results.store import StoreBusyError
 
@@ -99,6 +100,41 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=positive_seconds, help="seconds of timing per configuration")
 
 
+def add_process_options(parser: argparse.ArgumentParser) -> None:
+    """How many worker processes measure each configuration, and the workers' own options."""
+    parser.add_argument(
+        "--processes",
+        type=_process_count,
+        help="worker processes that each measure every configuration, one after the other "
+        "(default: the preset's; the interval then includes the variation between processes)",
+    )
+    parser.add_argument(
+        "--worker-timeout",
+        type=positive_seconds,
+        help="seconds without progress after which a worker process is taken to hang and killed (default 600)",
+    )
+    # Set by the supervising process for its workers; not for users.
+    parser.add_argument("--worker", type=_worker, help=argparse.SUPPRESS)
+    parser.add_argument("--keys", type=pathlib.Path, help=argparse.SUPPRESS)
+
+
+MAX_PROCESSES = 32
+
+
+def _process_count(text: str) -> int:
+    count = positive_int(text)
+    if count > MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"--processes must be at most {MAX_PROCESSES}, got {count}")
+    return count
+
+
+def _worker(text: str) -> tuple[int, int]:
+    try:
+        return plans.parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("shard", "worker")) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROGRAM, description="Measure factorized convolutions in Keras 3.")
     commands = parser.add_subparsers(dest="experiment", required=True, parser_class=OneLineParser)
@@ -106,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--filters", type=positive_ints, help="e.g. 8,16,32,64")
     seed.add_argument("--modes", type=_modes, help=MODES_HELP)
     add_common_options(seed)
+    add_process_options(seed)
     factor = commands.add_parser("factorizations", help="original vs factorized stacks, interleaved")
     factor.add_argument("--cases", type=_cases, help="e.g. 5x5:stack,3:stack:m=2,7:asymmetric")
     factor.add_argument("--modes", type=_modes, help=MODES_HELP)
@@ -120,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="latency-model profile (default: device_profile_<device>.json in --out)",
     )
     add_common_options(factor)
+    add_process_options(factor)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     add_common_options(calibrate)
     from validate.experiments.network_options import add_network_parser
@@ -202,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError, StoreBusyError) as error:
         print(f"{PROGRAM}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except OSError as error:  # a full disk, a folder without write permission: not bad input
+    except (OSError, WorkerError) as error:  # a full disk, a worker that cannot run: not bad input
         print(f"{PROGRAM}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

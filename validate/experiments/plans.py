@@ -78,8 +78,9 @@ class Preset:
     repeats: int
     activations: tuple
     factorization_modes: tuple
-    budget_seconds: float
-    max_samples: int
+    budget_seconds: float  # per configuration, shared by its processes
+    max_samples: int  # per configuration, shared by its processes
+    processes: int  # worker processes that each measure every configuration (docs/validate.md)
 
 
 PRESETS = {
@@ -96,6 +97,7 @@ PRESETS = {
         factorization_modes=("graph",),
         budget_seconds=0.4,
         max_samples=40,
+        processes=2,
     ),
     "default": Preset(
         "default",
@@ -110,6 +112,7 @@ PRESETS = {
         factorization_modes=("graph",),
         budget_seconds=1.0,
         max_samples=100,
+        processes=3,
     ),
     "full": Preset(
         "full",
@@ -124,6 +127,7 @@ PRESETS = {
         factorization_modes=("graph",),
         budget_seconds=2.0,
         max_samples=200,
+        processes=5,
     ),
     # Sized for scripts/gpu_check.sh: calibrate, seed and factorizations on every backend of a
     # GPU machine within 5 minutes.  Wider and larger than quick, so the GPU has work to do.
@@ -140,6 +144,7 @@ PRESETS = {
         factorization_modes=("graph",),
         budget_seconds=0.2,
         max_samples=30,
+        processes=2,
     ),
 }
 

@@ -88,17 +88,17 @@ def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
         try:
             return measure_config(config, policy, **context)
         except crosscheck.CrossCheckError as error:
-            return Outcome(_identity(config) | {"error": _error_text(error)}, [], check_failed=True)
+            return Outcome(identity(config) | {"error": _error_text(error)}, [], check_failed=True)
         except Exception as error:  # OOM, a missing kernel: recorded, not fatal
             traceback.print_exc(limit=0)
-            return Outcome(_identity(config) | {"error": _error_text(error)}, [])
+            return Outcome(identity(config) | {"error": _error_text(error)}, [])
         finally:
             keras_build.import_keras().backend.clear_session()  # free the models' memory
 
     return run
 
 
-def _identity(config) -> dict:
+def identity(config) -> dict:
     """The columns that say which configuration a row is about."""
     common = {"config_key": config.key, "backend": config.backend, "device": config.device, "mode": config.mode}
     if isinstance(config, SeedConfig):
@@ -181,17 +181,22 @@ def _check_backend(config, backend: Backend) -> None:
         )
 
 
+#: A worker process that does not cross-check (one process of a configuration's several does):
+#: its counts are left empty and the combined row takes them from the process that checked.
+UNCHECKED: dict = {"params": None, "flops": None, "flops_checked_by": ""}
+
+
 @guarded
-def measure_seed(config: SeedConfig, policy: TimingPolicy, *, backend: Backend) -> Outcome:
+def measure_seed(config: SeedConfig, policy: TimingPolicy, *, backend: Backend, cross_check: bool = True) -> Outcome:
     """Time one of the seed's 16-layer networks."""
     _check_backend(config, backend)
-    checks = _counts_check(config.unit, config.repeats, config.batch, None, backend)
+    checks = _counts_check(config.unit, config.repeats, config.batch, None, backend) if cross_check else UNCHECKED
     with backend.device_scope(config.device):
         call = _timed_call(backend, config.unit, config.repeats, None, config.mode, config.batch)
         timing = measure(call, policy=policy, sync=backend.synchronizer(config.device), label=config.layer_type)
     theory = config.theory()
     row = (
-        _identity(config)
+        identity(config)
         | measurement_columns(timing)
         | {
             "macs": theory["macs"],
@@ -222,18 +227,28 @@ def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, di
 
 @guarded
 def measure_factorization(
-    config: FactorizationConfig, policy: TimingPolicy, *, backend: Backend, profile: DeviceProfile | None = None
+    config: FactorizationConfig,
+    policy: TimingPolicy,
+    *,
+    backend: Backend,
+    profile: DeviceProfile | None = None,
+    cross_check: bool = True,
 ) -> Outcome:
     """Time an original stack and its factorized stack, interleaved, and judge the ratio.
 
     With a device profile, the latency model's predicted times and, for a
-    divergent row, its reason are added.
+    divergent row, its reason are added.  Without ``cross_check`` the counts and
+    the equivalence are left empty (another process of the same configuration checks them).
     """
     _check_backend(config, backend)
     original, factorized = config.original, config.factorized
-    before = _counts_check(original, config.repeats, config.batch, config.activation, backend)
-    after = _counts_check(factorized, config.repeats, config.batch, config.activation, backend)
-    equivalence = _equivalence_error(config.case, backend)
+    if cross_check:
+        before = _counts_check(original, config.repeats, config.batch, config.activation, backend)
+        after = _counts_check(factorized, config.repeats, config.batch, config.activation, backend)
+        equivalence: float | None = _equivalence_error(config.case, backend)
+    else:
+        before = after = UNCHECKED
+        equivalence = None
     with backend.device_scope(config.device):
         calls = [
             _timed_call(backend, unit, config.repeats, config.activation, config.mode, config.batch)
@@ -245,14 +260,14 @@ def measure_factorization(
     verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
     macs = [int(count.macs) * config.repeats for count in (count_layer(original), factorized.counts())]
     row = (
-        _identity(config)
+        identity(config)
         | verdict.as_row()
         | model_columns(config, profile, verdict.diverges)
         | {
             "macs_original": macs[0],
             "macs_factorized": macs[1],
-            "predicted_params_ratio": after["params"] / before["params"],
-            "predicted_flops_ratio": after["flops"] / before["flops"],
+            "predicted_params_ratio": _ratio(after["params"], before["params"]),
+            "predicted_flops_ratio": _ratio(after["flops"], before["flops"]),
         }
         | measurement_columns(timing.a, "original_")
         | measurement_columns(timing.b, "factorized_")
@@ -268,3 +283,7 @@ def measure_factorization(
     )
     samples = sample_rows(config.key, timing.a, "original") + sample_rows(config.key, timing.b, "factorized")
     return Outcome(row, samples)
+
+
+def _ratio(numerator: int | None, denominator: int | None) -> float | None:
+    return None if numerator is None or denominator is None else numerator / denominator

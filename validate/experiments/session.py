@@ -11,13 +11,14 @@ and only by the machine (and backend) that measured it.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import pathlib
 import sys
 from collections.abc import Callable
 
 from costmodel.latency import DeviceProfile
-from validate.experiments import plans, runner
+from validate.experiments import plans, pooling, process_runs, runner, workers
 from validate.experiments.progress import Progress
 from validate.frameworks.backends import Backend
 from validate.harness.timing import TimingPolicy
@@ -130,8 +131,13 @@ def device_profiles(args, devices: list[str], backend: Backend) -> dict:
 def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backend: Backend) -> int:
     """Measure every configuration of the plan not yet in the store; 1 if a cross-check failed.
 
-    ``chosen``'s modes are already the backend's own (``graph`` resolved).
+    ``chosen``'s modes are already the backend's own (``graph`` resolved).  The
+    measuring is done by worker processes (:func:`run_worker`), each into its
+    own folder under ``<out>/processes``; their rows are then combined, one row
+    per configuration, into ``--out`` (:mod:`validate.experiments.pooling`).
     """
+    if getattr(args, "worker", None):
+        return run_worker(name, chosen, args, argv, backend)
     experiment = EXPERIMENTS[name]
     threads = backend.configure_threads(args.threads, args.inter_threads)
     devices, notice = backend.resolve_devices(args.device)
@@ -139,14 +145,19 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
         print(f"validate: {notice}", file=sys.stderr)
     with open_store(args, experiment.table, threads, argv, backend) as store:
         profiles = device_profiles(args, devices, backend) if experiment.uses_device_profile else {}
-        plan = experiment.plan(chosen, devices, backend=backend.name)
-        if getattr(args, "shard", None):
-            plan = plans.shard(plan, *args.shard)
-        clock = environment.RunClock()  # after the framework's import: that is not the harness's time
-        failed_checks, timed = _measure_plan(
-            store, experiment, plan, timing_policy(chosen), backend=backend, profiles=profiles
+        plan = experiment_plan(experiment, chosen, devices, args, backend)
+        done = store.completed_keys(experiment.table)
+        todo = [config for config in plan if config.key not in done]
+        count = processes_of(args, chosen)
+        clock = environment.RunClock()
+        measured = process_runs.measure_in_processes(
+            store, experiment.table, todo, count, args=args, argv=argv, skipped=len(plan) - len(todo)
         )
-        facts = clock.finish(timed_seconds=timed)
+        failed_checks = 0
+        for outcome in pooling.pool(experiment.table, todo, measured.rows, measured.samples, profiles=profiles):
+            store.record(outcome.row["config_key"], experiment.table, [outcome.row], outcome.samples)
+            failed_checks += outcome.check_failed
+        facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts()
         store.finish_run(facts)
         print(_time_split(facts), file=sys.stderr)
         keys = {config.key for config in plan}
@@ -165,38 +176,70 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
     return 0
 
 
+def processes_of(args, chosen: plans.Preset) -> int:
+    """How many worker processes measure each configuration: --processes, or the preset's."""
+    return getattr(args, "processes", None) or chosen.processes
+
+
+def experiment_plan(experiment: Experiment, chosen: plans.Preset, devices: list[str], args, backend: Backend) -> list:
+    """The plan, this machine's shard of it, and (in a worker) only the keys it was given."""
+    plan = experiment.plan(chosen, devices, backend=backend.name)
+    if getattr(args, "shard", None):
+        plan = plans.shard(plan, *args.shard)
+    keys_file = getattr(args, "keys", None)
+    if keys_file is not None:
+        wanted = set(process_runs.read_keys(keys_file))
+        plan = [config for config in plan if config.key in wanted]
+    return plan
+
+
+def run_worker(name: str, chosen: plans.Preset, args, argv: list[str], backend: Backend) -> int:
+    """One worker process: measure the plan in this worker's own order into its own folder.
+
+    It says on stdout which configuration it starts and finishes (the supervisor
+    watches for deaths and hangs), takes 1/K of the timing budget, and only
+    worker 1 cross-checks: the counts do not change between processes.
+    """
+    index, count = args.worker
+    experiment = EXPERIMENTS[name]
+    threads = backend.configure_threads(args.threads, args.inter_threads)
+    devices, _ = backend.resolve_devices(args.device)
+    with open_store(args, None, threads, argv, backend) as store:
+        plan = process_runs.worker_order(experiment_plan(experiment, chosen, devices, args, backend), index)
+        done = store.completed_keys(experiment.table)
+        policy = process_runs.per_process_policy(timing_policy(chosen), count)
+        # The framework's objects stay alive all run: freezing them keeps every later garbage
+        # collection (Keras's clear_session runs one per configuration) from walking them again.
+        gc.freeze()
+        clock = environment.RunClock()
+        timed = 0.0
+        for config in plan:
+            if config.key in done:
+                continue
+            workers.announce(workers.MEASURING, config.key)
+            outcome = experiment.measure(config, policy, backend=backend, cross_check=index == 1)
+            store.record(config.key, experiment.table, [outcome.row], outcome.samples)
+            timed += runner.timed_seconds(outcome)
+            workers.announce(workers.MEASURED, config.key)
+        facts = clock.finish(timed_seconds=timed)
+        store.finish_run(facts)
+        workers.announce(workers.CLOCK, f"{facts['wall_seconds']} {facts['timed_seconds']}")
+    return 0
+
+
 def _time_split(facts: dict) -> str:
     """Where the measuring phase's wall time went, in one line."""
     share = facts["timed_share"]
     other = facts["other_processes_cpu_share"]
-    return (
-        f"validate: timed {facts['timed_seconds']:.1f} s of {facts['wall_seconds']:.1f} s wall"
-        + (f" ({share:.0%})" if share is not None else "")
-        + (f"; other processes used {other:.0%} of the CPUs meanwhile" if other is not None else "")
-    )
-
-
-def _measure_plan(
-    store: ResultStore, experiment: Experiment, plan: list, policy: TimingPolicy, *, backend: Backend, profiles: dict
-) -> tuple[int, float]:
-    """Measure and record every configuration not yet stored.
-
-    Returns the number whose cross-check failed, and the seconds spent inside timed calls.
-    """
-    done = store.completed_keys(experiment.table)
-    failed_checks, timed = 0, 0.0
-    with Progress(len(plan), skipped=sum(config.key in done for config in plan)) as progress:
-        for config in plan:
-            if config.key in done:
-                continue
-            progress.start(config.key)
-            context = {"profile": profiles.get(config.device)} if profiles else {}
-            outcome = experiment.measure(config, policy, backend=backend, **context)
-            store.record(config.key, experiment.table, [outcome.row], outcome.samples)
-            failed_checks += outcome.check_failed
-            timed += runner.timed_seconds(outcome)
-            progress.advance(config.key)
-    return failed_checks, timed
+    measuring = facts.get("measuring_wall_seconds")
+    line = f"validate: timed {facts['timed_seconds']:.1f} s of {facts['wall_seconds']:.1f} s wall"
+    line += f" ({share:.0%})" if share is not None else ""
+    if measuring:
+        line += (
+            f"; {facts['processes']} process(es) per configuration, measuring for {measuring:.1f} s "
+            f"after their imports ({facts['timed_seconds'] / measuring:.0%} timed)"
+        )
+    return line + (f"; other processes used {other:.0%} of the CPUs meanwhile" if other is not None else "")
 
 
 def report_accuracy(store: ResultStore, device: str, profile: DeviceProfile, rows: list[dict]) -> None:

@@ -22,8 +22,10 @@ Budgets are measured with the same clock, so a fake clock drives them too.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from costmodel.checks import check_count, check_real
@@ -203,15 +205,16 @@ def measure(
     (7, 'converged', 0.001)
     """
     _run_untimed(fn, policy.warmup_calls)
-    started = _read_clock(clock, sync)
-    calls_per_sample = _calibrate_calls_per_sample(fn, policy, clock, sync, started)
-    samples: list[float] = []
-    while True:
-        block_seconds, now = _time_block(fn, calls_per_sample, clock, sync)
-        samples.append(block_seconds / calls_per_sample)
-        stop_reason = _stop_reason([samples], policy, elapsed_seconds=now - started)
-        if stop_reason:
-            return Measurement(label, tuple(samples), stop_reason, calls_per_sample)
+    with garbage_collection_paused():
+        started = _read_clock(clock, sync)
+        calls_per_sample = _calibrate_calls_per_sample(fn, policy, clock, sync, started)
+        samples: list[float] = []
+        while True:
+            block_seconds, now = _time_block(fn, calls_per_sample, clock, sync)
+            samples.append(block_seconds / calls_per_sample)
+            stop_reason = _stop_reason([samples], policy, elapsed_seconds=now - started)
+            if stop_reason:
+                return Measurement(label, tuple(samples), stop_reason, calls_per_sample)
 
 
 def measure_interleaved(
@@ -274,28 +277,45 @@ def measure_interleaved(
     for _ in range(policy.warmup_calls):
         fn_a()
         fn_b()
-    started = _read_clock(clock, sync)
-    calls_a = _calibrate_calls_per_sample(fn_a, policy, clock, sync, started)
-    calls_b = _calibrate_calls_per_sample(fn_b, policy, clock, sync, started)
-    samples_a: list[float] = []
-    samples_b: list[float] = []
-    while True:
-        a_goes_first = len(samples_a) % 2 == 0
-        if a_goes_first:
-            seconds_a, _ = _time_block(fn_a, calls_a, clock, sync)
-            seconds_b, now = _time_block(fn_b, calls_b, clock, sync)
-        else:
-            seconds_b, _ = _time_block(fn_b, calls_b, clock, sync)
-            seconds_a, now = _time_block(fn_a, calls_a, clock, sync)
-        samples_a.append(seconds_a / calls_a)
-        samples_b.append(seconds_b / calls_b)
-        stop_reason = _stop_reason([samples_a, samples_b], policy, elapsed_seconds=now - started)
-        if stop_reason:
-            break
+    with garbage_collection_paused():
+        started = _read_clock(clock, sync)
+        calls_a = _calibrate_calls_per_sample(fn_a, policy, clock, sync, started)
+        calls_b = _calibrate_calls_per_sample(fn_b, policy, clock, sync, started)
+        samples_a: list[float] = []
+        samples_b: list[float] = []
+        while True:
+            a_goes_first = len(samples_a) % 2 == 0
+            if a_goes_first:
+                seconds_a, _ = _time_block(fn_a, calls_a, clock, sync)
+                seconds_b, now = _time_block(fn_b, calls_b, clock, sync)
+            else:
+                seconds_b, _ = _time_block(fn_b, calls_b, clock, sync)
+                seconds_a, now = _time_block(fn_a, calls_a, clock, sync)
+            samples_a.append(seconds_a / calls_a)
+            samples_b.append(seconds_b / calls_b)
+            stop_reason = _stop_reason([samples_a, samples_b], policy, elapsed_seconds=now - started)
+            if stop_reason:
+                break
     a = Measurement(label_a, tuple(samples_a), stop_reason, calls_a)
     b = Measurement(label_b, tuple(samples_b), stop_reason, calls_b)
     ratio, low, high = paired_ratio_ci(samples_b, samples_a, confidence=CONFIDENCE)
     return InterleavedResult(a, b, ratio, low, high)
+
+
+@contextlib.contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """No garbage collection while samples are taken, as :mod:`timeit` does.
+
+    A collection that lands inside one sample adds milliseconds to it and to no
+    other; what the measured code allocates is collected after the loop.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _run_untimed(fn: Callable[[], object], calls: int) -> None:

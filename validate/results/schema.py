@@ -28,9 +28,11 @@ from typing import Literal
 #: Version of the tables below, stored in every results folder's metadata.json.
 #: Version 1 is the CSV-only layout written before this module existed (same
 #: columns, no typed store); it is read and upgraded.  Bump this when a column
-#: changes meaning or type.
-SCHEMA_VERSION = 2
-KNOWN_VERSIONS = (1, 2)
+#: changes meaning or type.  Version 3: every measured value is combined over several worker
+#: processes (``processes``, the rerun interval, ``process_errors``; samples name their ``process``);
+#: a version 2 folder's rows were measured in one process and read with ``processes`` empty.
+SCHEMA_VERSION = 3
+KNOWN_VERSIONS = (1, 2, 3)
 
 Kind = Literal["text", "int", "float", "bool"]
 Value = str | int | float | bool | None
@@ -160,12 +162,19 @@ def measurement_columns(prefix: str = "") -> list[Column]:
 
 CONFIG_KEY = "config_key"
 
+
+def process_columns(rerun: tuple[str, str]) -> list[Column]:
+    """How many worker processes a row combines, its rerun interval, and what the others lost."""
+    return [Column("processes", "int"), *_floats(*rerun), Column("process_errors", "text")]
+
+
 SEED = Table("seed", (
     *_text(CONFIG_KEY, "backend", "device", "mode", "layer_type"),
     *_ints("filters", "layers", "batch", "image"),
     *measurement_columns(),
     *_ints("macs"), *_floats("macs_ratio_vs_conv3x3"), *_ints("params", "flops"),
     *_text("flops_checked_by", "error"),
+    *process_columns(("rerun_low_seconds", "rerun_high_seconds")),
 ))
 
 FACTORIZATIONS = Table("factorizations", (
@@ -178,6 +187,7 @@ FACTORIZATIONS = Table("factorizations", (
     *measurement_columns("original_"), *measurement_columns("factorized_"),
     *_ints("params_original", "params_factorized", "flops_original", "flops_factorized"),
     *_text("flops_checked_by"), *_floats("equivalence_max_error"), *_text("error"),
+    *process_columns(("rerun_low", "rerun_high")),
 ))
 
 #: One rewritten whole network (``validate network MODEL --apply RULES --measure``): its counts, the
@@ -190,7 +200,7 @@ NETWORKS = Table("networks", (
     *_text("macs_checked_by", "error"),
 ))
 
-SAMPLES = Table("samples", (*_text(CONFIG_KEY, "role"), *_ints("sample"), *_floats("seconds")))
+SAMPLES = Table("samples", (*_text(CONFIG_KEY, "role"), *_ints("sample"), *_floats("seconds"), *_ints("process")))
 
 ACCURACY = Table("accuracy", (
     *_text("device", "model", "quantity"), *_ints("count"),

@@ -451,6 +451,29 @@ def csv_text(table: Table, rows: Iterable[Mapping[str, Value]]) -> str:
     return buffer.getvalue()
 
 
+def read_database(out_dir: Path, table: str) -> list[dict[str, Value]]:
+    """Every row of ``table`` in ``<out_dir>/results.sqlite``, read-only (no lock, no export).
+
+    For a folder another process has finished writing, e.g. a worker process's.
+
+    Raises
+    ------
+    StoreCorruptError
+        If the database is missing or unreadable.
+    """
+    path = Path(out_dir) / DATABASE_FILE
+    if not path.is_file():
+        raise StoreCorruptError(f"{path} does not exist")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return _select(db, STORED_TABLES[table])
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreCorruptError(f"{path} is not a readable results database: {error}") from None
+
+
 def read_csv_strictly(path: Path, table: Table) -> tuple[list[dict[str, Value]], int | None]:
     """Typed rows of a CSV file, and the line number of a torn last line that was left out (or None).
 

@@ -16,7 +16,7 @@ import pytest
 from helpers import REPO_ROOT
 
 from validate.results import store as store_module
-from validate.results.schema import FACTORIZATIONS, SAMPLES, SEED, SchemaError
+from validate.results.schema import FACTORIZATIONS, SAMPLES, SCHEMA_VERSION, SEED, SchemaError
 from validate.results.store import (DATABASE_FILE, MachineMismatchError, ResultsExistError, ResultStore,
                                     StoreBusyError, StoreCorruptError, StoreWriteError, csv_text)
 
@@ -98,7 +98,7 @@ def test_existing_results_are_refused_without_resume_and_continued_with_it(tmp_p
     with ResultStore(tmp_path, metadata(command="again"), resume=True) as store:
         assert store.completed_keys("seed") == {"c1"}
         assert [run["command"] for run in store.metadata["runs"]] == ["test", "again"]
-        assert store.metadata["schema_version"] == 2
+        assert store.metadata["schema_version"] == SCHEMA_VERSION
 
 
 def test_resume_refuses_another_machine_naming_the_field(tmp_path):
@@ -351,7 +351,7 @@ def test_a_torn_last_line_is_dropped_and_reported(tmp_path, table, tail, dropped
 def test_orphan_samples_are_dropped_and_reported(tmp_path):
     _csv_only_folder(tmp_path)
     with open(tmp_path / "samples.csv", "a") as handle:
-        handle.write("c9,network,0,0.1\nc9,network,1,0.1\n")
+        handle.write("c9,network,0,0.1,1\nc9,network,1,0.1,1\n")
     with ResultStore(tmp_path, metadata(), resume=True) as store:
         assert "dropped 2 sample(s) of 1 configuration(s) that never completed" in "; ".join(store.repairs)
         assert len(store.read("samples")) == 15

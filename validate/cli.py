@@ -60,6 +60,14 @@ def _cases(text: str) -> tuple:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _tables(text: str) -> tuple:
+    names = tuple(part.strip() for part in text.split(","))
+    unknown = [name for name in names if name not in ("factorizations", "seed")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"tables are factorizations and seed, got {unknown[0]!r}")
+    return names
+
+
 def _activations(text: str) -> tuple:
     names = tuple(part.strip() for part in text.split(","))
     allowed = ("none", "linear", "relu")
@@ -160,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_process_options(factor)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     add_common_options(calibrate)
+    retest = commands.add_parser("retest", help="measure a sample of a results folder again and report the agreement")
+    retest.add_argument("results", type=pathlib.Path, help="a results folder measured on this machine")
+    retest.add_argument("--sample", type=positive_int, default=12, help="configurations per table (default 12)")
+    retest.add_argument("--seed", type=int, default=0, help="which sample (default 0)")
+    retest.add_argument(
+        "--tables", type=_tables, default=("factorizations", "seed"), help="factorizations, seed or both (default)"
+    )
     from validate.experiments.network_options import add_network_parser
 
     add_network_parser(commands, add_common_options)
@@ -219,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run an experiment; 0 when every configuration passed its cross-checks."""
     try:
         args = build_parser().parse_args(argv)
+        if args.experiment == "retest":
+            from validate.experiments.retest import main_retest
+
+            return main_retest(args, argv if argv is not None else sys.argv[1:])
         if args.experiment == "network":
             from validate.experiments.network_options import main_network
 

@@ -94,7 +94,7 @@ def test_resume_measures_only_what_is_missing(tmp_path):
         "factorizations", "--preset", "quick", "--cases", "5x5:stack,3:asymmetric", "--out", str(tmp_path), "--resume"
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert "1/2 (50%) already stored, 1 to measure" in resumed.stderr
+    assert "2/4 (50%) already stored, 2 to measure" in resumed.stderr  # 2 processes per configuration
     rows = read(tmp_path / "factorizations.csv")
     assert [row["case"] for row in rows] == ["5x5 stack", "3x3 asymmetric"]
 

@@ -96,6 +96,7 @@ def _pooled_row(
         row[low_name], row[high_name] = (estimate.rerun_low, estimate.rerun_high) if estimate else (None, None)
         return row
     ratio: Combined | None = combined["ratio"].get(config.key)
+    row[low_name] = row[high_name] = None  # one process: no rerun interval can be known
     if ratio is not None:
         row["measured_ratio"], row["ratio_ci_low"], row["ratio_ci_high"] = ratio.estimate, ratio.low, ratio.high
         row[low_name], row[high_name] = ratio.rerun_low, ratio.rerun_high

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import selectors
+import queue
 import signal
 import subprocess
-import time
+import threading
 from collections.abc import Callable
 
 MEASURING, MEASURED, CLOCK = "measuring ", "measured ", "clock "
@@ -88,38 +88,48 @@ def supervise(
 
 
 def _follow(process: subprocess.Popen, timeout_seconds: float, on_measured, on_clock):
-    """(key being measured when it ended or None, "done" | "died (...)" | "hung (...)", how many finished)."""
+    """(key being measured when it ended or None, "done" | "died (...)" | "hung (...)", how many finished).
+
+    A thread reads the worker's lines into a queue, so that waiting for the next one can time out
+    (``select`` on a buffered pipe would miss lines already read into the buffer).
+    """
     assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
     current: str | None = None
     finished = 0
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_seconds
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                _kill(process)
-                return current, f"hung (no progress for {timeout_seconds:g} s; killed)", finished
-            line = process.stdout.readline()
-            if not line:  # end of output: the worker exited
-                break
-            deadline = time.monotonic() + timeout_seconds
-            line = line.rstrip("\n")
-            if line.startswith(MEASURING):
-                current = line[len(MEASURING) :]
-            elif line.startswith(MEASURED):
-                on_measured(line[len(MEASURED) :])
-                current = None
-                finished += 1
-            elif line.startswith(CLOCK):
-                wall, timed = line[len(CLOCK) :].split()
-                on_clock(float(wall), float(timed))
-        status = process.wait()
-    finally:
-        selector.close()
-        process.stdout.close()
+    while True:
+        try:
+            line = lines.get(timeout=timeout_seconds)
+        except queue.Empty:
+            _kill(process)
+            reader.join()
+            return current, f"hung (no progress for {timeout_seconds:g} s; killed)", finished
+        if line is None:  # end of output: the worker exited
+            break
+        line = line.rstrip("\n")
+        if line.startswith(MEASURING):
+            current = line[len(MEASURING) :]
+        elif line.startswith(MEASURED):
+            on_measured(line[len(MEASURED) :])
+            current = None
+            finished += 1
+        elif line.startswith(CLOCK):
+            wall, timed = line[len(CLOCK) :].split()
+            on_clock(float(wall), float(timed))
+    status = process.wait()
+    reader.join()
     return current, "done" if status == 0 else f"died ({_describe(status)})", finished
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    try:
+        for line in stream:
+            lines.put(line)
+    finally:
+        stream.close()
+        lines.put(None)
 
 
 def _kill(process: subprocess.Popen) -> None:

@@ -18,26 +18,18 @@ report shows.
 from __future__ import annotations
 
 import json
-import math
 import random
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+from validate.results.agreement import RETEST_FILE, VALUES, agreement, summary
 from validate.results.store import ResultStore, StoreCorruptError, read_database, read_metadata
 
 RETEST_FOLDER = "retest"
-RETEST_FILE = "retest.json"
 KEYS_FILE = "retest-keys.txt"
-
-#: Per table: the measured value, its confidence and rerun interval columns.
-VALUES = {
-    "factorizations": ("measured_ratio", ("ratio_ci_low", "ratio_ci_high"), ("rerun_low", "rerun_high")),
-    "seed": ("median_seconds", ("ci_low_seconds", "ci_high_seconds"), ("rerun_low_seconds", "rerun_high_seconds")),
-}
 
 
 class RetestError(ValueError):
@@ -65,42 +57,6 @@ def choose(rows: list[dict], count: int, seed: int) -> list[dict]:
     """A reproducible random sample of ``count`` rows (all of them if there are fewer)."""
     rows = sorted(rows, key=lambda row: row["config_key"])
     return rows if count >= len(rows) else random.Random(seed).sample(rows, count)
-
-
-def agreement(table: str, first: list[dict], second: dict[str, dict]) -> dict:
-    """How well ``second`` (key -> row) reproduces ``first``: coverage, ±5%/±10%, interval widths."""
-    value, (low, high), (rerun_low, rerun_high) = VALUES[table]
-    pairs = [(row, second[row["config_key"]]) for row in first if row["config_key"] in second]
-    pairs = [(old, new) for old, new in pairs if not new["error"] and new[value]]
-    if not pairs:
-        return {"table": table, "compared": 0}
-    changes = [new[value] / old[value] - 1 for old, new in pairs]
-    rerun = [(old, new) for old, new in pairs if old[rerun_low] is not None]
-    return {
-        "table": table,
-        "compared": len(pairs),
-        "inside_confidence_interval": _share(old[low] <= new[value] <= old[high] for old, new in pairs),
-        "inside_rerun_interval": _share(old[rerun_low] <= new[value] <= old[rerun_high] for old, new in rerun)
-        if rerun
-        else None,
-        "within_5_percent": _share(abs(change) <= 0.05 for change in changes),
-        "within_10_percent": _share(abs(change) <= 0.10 for change in changes),
-        "median_absolute_change": statistics.median(abs(change) for change in changes),
-        "median_confidence_width": statistics.median((old[high] - old[low]) / old[value] for old, _ in pairs),
-        "median_rerun_width": statistics.median((old[rerun_high] - old[rerun_low]) / old[value] for old, _ in rerun)
-        if rerun
-        else None,
-        "rows": [
-            {"config_key": old["config_key"], "stored": old[value], "low": old[low], "high": old[high],
-             "rerun_low": old[rerun_low], "rerun_high": old[rerun_high], "retest": new[value]}
-            for old, new in pairs
-        ],
-    }  # fmt: skip
-
-
-def _share(flags) -> float:
-    flags = list(flags)
-    return sum(flags) / len(flags) if flags else math.nan
 
 
 def retest(folder: Path, *, sample: int, seed: int, tables: tuple[str, ...], store_metadata: dict) -> list[dict]:
@@ -138,26 +94,6 @@ def retest(folder: Path, *, sample: int, seed: int, tables: tuple[str, ...], sto
             results.append(agreement(table, chosen, again))
         store.write_file(RETEST_FILE, json.dumps({"tables": results}, indent=2, allow_nan=False) + "\n")
     return results
-
-
-def summary(results: list[dict]) -> str:
-    """The agreement per table, a few lines."""
-    lines = []
-    for entry in results:
-        if not entry["compared"]:
-            lines.append(f"{entry['table']}: nothing could be compared")
-            continue
-        rerun = entry["inside_rerun_interval"]
-        lines.append(
-            f"{entry['table']}: {entry['compared']} configuration(s) measured again; "
-            f"inside the stored 95% interval {entry['inside_confidence_interval']:.0%}"
-            + (f", inside the rerun interval {rerun:.0%}" if rerun is not None else "")
-            + f"; within ±5% {entry['within_5_percent']:.0%}, within ±10% {entry['within_10_percent']:.0%}; "
-            f"median change {entry['median_absolute_change']:.1%}; median interval width "
-            f"{entry['median_confidence_width']:.1%}"
-            + (f" (rerun {entry['median_rerun_width']:.1%})" if entry["median_rerun_width"] is not None else "")
-        )
-    return "\n".join(lines)
 
 
 def main_retest(args, argv: list[str]) -> int:

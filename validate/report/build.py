@@ -22,7 +22,7 @@ from typing import Callable
 from costmodel.checks import OneLineParser, UsageError
 from validate.report import charts, narrative, networks, tables
 from validate.report.data import (ACCURACY_PATTERN, FACTORIZATION_FILE, METADATA_FILE, PROFILE_PATTERN,
-                                  SAMPLES_FILE, SEED_FILE, Results, load_results, measured)
+                                  RETEST_FILE, SAMPLES_FILE, SEED_FILE, Results, load_results, measured)
 from validate.report.document import ChartEntry, Document, TableEntry
 from validate.report.html import render_html
 from validate.report.markdown import render_markdown
@@ -104,11 +104,19 @@ TABLE_PARTS = {
                             "any difference over 1%.", networks.has_papers,
                             "no reproduced papers' table (python -m validate network MobileNet --papers --out ...)",
                             compute=networks.papers_table),
+    "reproducibility": Part("Reproducibility: the same configurations measured again",
+                            "python -m validate retest measured a sample of the stored configurations again, in "
+                            "fresh processes: the share of rerun values inside the stored 95% confidence interval "
+                            "(about 83% for an honest interval and a rerun of equal size) and inside the 95% rerun "
+                            "interval (built to hold a rerun 95% of the time), within ±5% and ±10%, and the "
+                            "intervals' median widths.", tables.has_retest,
+                            "no retest (python -m validate retest RESULTS_DIR)",
+                            compute=tables.reproducibility_table),
     "environment": Part("Environment", "The machines and runs the results come from.",
                         compute=tables.environment_table),
 }
 DATA_FILES = (SEED_FILE, FACTORIZATION_FILE, SAMPLES_FILE, METADATA_FILE, ACCURACY_PATTERN, PROFILE_PATTERN,
-              networks.NETWORKS_FILE, networks.PAPERS_FILE)
+              networks.NETWORKS_FILE, networks.PAPERS_FILE, RETEST_FILE)
 
 
 def _copy_inputs(results: Results, data_dir: pathlib.Path) -> list[pathlib.Path]:

@@ -29,7 +29,8 @@ import pathlib
 import pandas as pd
 
 from costmodel.latency import DeviceProfile
-from validate.results import schema
+from validate.results import agreement, schema
+from costmodel.jsonfile import load_json_file
 from validate.results.store import read_csv_strictly, read_metadata
 
 SEED_FILE = "seed.csv"
@@ -38,6 +39,7 @@ SAMPLES_FILE = "samples.csv"
 METADATA_FILE = "metadata.json"
 ACCURACY_PATTERN = "accuracy_*.csv"
 PROFILE_PATTERN = "device_profile_*.json"
+RETEST_FILE = agreement.RETEST_FILE
 
 @dataclasses.dataclass
 class Results:
@@ -60,6 +62,8 @@ class Results:
         Each folder's ``metadata.json`` (or ``{}``), in folder order.
     folders : list of pathlib.Path
         The folders read, in the order given.
+    retests : list of dict or None
+        Each folder's ``retest.json`` (``validate retest``), or None, in folder order.
     """
 
     seed: pd.DataFrame
@@ -69,6 +73,7 @@ class Results:
     profiles: dict
     metadata: list
     folders: list
+    retests: list = dataclasses.field(default_factory=list)
 
     @property
     def devices(self) -> list[str]:
@@ -140,6 +145,7 @@ class _Folder:
     samples: pd.DataFrame | None = None
     accuracy: list = dataclasses.field(default_factory=list)
     profiles: dict = dataclasses.field(default_factory=dict)
+    retest: dict | None = None
 
     def frames(self) -> list[pd.DataFrame]:
         return [f for f in (self.seed, self.factorizations, *self.accuracy) if f is not None]
@@ -164,6 +170,8 @@ def _read_folder(path: pathlib.Path) -> _Folder:
     if (path / SAMPLES_FILE).exists():
         folder.samples = _read_csv(path / SAMPLES_FILE, schema.SAMPLES)
     folder.accuracy = [_read_csv(file, schema.ACCURACY) for file in sorted(path.glob(ACCURACY_PATTERN))]
+    if (path / RETEST_FILE).exists():
+        folder.retest = load_json_file(path / RETEST_FILE, what="retest results")
     for file in sorted(path.glob(PROFILE_PATTERN)):
         profile = DeviceProfile.load(file)
         folder.profiles[profile.device] = profile
@@ -246,4 +254,4 @@ def load_results(*folders) -> Results:
                    samples=_concat(tagged["samples"], schema.SAMPLES) if tagged["samples"] else None,
                    accuracy=_concat(tagged["accuracy"], schema.ACCURACY),
                    profiles=profiles, metadata=[folder.metadata for folder in read],
-                   folders=[folder.path for folder in read])
+                   folders=[folder.path for folder in read], retests=[folder.retest for folder in read])

@@ -114,6 +114,8 @@ def divergence_table(results: Results) -> pd.DataFrame:
         "activation": frame["activation"], "predicted": frame["predicted_ratio"],
         "latency model": frame["model_time_ratio"], "measured": frame["measured_ratio"],
         "95% CI": [_interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"])],
+        "rerun 95%": [_interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"])],
+        "processes": frame["processes"],
         "divergence": frame["divergence"], "verdict": frame["verdict"], "reason": frame["reason"],
     }).reset_index(drop=True)
 
@@ -128,6 +130,34 @@ def accuracy_table(results: Results) -> pd.DataFrame:
         "median abs. error (%)": frame["median_absolute_percentage_error"],
     })
     return table.sort_values(["device", "quantity", "model"], kind="stable").reset_index(drop=True)
+
+
+def reproducibility_table(results: Results) -> pd.DataFrame:
+    """Each folder's test-retest (``validate retest``): how often a rerun lands in the stored intervals."""
+    rows = []
+    for folder, retest in zip(results.folders, results.retests):
+        for entry in (retest or {}).get("tables", []):
+            if not entry.get("compared"):
+                continue
+            rows.append({
+                "folder": folder.name, "table": entry["table"], "configurations": entry["compared"],
+                "inside 95% CI (%)": 100 * entry["inside_confidence_interval"],
+                "inside rerun interval (%)": _percent(entry.get("inside_rerun_interval")),
+                "within ±5% (%)": 100 * entry["within_5_percent"],
+                "within ±10% (%)": 100 * entry["within_10_percent"],
+                "median change (%)": 100 * entry["median_absolute_change"],
+                "median CI width (%)": 100 * entry["median_confidence_width"],
+                "median rerun width (%)": _percent(entry.get("median_rerun_width")),
+            })
+    return pd.DataFrame(rows)
+
+
+def has_retest(results: Results) -> bool:
+    return not reproducibility_table(results).empty
+
+
+def _percent(share) -> float:
+    return math.nan if share is None else 100 * share
 
 
 def _seed_row(label: str, values: dict) -> dict:
@@ -192,11 +222,19 @@ def environment_table(results: Results) -> pd.DataFrame:
 
 
 def _time_split(run: dict) -> str:
-    """A run's wall seconds and the share of them spent inside timed calls (runs from before: '–')."""
+    """A run's wall seconds and the share of them spent inside timed calls (runs from before: '–').
+
+    With worker processes, also the seconds they measured for after their framework imports,
+    and the timed share of those.
+    """
     wall, timed = run.get("wall_seconds"), run.get("timed_seconds")
     if not isinstance(wall, (int, float)) or not isinstance(timed, (int, float)) or wall <= 0:
         return MISSING
-    return f"{wall:.0f} / {timed:.0f} ({timed / wall:.0%} timed)"
+    text = f"{wall:.0f} / {timed:.0f} ({timed / wall:.0%} timed)"
+    measuring = run.get("measuring_wall_seconds")
+    if isinstance(measuring, (int, float)) and measuring > 0:
+        text += f"; {run.get('processes', MISSING)} processes measuring {measuring:.0f} s ({timed / measuring:.0%} timed)"
+    return text
 
 
 def _cell(value) -> str:

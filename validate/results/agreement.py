@@ -1,0 +1,74 @@
+"""How well a second measurement of the same configurations agrees with the stored one.
+
+``validate retest`` measures a sample of a folder's configurations again and
+scores them here; the report shows the scores from ``retest.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+RETEST_FILE = "retest.json"
+
+#: Per table: the measured value, its confidence and rerun interval columns.
+VALUES = {
+    "factorizations": ("measured_ratio", ("ratio_ci_low", "ratio_ci_high"), ("rerun_low", "rerun_high")),
+    "seed": ("median_seconds", ("ci_low_seconds", "ci_high_seconds"), ("rerun_low_seconds", "rerun_high_seconds")),
+}
+
+
+def agreement(table: str, first: list[dict], second: dict[str, dict]) -> dict:
+    """How well ``second`` (key -> row) reproduces ``first``: coverage, ±5%/±10%, interval widths."""
+    value, (low, high), (rerun_low, rerun_high) = VALUES[table]
+    pairs = [(row, second[row["config_key"]]) for row in first if row["config_key"] in second]
+    pairs = [(old, new) for old, new in pairs if not new["error"] and new[value]]
+    if not pairs:
+        return {"table": table, "compared": 0}
+    changes = [new[value] / old[value] - 1 for old, new in pairs]
+    rerun = [(old, new) for old, new in pairs if old[rerun_low] is not None]
+    return {
+        "table": table,
+        "compared": len(pairs),
+        "inside_confidence_interval": _share(old[low] <= new[value] <= old[high] for old, new in pairs),
+        "inside_rerun_interval": _share(old[rerun_low] <= new[value] <= old[rerun_high] for old, new in rerun)
+        if rerun
+        else None,
+        "within_5_percent": _share(abs(change) <= 0.05 for change in changes),
+        "within_10_percent": _share(abs(change) <= 0.10 for change in changes),
+        "median_absolute_change": statistics.median(abs(change) for change in changes),
+        "median_confidence_width": statistics.median((old[high] - old[low]) / old[value] for old, _ in pairs),
+        "median_rerun_width": statistics.median((old[rerun_high] - old[rerun_low]) / old[value] for old, _ in rerun)
+        if rerun
+        else None,
+        "rows": [
+            {"config_key": old["config_key"], "stored": old[value], "low": old[low], "high": old[high],
+             "rerun_low": old[rerun_low], "rerun_high": old[rerun_high], "retest": new[value]}
+            for old, new in pairs
+        ],
+    }  # fmt: skip
+
+
+def _share(flags) -> float:
+    flags = list(flags)
+    return sum(flags) / len(flags) if flags else math.nan
+
+
+def summary(results: list[dict]) -> str:
+    """The agreement per table, a few lines."""
+    lines = []
+    for entry in results:
+        if not entry["compared"]:
+            lines.append(f"{entry['table']}: nothing could be compared")
+            continue
+        rerun = entry["inside_rerun_interval"]
+        lines.append(
+            f"{entry['table']}: {entry['compared']} configuration(s) measured again; "
+            f"inside the stored 95% interval {entry['inside_confidence_interval']:.0%}"
+            + (f", inside the rerun interval {rerun:.0%}" if rerun is not None else "")
+            + f"; within ±5% {entry['within_5_percent']:.0%}, within ±10% {entry['within_10_percent']:.0%}; "
+            f"median change {entry['median_absolute_change']:.1%}; median interval width "
+            f"{entry['median_confidence_width']:.1%}"
+            + (f" (rerun {entry['median_rerun_width']:.1%})" if entry["median_rerun_width"] is not None else "")
+        )
+    return "\n".join(lines)

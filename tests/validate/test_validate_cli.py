@@ -246,7 +246,8 @@ def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
     while time.monotonic() < deadline and not stored:
         time.sleep(0.5)
         try:
-            with sqlite3.connect(tmp_path / "results.sqlite") as db:
+            # The first worker process stores each configuration as it finishes.
+            with sqlite3.connect(tmp_path / "processes" / "p1" / "results.sqlite") as db:
                 stored = db.execute("SELECT COUNT(*) FROM seed").fetchone()[0]
         except sqlite3.Error:
             pass
@@ -260,6 +261,7 @@ def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
     assert "already stored" in resumed.stderr
     rows = read(tmp_path / "seed.csv")
     assert len(rows) == 24 and len({row["config_key"] for row in rows}) == 24  # quick: 6 types x 2 x 2, once each
+    assert {row["processes"] for row in rows} == {"2"}  # both worker processes measured every configuration
 
 
 @pytest.mark.tensorflow

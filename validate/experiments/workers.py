@@ -74,7 +74,11 @@ def supervise(
     consecutive = 0
     while True:
         process = launch()
-        current, outcome, finished = _follow(process, timeout_seconds, on_measured, on_clock)
+        try:
+            current, outcome, finished = _follow(process, timeout_seconds, on_measured, on_clock)
+        except BaseException:  # Ctrl-C, or a failure here: the worker must not run on unsupervised
+            _kill(process)
+            raise
         if outcome == "done":
             return lost
         if current is None:

@@ -3,6 +3,7 @@
 #   make report PRESET=quick    a smaller run (under 2 minutes on 2 cores)
 #   make report FRESH=1         measure again instead of re-rendering stored results
 #   make report RESULTS=DIR     render results measured elsewhere (no measuring)
+#   make retest                 measure a sample of the stored results again and add the agreement to the report
 #   make test                   lint, types and the whole test suite
 #   make install BACKENDS=1     also JAX and PyTorch (--backend jax|torch); CI installs them
 PYTHON ?= python3
@@ -16,7 +17,7 @@ MEASURED := results/$(PRESET)
 COMMITTED := $(wildcard docs/results/*/metadata.json docs/results/*/*/metadata.json)
 RESULTS ?=
 
-.PHONY: install lint test test-fast bench measure report report-check clean
+.PHONY: install lint test test-fast bench measure report retest report-check clean
 
 # What the report needs, plus the test and lint tools; JAX and PyTorch only when asked for.
 comma := ,
@@ -65,6 +66,13 @@ else
 report: install
 	$(PY) -m validate.report $(foreach r,$(RESULTS),--results $(r)) --out report
 endif
+
+# Test-retest: a sample of the stored configurations measured again in fresh processes; the
+# agreement goes to $(MEASURED)/retest.json and into the report.
+retest: install
+	test -f $(MEASURED)/metadata.json || { echo "no results in $(MEASURED): run make report first"; exit 2; }
+	$(PY) -m validate retest $(MEASURED) --sample $(or $(SAMPLE),12)
+	$(PY) -m validate.report --results $(MEASURED) $(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
 
 # A look at the page as a reader sees it: headless Chromium (Debian's chromium package).
 report-check:

@@ -112,7 +112,7 @@ PRESETS = {
         factorization_modes=("graph",),
         budget_seconds=1.0,
         max_samples=100,
-        processes=3,
+        processes=2,
     ),
     "full": Preset(
         "full",

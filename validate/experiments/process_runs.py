@@ -66,12 +66,24 @@ def worker_order(plan: list, index: int) -> list:
     return order
 
 
+#: Samples every process takes, however slow the call: a median of two is a process's estimate, and
+#: the spread between processes (not within one) makes the interval.
+MIN_GUARANTEED_PER_PROCESS = 2
+
+
 def per_process_policy(policy: TimingPolicy, processes: int) -> TimingPolicy:
-    """A worker's share of the timing: 1/K of the budget and of the samples (at least the minimum)."""
+    """A worker's share of the timing: 1/K of the budget, of the samples and of the guaranteed samples.
+
+    One warm-up call instead of two: the block-size calibration that follows it makes at least
+    one more untimed call, and the first call already traced and compiled the model.
+    """
+    guaranteed = max(MIN_GUARANTEED_PER_PROCESS, math.ceil(policy.guaranteed_samples / processes))
     return dataclasses.replace(
         policy,
+        warmup_calls=min(policy.warmup_calls, 1),
         budget_seconds=policy.budget_seconds / processes,
-        max_samples=max(policy.min_samples, math.ceil(policy.max_samples / processes), policy.guaranteed_samples),
+        max_samples=max(policy.min_samples, math.ceil(policy.max_samples / processes), guaranteed),
+        guaranteed_samples=guaranteed,
     )
 
 

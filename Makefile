@@ -49,13 +49,13 @@ test-fast: install
 bench: install
 	$(PY) benchmarks/bench_costmodel.py
 
-# Measuring resumes whatever is already stored, so a second run measures nothing new.
+# Measuring resumes whatever is already stored, so a second run measures nothing new.  The seed's
+# experiment and the factorizations run in the same worker processes (validate sweep): one import each.
 measure: install
 	$(if $(FRESH),rm -rf $(MEASURED))
 	test -f $(MEASURED)/device_profile_cpu.json || \
 		$(PY) -m validate calibrate --preset $(PRESET) --device all --out $(MEASURED)
-	$(PY) -m validate seed --preset $(PRESET) --device all --out $(MEASURED) --resume
-	$(PY) -m validate factorizations --preset $(PRESET) --device all --out $(MEASURED) --resume
+	$(PY) -m validate sweep --preset $(PRESET) --device all --out $(MEASURED) --resume
 	$(PY) -m validate network MobileNet --alpha 1 --input-size 128 --apply fuse --measure --papers \
 		--preset $(PRESET) --out $(MEASURED) --resume
 

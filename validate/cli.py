@@ -166,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_options(factor)
     add_process_options(factor)
+    sweep = commands.add_parser(
+        "sweep", help="the seed's experiment and the factorization sweep of a preset, in the same worker processes"
+    )
+    sweep.add_argument(
+        "--device-profile",
+        type=pathlib.Path,
+        help="latency-model profile (default: device_profile_<device>.json in --out)",
+    )
+    add_common_options(sweep)
+    add_process_options(sweep)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     add_common_options(calibrate)
     retest = commands.add_parser("retest", help="measure a sample of a results folder again and report the agreement")
@@ -189,7 +199,7 @@ def chosen_preset(args) -> plans.Preset:
     (``full`` lists ``xla``) is left out with a notice.
     """
     overrides = {"budget_seconds": args.budget}
-    if args.experiment == "calibrate":
+    if args.experiment in ("calibrate", "sweep"):
         pass
     elif args.experiment == "seed":
         overrides.update(seed_filters=_tuple(args.filters), seed_modes=args.modes)
@@ -219,7 +229,7 @@ def chosen_preset(args) -> plans.Preset:
     return dataclasses.replace(chosen, **resolved)
 
 
-_MODE_FIELD = {"seed": "seed_modes", "factorizations": "factorization_modes", "calibrate": None}
+_MODE_FIELD = {"seed": "seed_modes", "factorizations": "factorization_modes", "calibrate": None, "sweep": None}
 
 
 def _tuple(values):

@@ -437,7 +437,7 @@ def _stored_row(args, argv: list[str], backend: Backend, key: str) -> dict | Non
     from validate.experiments.session import open_store
 
     threads = {"intra_op": args.threads, "inter_op": args.inter_threads}
-    with open_store(args, "networks", threads, argv, backend) as store:
+    with open_store(args, ["networks"], threads, argv, backend) as store:
         rows = [row for row in store.read("networks") if row["config_key"] == key]
     return rows[-1] if rows else None
 
@@ -458,7 +458,7 @@ def store_results(
     from validate.experiments.session import open_store
 
     threads = {"intra_op": args.threads, "inter_op": args.inter_threads}
-    with open_store(args, "networks" if row is not None else None, threads, argv, backend) as store:
+    with open_store(args, ["networks"] if row is not None else [], threads, argv, backend) as store:
         if row is not None:
             samples = []
             if timing is not None:

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from validate.experiments import runner, workers
+from validate.experiments.plans import SeedConfig
 from validate.experiments.progress import Progress
 from validate.harness.timing import TimingPolicy
 from validate.results.schema import Value
@@ -93,7 +94,7 @@ def read_keys(path: Path) -> list[str]:
 
 
 def measure_in_processes(
-    store: ResultStore, table: str, todo: list, count: int, *, args, argv: list[str], skipped: int = 0
+    store: ResultStore, todo: list, count: int, *, args, argv: list[str], skipped: int = 0
 ) -> Measured:
     """Run ``count`` workers over ``todo``, one after the other, and read back their rows and samples."""
     root = Path(args.out) / PROCESSES_FOLDER
@@ -102,7 +103,8 @@ def measure_in_processes(
     atomic_write_text(keys_path, "".join(f"{config.key}\n" for config in todo))
     wanted = {config.key: config for config in todo}
     folders = [root / f"p{index}" for index in range(1, count + 1)]
-    already = sum(len(_stored_keys(folder, table) & wanted.keys()) for folder in folders)
+    tables = sorted({table_of(config) for config in todo})
+    already = sum(len(_stored_keys(folder, table) & wanted.keys()) for folder in folders for table in tables)
     timeout = getattr(args, "worker_timeout", None) or DEFAULT_WORKER_TIMEOUT_SECONDS
     clock = {"wall": 0.0}
     lost: list[workers.Lost] = []
@@ -126,7 +128,7 @@ def measure_in_processes(
                 metadata = {"machine": store.metadata["machine"], "command": f"validate: record {loss.reason}"}
                 with ResultStore(folder, metadata, resume=True) as worker_store:
                     row = runner.identity(wanted[loss.key]) | {"error": loss.reason}
-                    worker_store.record(loss.key, table, [row], [])
+                    worker_store.record(loss.key, table_of(wanted[loss.key]), [row], [])
                 print(f"validate: {loss.key}: {loss.reason}; going on", file=sys.stderr)
 
             def add_clock(wall: float, timed: float) -> None:
@@ -145,7 +147,12 @@ def measure_in_processes(
                 raise workers.WorkerError(f"{error}; the end of {log_path}: {_tail(log_path)}") from None
     rows, samples, timed = [], [], 0.0
     for folder in folders:
-        stored = {str(row["config_key"]): row for row in read_database(folder, table) if row["config_key"] in wanted}
+        stored = {
+            str(row["config_key"]): row
+            for table in tables
+            for row in read_database(folder, table)
+            if row["config_key"] in wanted
+        }
         process_samples = [s for s in read_database(folder, "samples") if s["config_key"] in wanted]
         for key, row in stored.items():
             own = [sample for sample in process_samples if sample["config_key"] == key]
@@ -153,6 +160,11 @@ def measure_in_processes(
         rows.append(stored)
         samples.append(process_samples)
     return Measured(rows, samples, timed, clock["wall"], lost)
+
+
+def table_of(config) -> str:
+    """The table a configuration's row goes to."""
+    return "seed" if isinstance(config, SeedConfig) else "factorizations"
 
 
 def _advance(progress: Progress, index: int, key: str) -> None:

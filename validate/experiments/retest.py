@@ -29,7 +29,6 @@ from validate.results.agreement import RETEST_FILE, VALUES, agreement, summary
 from validate.results.store import ResultStore, StoreCorruptError, read_database, read_metadata
 
 RETEST_FOLDER = "retest"
-KEYS_FILE = "retest-keys.txt"
 
 
 class RetestError(ValueError):
@@ -48,7 +47,7 @@ def stored_command(metadata: dict, table: str) -> list[str]:
     """The arguments of the last run in the folder that measured ``table``."""
     for run in reversed(metadata.get("runs") or []):
         words = shlex.split(str(run.get("command", "")))
-        if words[1:2] == [table] and "--worker" not in words:
+        if words[1:2] in ([table], ["sweep"]) and "--worker" not in words:
             return words[1:]
     raise RetestError(f"no run in the folder's metadata.json measured {table}; cannot tell how to measure it again")
 
@@ -74,24 +73,30 @@ def retest(folder: Path, *, sample: int, seed: int, tables: tuple[str, ...], sto
     with ResultStore(folder, store_metadata, resume=True) as store:
         out = folder / RETEST_FOLDER
         shutil.rmtree(out, ignore_errors=True)  # each retest starts afresh, in a folder of its own
-        results = []
-        for table in tables:
-            if not rows[table]:
-                continue
-            chosen = choose(rows[table], sample, seed)
-            command = stored_command(metadata, table)
-            out.mkdir(parents=True, exist_ok=True)
-            keys = out / f"{table}-{KEYS_FILE}"
-            keys.write_text("".join(f"{row['config_key']}\n" for row in chosen), encoding="utf-8")
-            argv = [*command, "--out", str(out / table), "--keys", str(keys)]
-            print(f"retest: measuring {len(chosen)} {table} configuration(s) again", file=sys.stderr)
+        chosen = {table: choose(rows[table], sample, seed) for table in tables if rows[table]}
+        # Tables measured by one command (validate sweep) are measured again by one run of it.
+        commands: dict[tuple[str, ...], list[str]] = {}
+        for table in chosen:
+            commands.setdefault(tuple(stored_command(metadata, table)), []).append(table)
+        out.mkdir(parents=True, exist_ok=True)
+        for number, (command, measured_tables) in enumerate(commands.items(), 1):
+            keys = out / f"keys-{number}.txt"
+            keys.write_text(
+                "".join(f"{row['config_key']}\n" for t in measured_tables for row in chosen[t]), encoding="utf-8"
+            )
+            argv = [*command, "--out", str(out / f"run-{number}"), "--keys", str(keys)]
+            count = sum(len(chosen[table]) for table in measured_tables)
+            print(f"retest: measuring {count} configuration(s) of {', '.join(measured_tables)} again", file=sys.stderr)
             done = subprocess.run([sys.executable, "-m", "validate", *argv], stdout=subprocess.DEVNULL, check=False)
             if done.returncode not in (0, 1):  # 1: a cross-check failed; its row is an error, not compared
                 raise RetestError(
                     f"measuring again (validate {shlex.join(argv)}) failed with exit status {done.returncode}"
                 )
-            again = {str(row["config_key"]): row for row in read_database(out / table, table)}
-            results.append(agreement(table, chosen, again))
+        results = []
+        for number, measured_tables in enumerate(commands.values(), 1):
+            for table in measured_tables:
+                again = {str(row["config_key"]): row for row in read_database(out / f"run-{number}", table)}
+                results.append(agreement(table, chosen[table], again))
         store.write_file(RETEST_FILE, json.dumps({"tables": results}, indent=2, allow_nan=False) + "\n")
     return results
 

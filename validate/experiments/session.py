@@ -52,6 +52,17 @@ EXPERIMENTS = {
         uses_device_profile=True,
     ),
 }
+#: Commands that run several experiments in the same worker processes (one framework import each).
+SWEEPS = {"sweep": ("seed", "factorizations")}
+
+
+def experiments_of(name: str) -> list[Experiment]:
+    return [EXPERIMENTS[part] for part in SWEEPS.get(name, (name,))]
+
+
+def experiment_for(config) -> Experiment:
+    """The experiment a configuration of a (mixed) plan belongs to."""
+    return EXPERIMENTS[process_runs.table_of(config)]
 
 
 def timing_policy(chosen: plans.Preset) -> TimingPolicy:
@@ -72,20 +83,21 @@ def machine_metadata(backend: Backend) -> dict:
     return environment.machine_info(facts)
 
 
-def open_store(args, table: str | None, threads: dict, argv: list[str], backend: Backend) -> ResultStore:
-    """The results folder, refusing to overwrite this experiment's table without --resume.
+def open_store(args, tables: list[str], threads: dict, argv: list[str], backend: Backend) -> ResultStore:
+    """The results folder, refusing to overwrite these experiments' tables without --resume.
 
     Experiments share a folder, so the store is always opened for resuming;
-    only a table of this experiment's own that already holds rows needs --resume.
+    only a table of this run's own that already holds rows needs --resume.
     What opening repaired is printed: nothing is dropped without saying so.
     """
     metadata = {"machine": machine_metadata(backend), **environment.run_info(["validate", *argv], threads)}
     store = ResultStore(args.out, metadata, resume=True)
-    if table is not None and store.completed_keys(table) and not args.resume:
-        store.close()
-        raise ResultsExistError(
-            f"{args.out} already holds {table} results; pass --resume to continue them or choose another --out"
-        )
+    for table in tables:
+        if store.completed_keys(table) and not args.resume:
+            store.close()
+            raise ResultsExistError(
+                f"{args.out} already holds {table} results; pass --resume to continue them or choose another --out"
+            )
     for repair in store.repairs:
         print(f"validate: {args.out}: {repair}", file=sys.stderr)
     return store
@@ -135,36 +147,43 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
     measuring is done by worker processes (:func:`run_worker`), each into its
     own folder under ``<out>/processes``; their rows are then combined, one row
     per configuration, into ``--out`` (:mod:`validate.experiments.pooling`).
+    ``name`` is an experiment or a sweep of several (``sweep``: seed and factorizations).
     """
     if getattr(args, "worker", None):
         return run_worker(name, chosen, args, argv, backend)
-    experiment = EXPERIMENTS[name]
+    experiments = experiments_of(name)
     threads = backend.configure_threads(args.threads, args.inter_threads)
     devices, notice = backend.resolve_devices(args.device)
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
-    with open_store(args, experiment.table, threads, argv, backend) as store:
-        profiles = device_profiles(args, devices, backend) if experiment.uses_device_profile else {}
-        plan = experiment_plan(experiment, chosen, devices, args, backend)
-        done = store.completed_keys(experiment.table)
+    with open_store(args, [experiment.table for experiment in experiments], threads, argv, backend) as store:
+        uses_profile = any(experiment.uses_device_profile for experiment in experiments)
+        profiles = device_profiles(args, devices, backend) if uses_profile else {}
+        plan = experiment_plan(experiments, chosen, devices, args, backend)
+        done = {key for experiment in experiments for key in store.completed_keys(experiment.table)}
         todo = [config for config in plan if config.key not in done]
-        count = processes_of(args, chosen)
         clock = environment.RunClock()
         measured = process_runs.measure_in_processes(
-            store, experiment.table, todo, count, args=args, argv=argv, skipped=len(plan) - len(todo)
+            store, todo, processes_of(args, chosen), args=args, argv=argv, skipped=len(plan) - len(todo)
         )
         failed_checks = 0
-        for outcome in pooling.pool(experiment.table, todo, measured.rows, measured.samples, profiles=profiles):
-            store.record(outcome.row["config_key"], experiment.table, [outcome.row], outcome.samples)
-            failed_checks += outcome.check_failed
+        for experiment in experiments:
+            own = [config for config in todo if experiment_for(config) is experiment]
+            own_keys = {config.key for config in own}
+            process_rows = [{key: row for key, row in rows.items() if key in own_keys} for rows in measured.rows]
+            for outcome in pooling.pool(experiment.table, own, process_rows, measured.samples, profiles=profiles):
+                store.record(outcome.row["config_key"], experiment.table, [outcome.row], outcome.samples)
+                failed_checks += outcome.check_failed
         facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts()
         store.finish_run(facts)
         print(_time_split(facts), file=sys.stderr)
         keys = {config.key for config in plan}
-        rows = [row for row in store.read(experiment.table) if row["config_key"] in keys]
-        print(experiment.summarise(rows))
-        for device, profile in profiles.items():
-            report_accuracy(store, device, profile, [row for row in rows if row["device"] == device])
+        for experiment in experiments:
+            rows = [row for row in store.read(experiment.table) if row["config_key"] in keys]
+            print(experiment.summarise(rows))
+            if experiment.uses_device_profile:
+                for device, profile in profiles.items():
+                    report_accuracy(store, device, profile, [row for row in rows if row["device"] == device])
     print(f"results: {args.out.resolve()}")
     if failed_checks:
         print(
@@ -181,9 +200,11 @@ def processes_of(args, chosen: plans.Preset) -> int:
     return getattr(args, "processes", None) or chosen.processes
 
 
-def experiment_plan(experiment: Experiment, chosen: plans.Preset, devices: list[str], args, backend: Backend) -> list:
+def experiment_plan(
+    experiments: list[Experiment], chosen: plans.Preset, devices: list[str], args, backend: Backend
+) -> list:
     """The plan, this machine's shard of it, and (in a worker) only the keys it was given."""
-    plan = experiment.plan(chosen, devices, backend=backend.name)
+    plan = [config for experiment in experiments for config in experiment.plan(chosen, devices, backend=backend.name)]
     if getattr(args, "shard", None):
         plan = plans.shard(plan, *args.shard)
     keys_file = getattr(args, "keys", None)
@@ -201,12 +222,12 @@ def run_worker(name: str, chosen: plans.Preset, args, argv: list[str], backend: 
     worker 1 cross-checks: the counts do not change between processes.
     """
     index, count = args.worker
-    experiment = EXPERIMENTS[name]
+    experiments = experiments_of(name)
     threads = backend.configure_threads(args.threads, args.inter_threads)
     devices, _ = backend.resolve_devices(args.device)
-    with open_store(args, None, threads, argv, backend) as store:
-        plan = process_runs.worker_order(experiment_plan(experiment, chosen, devices, args, backend), index)
-        done = store.completed_keys(experiment.table)
+    with open_store(args, [], threads, argv, backend) as store:
+        plan = process_runs.worker_order(experiment_plan(experiments, chosen, devices, args, backend), index)
+        done = {key for experiment in experiments for key in store.completed_keys(experiment.table)}
         policy = process_runs.per_process_policy(timing_policy(chosen), count)
         # The framework's objects stay alive all run: freezing them keeps every later garbage
         # collection (Keras's clear_session runs one per configuration) from walking them again.
@@ -217,6 +238,7 @@ def run_worker(name: str, chosen: plans.Preset, args, argv: list[str], backend: 
             if config.key in done:
                 continue
             workers.announce(workers.MEASURING, config.key)
+            experiment = experiment_for(config)
             outcome = experiment.measure(config, policy, backend=backend, cross_check=index == 1)
             store.record(config.key, experiment.table, [outcome.row], outcome.samples)
             timed += runner.timed_seconds(outcome)
@@ -262,7 +284,7 @@ def run_calibration(chosen_name: str, args, argv: list[str], backend: Backend) -
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
     policy = timing_policy(plans.preset(chosen_name, budget_seconds=args.budget))
-    with open_store(args, None, threads, argv, backend) as store:
+    with open_store(args, [], threads, argv, backend) as store:
         for device in devices:
             check_profile_backend(profile_path(args.out, device), backend)
             with Progress(len(calibration_layers(chosen_name))) as progress:

@@ -82,6 +82,8 @@ def supervise(
         if outcome == "done":
             return lost
         if current is None:
+            if finished:  # it ended between two configurations: nothing was lost, start it again
+                continue
             raise WorkerError(f"{name} {outcome} before measuring anything")
         loss = Lost(current, f"{name} {outcome} while measuring this configuration")
         on_lost(loss)

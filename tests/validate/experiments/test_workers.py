@@ -13,7 +13,7 @@ from validate.experiments.workers import WorkerError, supervise
 FAKE_WORKER = textwrap.dedent(
     """
     import os, pathlib, signal, sys, time
-    store, crash, hang = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    store, crash, hang, between = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     done = set(store.read_text().split()) if store.exists() else set()
     for key in ["a", "b", "c", "d"]:
         if key in done:
@@ -26,12 +26,16 @@ FAKE_WORKER = textwrap.dedent(
         with store.open("a") as handle:
             handle.write(key + "\\n")
         print("measured", key, flush=True)
+        marker = store.with_suffix(".died")
+        if key == between and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)  # after one configuration, before the next
     print("clock 2.5 1.5", flush=True)
     """
 )
 
 
-def run_fake(tmp_path, crash="", hang="", timeout=30.0):
+def run_fake(tmp_path, crash="", hang="", between="", timeout=30.0):
     script = tmp_path / "worker.py"
     script.write_text(FAKE_WORKER)
     store = tmp_path / "done.txt"
@@ -39,7 +43,7 @@ def run_fake(tmp_path, crash="", hang="", timeout=30.0):
 
     def launch():
         return subprocess.Popen(
-            [sys.executable, str(script), str(store), crash, hang], stdout=subprocess.PIPE, text=True,
+            [sys.executable, str(script), str(store), crash, hang, between], stdout=subprocess.PIPE, text=True,
             start_new_session=True,
         )  # fmt: skip
 
@@ -76,6 +80,11 @@ def test_a_worker_that_hangs_is_killed_and_restarted(tmp_path):
     assert [loss.key for loss in lost] == ["c"]
     assert lost[0].reason == "worker process 2 hung (no progress for 2 s; killed) while measuring this configuration"
     assert measured == ["a", "b", "d"]
+
+
+def test_a_worker_that_dies_between_configurations_loses_nothing(tmp_path):
+    lost, measured, clocks = run_fake(tmp_path, between="b")
+    assert lost == [] and measured == ["a", "b", "c", "d"] and clocks == [(2.5, 1.5)]
 
 
 def test_a_worker_that_cannot_start_is_an_error_not_a_loop(tmp_path):

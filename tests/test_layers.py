@@ -1,7 +1,7 @@
 """The import layering, read from the source (every import, lazy ones inside functions included).
 
 costmodel            the theory: no validate, no framework, no pandas/matplotlib
-validate.harness     timing and statistics: numpy, the standard library and costmodel.checks only
+validate.harness     timing and statistics: numpy, scipy, the standard library and costmodel.checks only
 validate.frameworks  backends, Keras building, cross-checks: no experiments, results or report
 validate.results     schema, store, summaries: no framework, no experiments, no report
 validate.experiments plans, runner, calibration, session: anything below it

@@ -129,6 +129,18 @@ def add_process_options(parser: argparse.ArgumentParser) -> None:
 MAX_PROCESSES = 32
 
 
+def add_measuring_options(parser: argparse.ArgumentParser, *, device_profile: bool = False) -> None:
+    """What every command that measures configurations in worker processes takes."""
+    if device_profile:
+        parser.add_argument(
+            "--device-profile",
+            type=pathlib.Path,
+            help="latency-model profile (default: device_profile_<device>.json in --out)",
+        )
+    add_common_options(parser)
+    add_process_options(parser)
+
+
 def _process_count(text: str) -> int:
     count = positive_int(text)
     if count > MAX_PROCESSES:
@@ -149,8 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="the seed's 16-layer networks, graph and predict mode")
     seed.add_argument("--filters", type=positive_ints, help="e.g. 8,16,32,64")
     seed.add_argument("--modes", type=_modes, help=MODES_HELP)
-    add_common_options(seed)
-    add_process_options(seed)
+    add_measuring_options(seed)
     factor = commands.add_parser("factorizations", help="original vs factorized stacks, interleaved")
     factor.add_argument("--cases", type=_cases, help="e.g. 5x5:stack,3:stack:m=2,7:asymmetric")
     factor.add_argument("--modes", type=_modes, help=MODES_HELP)
@@ -159,23 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     factor.add_argument("--batches", type=positive_ints, help="e.g. 1,8")
     factor.add_argument("--repeats", type=positive_int, help="how many times each block is stacked")
     factor.add_argument("--activation", type=_activations, help="none, relu or none,relu")
-    factor.add_argument(
-        "--device-profile",
-        type=pathlib.Path,
-        help="latency-model profile (default: device_profile_<device>.json in --out)",
-    )
-    add_common_options(factor)
-    add_process_options(factor)
+    add_measuring_options(factor, device_profile=True)
     sweep = commands.add_parser(
         "sweep", help="the seed's experiment and the factorization sweep of a preset, in the same worker processes"
     )
-    sweep.add_argument(
-        "--device-profile",
-        type=pathlib.Path,
-        help="latency-model profile (default: device_profile_<device>.json in --out)",
-    )
-    add_common_options(sweep)
-    add_process_options(sweep)
+    add_measuring_options(sweep, device_profile=True)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     add_common_options(calibrate)
     retest = commands.add_parser("retest", help="measure a sample of a results folder again and report the agreement")

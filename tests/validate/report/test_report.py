@@ -138,10 +138,21 @@ def write_results(folder, machine=MACHINE, device="cpu", columns=FACTORIZATION_C
                   extra={"seconds_per_mac": 2e-11, "calibration_residuals": residuals,
                          "machine": machine}).save(folder / f"device_profile_{device}.json")
     write_networks(folder, device)
+    write_retest(folder)
     run = {"started": "2026-11-28T19:13:47+00:00", "command": "validate factorizations --preset quick",
            "threads": {"intra_op": 0, "inter_op": 0}, "tf_enable_onednn_opts": None}
     (folder / "metadata.json").write_text(json.dumps({"machine": machine, "runs": [run]}))
     return folder
+
+
+def write_retest(folder):
+    """What ``validate retest`` stores: the agreement of three configurations measured again."""
+    from validate.results.agreement import RETEST_FILE, agreement
+
+    stored = [{"config_key": f"k{index}", "measured_ratio": 0.5, "ratio_ci_low": 0.47, "ratio_ci_high": 0.53,
+               "rerun_low": 0.45, "rerun_high": 0.55, "error": ""} for index in range(3)]
+    again = {f"k{index}": {"measured_ratio": value, "error": ""} for index, value in enumerate((0.5, 0.52, 0.6))}
+    (folder / RETEST_FILE).write_text(json.dumps({"tables": [agreement("factorizations", stored, again)]}))
 
 
 def write_networks(folder, device):
@@ -288,7 +299,7 @@ def test_every_chart_is_saved_as_png_and_svg(built, name):
 EXPECTED_TABLE_ROWS = {"literature": 6, "divergence": MEASURED_ROWS, "accuracy": 4,
                        # 2017 CPU and GPU seconds and ratios, published theory, cost model; then per mode
                        "seed_2017": 6 + 2 * len(SEED_MODES), "environment": 1,
-                       "networks": 1, "networks_papers": 1}
+                       "networks": 1, "networks_papers": 1, "reproducibility": 1}
 
 
 @pytest.mark.parametrize("name", list(TABLE_PARTS))
@@ -431,3 +442,10 @@ def test_text_from_the_data_cannot_inject_markdown(tmp_path):
         assert not re.search(r"(?<!\\)" + re.escape(raw), markdown), raw
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_reproducibility_table_shows_the_retest(loaded):
+    (row,) = tables.reproducibility_table(loaded).to_dict("records")
+    assert row["table"] == "factorizations" and row["configurations"] == 3
+    assert row["inside 95% CI (%)"] == pytest.approx(200 / 3)  # 0.5 and 0.52 in [0.47, 0.53]; 0.6 not
+    assert row["within ±10% (%)"] == pytest.approx(200 / 3) and row["median rerun width (%)"] == pytest.approx(20)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
+import signal
 import sys
+import threading
 from typing import Any
 
 from costmodel.checks import OneLineParser, UsageError, positive_int, positive_ints, positive_seconds
@@ -239,8 +241,25 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run an experiment; 0 when every configuration passed its cross-checks."""
+    # A terminated or hung-up run stops as Ctrl-C does: its worker process is killed, not orphaned.
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        signals = []
+    previous = {number: signal.signal(number, _interrupt) for number in signals}
+    try:
+        return _run(argv)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.experiment == "retest":

@@ -230,7 +230,8 @@ def test_the_old_option_name_profile_still_works_with_a_notice():
 
 @pytest.mark.tensorflow
 @pytest.mark.slow
-def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path, signal_name):
     import signal
     import sqlite3
     import subprocess
@@ -251,7 +252,7 @@ def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path):
                 stored = db.execute("SELECT COUNT(*) FROM seed").fetchone()[0]
         except sqlite3.Error:
             pass
-    child.send_signal(signal.SIGINT)
+    child.send_signal(getattr(signal, signal_name))  # Ctrl-C, or a terminated job
     _, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
     assert "Traceback" not in err

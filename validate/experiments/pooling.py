@@ -24,7 +24,6 @@ from validate.results.divergence import judge
 TIMED = {"seed": (("", "network"),), "factorizations": (("original_", "original"), ("factorized_", "factorized"))}
 #: The rerun interval's columns, per table.
 RERUN = {"seed": ("rerun_low_seconds", "rerun_high_seconds"), "factorizations": ("rerun_low", "rerun_high")}
-CROSS_CHECK_FAILURE = "CrossCheckError"
 
 
 def pool(
@@ -62,10 +61,11 @@ def pool(
             samples.setdefault(sample["config_key"], []).append({**sample, "process": k + 1})
     outcomes = []
     for config in plan:
-        errors = [f"process {k}: {row['error']}" for k, row in measured[config.key] if row.get("error")]
+        failed = [(k, row["error"]) for k, row in measured[config.key] if row.get("error")]
+        errors = [f"process {k}: {error}" for k, error in failed]
         missing = [k + 1 for k, rows in enumerate(process_rows) if config.key not in rows]
         errors += [f"process {k}: no row (it stopped before this configuration)" for k in missing]
-        checked_failed = any(CROSS_CHECK_FAILURE in error for error in errors)
+        checked_failed = any(runner.is_cross_check_failure(error) for _, error in failed)
         rows = good[config.key]
         if not rows or checked_failed:
             reason = "; ".join(errors) or "no process measured it"

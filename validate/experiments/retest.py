@@ -96,6 +96,12 @@ def retest(folder: Path, *, sample: int, seed: int, tables: tuple[str, ...], sto
         for number, measured_tables in enumerate(commands.values(), 1):
             for table in measured_tables:
                 again = {str(row["config_key"]): row for row in read_database(out / f"run-{number}", table)}
+                missing = [row["config_key"] for row in chosen[table] if row["config_key"] not in again]
+                if missing:
+                    raise RetestError(
+                        f"measuring again stored no row for {len(missing)} {table} configuration(s), e.g. "
+                        f"{missing[0]}; see {out / f'run-{number}'}"
+                    )
                 results.append(agreement(table, chosen[table], again))
         store.write_file(RETEST_FILE, json.dumps({"tables": results}, indent=2, allow_nan=False) + "\n")
     return results

@@ -80,6 +80,15 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}"[:500]
 
 
+#: How an error row says that the configuration failed a cross-check against the cost model (any kind
+#: of check: parameters, FLOPs, uncounted ops, equivalence), so that a row read back knows it.
+CROSS_CHECK_FAILED = "cross-check failed: "
+
+
+def is_cross_check_failure(error: str) -> bool:
+    return error.startswith(CROSS_CHECK_FAILED)
+
+
 def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
     """Turn any failure of one configuration into an error row, so the sweep goes on."""
 
@@ -88,7 +97,8 @@ def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
         try:
             return measure_config(config, policy, **context)
         except crosscheck.CrossCheckError as error:
-            return Outcome(identity(config) | {"error": _error_text(error)}, [], check_failed=True)
+            failure = CROSS_CHECK_FAILED + _error_text(error)
+            return Outcome(identity(config) | {"error": failure[:500]}, [], check_failed=True)
         except Exception as error:  # OOM, a missing kernel: recorded, not fatal
             traceback.print_exc(limit=0)
             return Outcome(identity(config) | {"error": _error_text(error)}, [])

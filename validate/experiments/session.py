@@ -164,16 +164,20 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
         todo = [config for config in plan if config.key not in done]
         clock = environment.RunClock()
         measured = process_runs.measure_in_processes(
-            store, todo, processes_of(args, chosen), args=args, argv=argv, skipped=len(plan) - len(todo)
+            store, plan, todo, processes_of(args, chosen), args=args, argv=argv
         )
         failed_checks = 0
+        todo_keys = {config.key for config in todo}
+        held = {key for rows in measured.rows for key in rows}
         for experiment in experiments:
-            own = [config for config in todo if experiment_for(config) is experiment]
+            # Everything the workers hold is pooled (all variances inform each interval); what is new is stored.
+            own = [c for c in plan if experiment_for(c) is experiment and (c.key in todo_keys or c.key in held)]
             own_keys = {config.key for config in own}
             process_rows = [{key: row for key, row in rows.items() if key in own_keys} for rows in measured.rows]
             for outcome in pooling.pool(experiment.table, own, process_rows, measured.samples, profiles=profiles):
-                store.record(outcome.row["config_key"], experiment.table, [outcome.row], outcome.samples)
-                failed_checks += outcome.check_failed
+                if outcome.row["config_key"] in todo_keys:
+                    store.record(outcome.row["config_key"], experiment.table, [outcome.row], outcome.samples)
+                    failed_checks += outcome.check_failed
         facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts()
         store.finish_run(facts)
         print(_time_split(facts), file=sys.stderr)

@@ -93,40 +93,58 @@ def supervise(
             raise WorkerError(f"{name} lost {consecutive} configurations in a row; giving up on it")
 
 
+class _Progress:
+    """What a worker has said so far: the configuration it is on, how many it finished, whether it ended."""
+
+    def __init__(self, on_measured, on_clock) -> None:
+        self.current: str | None = None
+        self.finished = 0
+        self.clocked = False  # its last line: everything it was given is stored
+        self._on_measured, self._on_clock = on_measured, on_clock
+
+    def read(self, line: str) -> None:
+        line = line.rstrip("\n")
+        if line.startswith(MEASURING):
+            self.current = line[len(MEASURING) :]
+        elif line.startswith(MEASURED):
+            self._on_measured(line[len(MEASURED) :])
+            self.current = None
+            self.finished += 1
+        elif line.startswith(CLOCK):
+            wall, timed = line[len(CLOCK) :].split()
+            self._on_clock(float(wall), float(timed))
+            self.clocked = True
+
+
 def _follow(process: subprocess.Popen, timeout_seconds: float, on_measured, on_clock):
     """(key being measured when it ended or None, "done" | "died (...)" | "hung (...)", how many finished).
 
     A thread reads the worker's lines into a queue, so that waiting for the next one can time out
-    (``select`` on a buffered pipe would miss lines already read into the buffer).
+    (``select`` on a buffered pipe would miss lines already read into the buffer).  A worker that
+    said its last line is done, whatever its exit status (a framework may crash on the way out).
     """
     assert process.stdout is not None
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
     reader.start()
-    current: str | None = None
-    finished = 0
+    said = _Progress(on_measured, on_clock)
     while True:
         try:
             line = lines.get(timeout=timeout_seconds)
         except queue.Empty:
             _kill(process)
             reader.join()
-            return current, f"hung (no progress for {timeout_seconds:g} s; killed)", finished
+            while (late := lines.get()) is not None:  # what it wrote just before it was killed
+                said.read(late)
+            outcome = "done" if said.clocked else f"hung (no progress for {timeout_seconds:g} s; killed)"
+            return said.current, outcome, said.finished
         if line is None:  # end of output: the worker exited
             break
-        line = line.rstrip("\n")
-        if line.startswith(MEASURING):
-            current = line[len(MEASURING) :]
-        elif line.startswith(MEASURED):
-            on_measured(line[len(MEASURED) :])
-            current = None
-            finished += 1
-        elif line.startswith(CLOCK):
-            wall, timed = line[len(CLOCK) :].split()
-            on_clock(float(wall), float(timed))
+        said.read(line)
     status = process.wait()
     reader.join()
-    return current, "done" if status == 0 else f"died ({_describe(status)})", finished
+    outcome = "done" if status == 0 or said.clocked else f"died ({_describe(status)})"
+    return said.current, outcome, said.finished
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:

@@ -91,6 +91,7 @@ class Prior:
 
     variance: float
     degrees_of_freedom: float  # math.inf: every configuration varies alike; 0: no sharing
+    pooled_degrees_of_freedom: float = math.inf  # all configurations' together: what the prior can be worth
 
 
 def moderated_prior(variances: Sequence[float], degrees: Sequence[int]) -> Prior:
@@ -107,15 +108,16 @@ def moderated_prior(variances: Sequence[float], degrees: Sequence[int]) -> Prior
     """
     s2 = np.maximum(np.asarray(variances, dtype=float), _VARIANCE_FLOOR)
     d = np.asarray(degrees, dtype=float)
+    pooled = float(np.sum(d))
     if s2.size < 3:
-        return Prior(float(np.mean(s2)) if s2.size else 0.0, 0.0)
+        return Prior(float(np.mean(s2)) if s2.size else 0.0, 0.0, pooled)
     corrected = np.log(s2) - special.digamma(d / 2) + np.log(d / 2)
     mean = float(np.mean(corrected))
     spread = float(np.var(corrected, ddof=1) - np.mean(special.polygamma(1, d / 2)))
     if spread <= 0:
-        return Prior(math.exp(mean), math.inf)
+        return Prior(math.exp(mean), math.inf, pooled)
     d0 = 2 * _trigamma_inverse(spread)
-    return Prior(math.exp(mean + special.digamma(d0 / 2) - math.log(d0 / 2)), d0)
+    return Prior(math.exp(mean + special.digamma(d0 / 2) - math.log(d0 / 2)), d0, pooled)
 
 
 def combine_processes(values: Mapping[str, Sequence[float]], *, confidence: float = 0.95) -> dict[str, Combined | None]:
@@ -164,10 +166,13 @@ def _combine(y: np.ndarray, prior: Prior, confidence: float) -> Combined:
     own_degrees = y.size - 1
     own_variance = max(float(np.var(y, ddof=1)), _VARIANCE_FLOOR)
     if math.isinf(prior.degrees_of_freedom):
-        variance, degrees = prior.variance, math.inf
+        variance = prior.variance
     else:
-        degrees = prior.degrees_of_freedom + own_degrees
-        variance = (prior.degrees_of_freedom * prior.variance + own_degrees * own_variance) / degrees
+        total = prior.degrees_of_freedom + own_degrees
+        variance = (prior.degrees_of_freedom * prior.variance + own_degrees * own_variance) / total
+    # As limma does: the prior is estimated from the configurations themselves, so the interval is
+    # worth no more degrees of freedom than all of them have together.
+    degrees = min(prior.degrees_of_freedom + own_degrees, prior.pooled_degrees_of_freedom)
     quantile = float(stats.t.ppf(0.5 + confidence / 2, degrees))  # the normal quantile at inf
     mean = float(np.mean(y))
     half = quantile * math.sqrt(variance / y.size)

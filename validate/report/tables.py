@@ -146,7 +146,7 @@ def reproducibility_table(results: Results) -> pd.DataFrame:
                 "within ±5% (%)": 100 * entry["within_5_percent"],
                 "within ±10% (%)": 100 * entry["within_10_percent"],
                 "median change (%)": 100 * entry["median_absolute_change"],
-                "median CI width (%)": 100 * entry["median_confidence_width"],
+                "median CI width (%)": _percent(entry.get("median_confidence_width")),
                 "median rerun width (%)": _percent(entry.get("median_rerun_width")),
             })
     return pd.DataFrame(rows)

@@ -37,16 +37,20 @@ def agreement(table: str, first: list[dict], second: dict[str, dict]) -> dict:
         "within_5_percent": _share(abs(change) <= 0.05 for change in changes),
         "within_10_percent": _share(abs(change) <= 0.10 for change in changes),
         "median_absolute_change": statistics.median(abs(change) for change in changes),
-        "median_confidence_width": statistics.median((old[high] - old[low]) / old[value] for old, _ in pairs),
-        "median_rerun_width": statistics.median((old[rerun_high] - old[rerun_low]) / old[value] for old, _ in rerun)
-        if rerun
-        else None,
+        "median_confidence_width": _median_width([(old[low], old[high], old[value]) for old, _ in pairs]),
+        "median_rerun_width": _median_width([(old[rerun_low], old[rerun_high], old[value]) for old, _ in rerun]),
         "rows": [
             {"config_key": old["config_key"], "stored": old[value], "low": old[low], "high": old[high],
              "rerun_low": old[rerun_low], "rerun_high": old[rerun_high], "retest": new[value]}
             for old, new in pairs
         ],
     }  # fmt: skip
+
+
+def _median_width(intervals: list[tuple[float, float, float]]) -> float | None:
+    """Median of (high - low) / value over the bounded intervals (one process, few samples: unbounded)."""
+    widths = [(high - low) / value for low, high, value in intervals if math.isfinite(high - low)]
+    return statistics.median(widths) if widths else None
 
 
 def _share(flags) -> float:
@@ -68,7 +72,7 @@ def summary(results: list[dict]) -> str:
             + (f", inside the rerun interval {rerun:.0%}" if rerun is not None else "")
             + f"; within ±5% {entry['within_5_percent']:.0%}, within ±10% {entry['within_10_percent']:.0%}; "
             f"median change {entry['median_absolute_change']:.1%}; median interval width "
-            f"{entry['median_confidence_width']:.1%}"
+            + (f"{entry['median_confidence_width']:.1%}" if entry["median_confidence_width"] is not None else "-")
             + (f" (rerun {entry['median_rerun_width']:.1%})" if entry["median_rerun_width"] is not None else "")
         )
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 import pytest
 
 from validate.experiments import plans, pooling, runner
+from validate.frameworks import crosscheck
 from validate.harness.stats import Measurement
 from validate.results import schema
 
@@ -83,14 +84,24 @@ def test_a_configuration_no_process_measured_is_an_error_row():
     assert not outcome.check_failed and outcome.samples == []
 
 
-def test_a_failed_cross_check_fails_the_configuration():
+@pytest.mark.tensorflow  # guarded() clears Keras's session
+@pytest.mark.parametrize(
+    "error", [crosscheck.CrossCheckError("params 10 != 12"), crosscheck.UncountedOpsError("2 ops not counted")]
+)
+def test_a_failed_cross_check_fails_the_configuration(error):
     config = PLAN[0]
+
+    @runner.guarded
+    def failing_check(config, policy):
+        raise error
+
+    failure = failing_check(config, None).row["error"]
     rows = [
-        {config.key: process_row(config, 0.0, checked=True, error="CrossCheckError: params 10 != 12")},
+        {config.key: process_row(config, 0.0, checked=True, error=failure)},
         {config.key: process_row(config, 0.5, checked=False)},
     ]
     (outcome,) = pooling.pool("factorizations", [config], rows, [[], []])
-    assert outcome.check_failed and "CrossCheckError" in outcome.row["error"]
+    assert outcome.check_failed and f"process 1: {failure}" in outcome.row["error"]
 
 
 def test_one_process_keeps_its_own_interval():

@@ -31,6 +31,8 @@ FAKE_WORKER = textwrap.dedent(
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)  # after one configuration, before the next
     print("clock 2.5 1.5", flush=True)
+    if os.environ.get("CRASH_AT_EXIT"):
+        os.kill(os.getpid(), signal.SIGSEGV)
     """
 )
 
@@ -84,6 +86,12 @@ def test_a_worker_that_hangs_is_killed_and_restarted(tmp_path):
 
 def test_a_worker_that_dies_between_configurations_loses_nothing(tmp_path):
     lost, measured, clocks = run_fake(tmp_path, between="b")
+    assert lost == [] and measured == ["a", "b", "c", "d"] and clocks == [(2.5, 1.5)]
+
+
+def test_a_worker_that_crashes_after_its_last_line_is_done(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRASH_AT_EXIT", "1")
+    lost, measured, clocks = run_fake(tmp_path)
     assert lost == [] and measured == ["a", "b", "c", "d"] and clocks == [(2.5, 1.5)]
 
 

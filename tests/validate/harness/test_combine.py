@@ -97,10 +97,22 @@ def test_one_process_gives_no_combined_interval_and_bad_values_are_refused():
         combine_processes({"a": [0.5, 0.6]}, confidence=1.0)
 
 
-def test_identical_values_give_a_zero_width_that_is_not_nan():
+def test_identical_values_give_a_tiny_interval_that_is_not_nan():
     combined = combine_processes({"a": [0.5, 0.5, 0.5], "b": [0.7, 0.7, 0.7]})["a"]
-    assert combined.estimate == pytest.approx(0.5) and combined.low <= 0.5 <= combined.high
-    assert math.isfinite(combined.low) and math.isfinite(combined.high)
+    assert combined.estimate == pytest.approx(0.5)
+    assert 0.5 * (1 - 1e-4) < combined.low <= 0.5 <= combined.high < 0.5 * (1 + 1e-4)
+
+
+def test_few_configurations_of_two_processes_are_worth_only_their_pooled_degrees_of_freedom():
+    # Configurations of two processes each, varying alike: the prior is fully shared, but it rests
+    # on one degree of freedom per configuration, so 3 configurations give t(3) = 3.18 and 30 give
+    # t(30) = 2.04, on the same variance: the interval of the first is 1.56 times as wide.
+    pair = [1.0, 1.1]
+    few = combine_processes({f"c{index}": pair for index in range(3)})["c0"]
+    many = combine_processes({f"c{index}": pair for index in range(30)})["c0"]
+    assert (few.degrees_of_freedom, many.degrees_of_freedom) == (3, 30)
+    width = [math.log(entry.high / entry.estimate) for entry in (few, many)]
+    assert width[0] / width[1] == pytest.approx(3.1824 / 2.0423, rel=1e-3)
 
 
 def test_few_configurations_share_nothing():

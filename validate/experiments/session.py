@@ -265,7 +265,9 @@ def _time_split(facts: dict) -> str:
             f"; {facts['processes']} process(es) per configuration, measuring for {measuring:.1f} s "
             f"after their imports ({facts['timed_seconds'] / measuring:.0%} timed)"
         )
-    return line + (f"; other processes used {other:.0%} of the CPUs meanwhile" if other is not None else "")
+    line += f"; other processes used {other:.0%} of the CPUs meanwhile" if other is not None else ""
+    steal = facts.get("steal_share")
+    return line + (f", other virtual machines on the host {steal:.0%}" if steal is not None else "")
 
 
 def report_accuracy(store: ResultStore, device: str, profile: DeviceProfile, rows: list[dict]) -> None:

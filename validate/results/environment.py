@@ -227,8 +227,8 @@ def cpu_frequency(sysfs: str | os.PathLike[str] = "/sys/devices/system/cpu") -> 
     return {"mhz": megahertz, "governor": sorted(governors)}
 
 
-def busy_cpu_seconds(stat_path: str | os.PathLike[str] = "/proc/stat") -> float | None:
-    """CPU seconds all processes have spent busy since boot (Linux), or None where unreadable."""
+def _cpu_ticks(stat_path: str | os.PathLike[str]) -> list[int] | None:
+    """The first line of /proc/stat: user nice system idle iowait irq softirq steal ... (ticks)."""
     try:
         fields = Path(stat_path).read_text().splitlines()[0].split()
     except (OSError, IndexError):
@@ -236,11 +236,30 @@ def busy_cpu_seconds(stat_path: str | os.PathLike[str] = "/proc/stat") -> float 
     if not fields or fields[0] != "cpu":
         return None
     try:
-        ticks = [int(value) for value in fields[1:]]
+        return [int(value) for value in fields[1:]]
     except ValueError:
         return None
+
+
+def busy_cpu_seconds(stat_path: str | os.PathLike[str] = "/proc/stat") -> float | None:
+    """CPU seconds all processes have spent busy since boot (Linux), steal excluded, or None where unreadable."""
+    ticks = _cpu_ticks(stat_path)
+    if ticks is None:
+        return None
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return (sum(ticks[:7]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def steal_cpu_seconds(stat_path: str | os.PathLike[str] = "/proc/stat") -> float | None:
+    """CPU seconds the hypervisor gave to other virtual machines while this one wanted to run.
+
+    Other tenants of the host show up here, not as processes: a run during which it grows was
+    slowed by them.  None where unreadable (no /proc/stat, or a kernel without the column).
+    """
+    ticks = _cpu_ticks(stat_path)
+    if ticks is None or len(ticks) < 8:
+        return None
+    return ticks[7] / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_seconds() -> float:
@@ -253,18 +272,23 @@ class RunClock:
     """Wall seconds, the machine's load and other processes' CPU use, from the start of a run to its end.
 
     >>> clock = RunClock(wall=iter([10.0, 70.0]).__next__, busy=iter([100.0, 190.0]).__next__,
-    ...                  own=iter([5.0, 65.0]).__next__, cores=2)
+    ...                  own=iter([5.0, 65.0]).__next__, steal=iter([0.0, 6.0]).__next__, cores=2)
     >>> report = clock.finish(timed_seconds=30.0)
     >>> report["wall_seconds"], report["timed_seconds"], report["timed_share"], report["other_processes_cpu_share"]
     (60.0, 30.0, 0.5, 0.25)
+    >>> report["steal_share"]   # other virtual machines on the host took 5% of this one's CPU time
+    0.05
     """
 
-    def __init__(self, *, wall=None, busy=busy_cpu_seconds, own=own_cpu_seconds, cores: int | None = None) -> None:
+    def __init__(
+        self, *, wall=None, busy=busy_cpu_seconds, own=own_cpu_seconds, steal=steal_cpu_seconds, cores: int | None = None
+    ) -> None:
         self._wall = wall or time.monotonic
-        self._busy, self._own = busy, own
+        self._busy, self._own, self._steal = busy, own, steal
         self._cores = cores or os.cpu_count() or 1
         self.before = {"load_average_before": load_average(), "cpu_frequency_before": cpu_frequency()}
         self._started, self._busy_start, self._own_start = self._wall(), self._busy(), self._own()
+        self._steal_start = self._steal()
 
     def finish(self, *, timed_seconds: float) -> dict:
         """What the run's metadata records at its end (None where something is unreadable)."""
@@ -274,7 +298,10 @@ class RunClock:
         if busy is not None and self._busy_start is not None and wall > 0:
             other_seconds = max(0.0, (busy - self._busy_start) - (own - self._own_start))
             other = round(other_seconds / (wall * self._cores), 3)
+        steal, steal_share = self._steal(), None
+        if steal is not None and self._steal_start is not None and wall > 0:
+            steal_share = round(max(0.0, steal - self._steal_start) / (wall * self._cores), 3)
         return {**self.before, "load_average_after": load_average(), "cpu_frequency_after": cpu_frequency(),
                 "wall_seconds": round(wall, 3), "timed_seconds": round(timed_seconds, 3),
                 "timed_share": round(timed_seconds / wall, 3) if wall > 0 else None,
-                "other_processes_cpu_share": other}
+                "other_processes_cpu_share": other, "steal_share": steal_share}

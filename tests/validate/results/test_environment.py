@@ -169,18 +169,22 @@ def test_cpu_frequency_reads_sysfs_and_says_none_where_there_is_none(tmp_path):
     assert environment.cpu_frequency(tmp_path / "nothing") is None
 
 
-def test_busy_cpu_seconds_leaves_out_idle_and_iowait(tmp_path):
+def test_busy_cpu_seconds_leaves_out_idle_iowait_and_steal(tmp_path):
     stat = tmp_path / "stat"
-    stat.write_text("cpu  100 0 50 1000 30 0 10 0 0 0\ncpu0 1 2 3\n")
+    stat.write_text("cpu  100 0 50 1000 30 0 10 7 0 0\ncpu0 1 2 3\n")
     ticks = os.sysconf("SC_CLK_TCK")
     assert environment.busy_cpu_seconds(stat) == pytest.approx(160 / ticks)
+    assert environment.steal_cpu_seconds(stat) == pytest.approx(7 / ticks)
     stat.write_text("garbage")
     assert environment.busy_cpu_seconds(stat) is None
     assert environment.busy_cpu_seconds(tmp_path / "missing") is None
+    assert environment.steal_cpu_seconds(tmp_path / "missing") is None
 
 
 def test_a_run_clock_without_proc_reports_no_other_processes_share():
-    clock = environment.RunClock(wall=iter([0.0, 10.0]).__next__, busy=lambda: None, own=lambda: 0.0, cores=2)
+    clock = environment.RunClock(
+        wall=iter([0.0, 10.0]).__next__, busy=lambda: None, own=lambda: 0.0, steal=lambda: None, cores=2
+    )
     facts = clock.finish(timed_seconds=4.0)
-    assert facts["timed_share"] == 0.4 and facts["other_processes_cpu_share"] is None
+    assert facts["timed_share"] == 0.4 and facts["other_processes_cpu_share"] is None and facts["steal_share"] is None
     assert set(facts) >= {"load_average_before", "load_average_after", "cpu_frequency_before", "wall_seconds"}

@@ -63,7 +63,7 @@ if ! problem="$(KERAS_BACKEND=numpy "$PYTHON" -c "import keras" 2>&1)"; then
         "(bash scripts/fetch_gpu_wheels.sh where there is network)"
 fi
 
-# 3. Each backend present: it must see the GPU, then calibrate, seed, factorizations.
+# 3. Each backend present: it must see the GPU, then calibrate, then the sweep (seed, factorizations).
 failures=()
 measured=()
 for backend in tensorflow jax torch; do
@@ -80,7 +80,7 @@ print('; '.join(get_backend('$backend').gpu_names()))" 2>>"$LOG")"
     fi
     log "$backend: sees ${seen:-no GPU}"
     out="$RESULTS/$backend"
-    for experiment in calibrate seed factorizations; do
+    for experiment in calibrate sweep; do  # sweep: seed and factorizations in the same workers
         start=$SECONDS
         # --resume: a second run continues what the first left (calibrate ignores it).
         "$PYTHON" -m validate "$experiment" --backend "$backend" --preset "$PRESET" \

@@ -94,7 +94,8 @@ TABLE_PARTS = {
     "networks": Part("Networks: factorizations applied to a whole model",
                      "Each measured rewrite of a whole network (python -m validate network MODEL --apply RULES "
                      "--measure), end to end at batch 1, interleaved: its MAC ratio, the latency model's predicted "
-                     "time ratio (convolutions only), and the measured median time ratio with its 95% interval.",
+                     "time ratio (convolutions only), and the measured median time ratio with its 95% interval "
+                     "(from one process: unlike the sweep's, it leaves out the variation between processes).",
                      networks.has_networks, "no measured networks (python -m validate network MobileNet "
                      "--input-size 128 --apply fuse --measure)", compute=networks.networks_table),
     "networks_papers": Part("Networks: the MobileNet papers' tables reproduced",

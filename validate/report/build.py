@@ -83,7 +83,9 @@ TABLE_PARTS = {
                        compute=tables.divergence_table),
     "accuracy": Part("Latency model against the naive MACs model",
                      "Share of held-out predictions within ±10% and ±20% of the measurement, and the median "
-                     "absolute percentage error, for block latencies and time ratios.",
+                     "absolute percentage error, for block latencies and time ratios; test-retest (after "
+                     "python -m validate retest): the stored ratios scored against their rerun, the most a "
+                     "perfect model could reach on this machine.",
                      lambda results: not results.accuracy.empty,
                      "no accuracy scores (calibrate, then run factorizations into the same folder)",
                      compute=tables.accuracy_table),

@@ -172,6 +172,9 @@ def _read_folder(path: pathlib.Path) -> _Folder:
     folder.accuracy = [_read_csv(file, schema.ACCURACY) for file in sorted(path.glob(ACCURACY_PATTERN))]
     if (path / RETEST_FILE).exists():
         folder.retest = load_json_file(path / RETEST_FILE, what="retest results")
+        ceiling = agreement.ceiling(folder.retest)
+        if ceiling:
+            folder.accuracy.append(typed(ceiling, schema.ACCURACY))
     for file in sorted(path.glob(PROFILE_PATTERN)):
         profile = DeviceProfile.load(file)
         folder.profiles[profile.device] = profile

@@ -40,11 +40,37 @@ def agreement(table: str, first: list[dict], second: dict[str, dict]) -> dict:
         "median_confidence_width": _median_width([(old[low], old[high], old[value]) for old, _ in pairs]),
         "median_rerun_width": _median_width([(old[rerun_low], old[rerun_high], old[value]) for old, _ in rerun]),
         "rows": [
-            {"config_key": old["config_key"], "stored": old[value], "low": old[low], "high": old[high],
+            {"config_key": old["config_key"], "device": old.get("device"), "stored": old[value],
+             "low": old[low], "high": old[high],
              "rerun_low": old[rerun_low], "rerun_high": old[rerun_high], "retest": new[value]}
             for old, new in pairs
         ],
     }  # fmt: skip
+
+
+#: The accuracy table's name for the measurement scored against itself.
+TEST_RETEST = "test-retest"
+
+
+def ceiling(retest: dict) -> list[dict]:
+    """The test-retest rows of the accuracy table: the stored ratios "predicting" their rerun.
+
+    No model can predict a rerun better than the first measurement does, so these figures are the
+    ceiling a perfect latency model could reach on this machine (issue: a model's error is judged
+    against the measurement's own).  One row per device of the retested factorization rows.
+    """
+    from costmodel.calibration import accuracy
+
+    rows = []
+    for entry in retest.get("tables", []):
+        if entry.get("table") != "factorizations" or not entry.get("compared"):
+            continue
+        devices = sorted({row["device"] for row in entry["rows"] if row.get("device")})
+        for device in devices:
+            pairs = [(row["stored"], row["retest"]) for row in entry["rows"] if row.get("device") == device]
+            scores = accuracy([stored for stored, _ in pairs], [again for _, again in pairs])
+            rows.append({"device": device, "model": TEST_RETEST, "quantity": "time ratio", **scores})
+    return rows
 
 
 def _median_width(intervals: list[tuple[float, float, float]]) -> float | None:

@@ -149,7 +149,7 @@ def write_retest(folder):
     """What ``validate retest`` stores: the agreement of three configurations measured again."""
     from validate.results.agreement import RETEST_FILE, agreement
 
-    stored = [{"config_key": f"k{index}", "measured_ratio": 0.5, "ratio_ci_low": 0.47, "ratio_ci_high": 0.53,
+    stored = [{"config_key": f"k{index}", "device": "cpu", "measured_ratio": 0.5, "ratio_ci_low": 0.47, "ratio_ci_high": 0.53,
                "rerun_low": 0.45, "rerun_high": 0.55, "error": ""} for index in range(3)]
     again = {f"k{index}": {"measured_ratio": value, "error": ""} for index, value in enumerate((0.5, 0.52, 0.6))}
     (folder / RETEST_FILE).write_text(json.dumps({"tables": [agreement("factorizations", stored, again)]}))
@@ -296,7 +296,7 @@ def test_every_chart_is_saved_as_png_and_svg(built, name):
 
 # --- tables ------------------------------------------------------------------------------------
 
-EXPECTED_TABLE_ROWS = {"literature": 6, "divergence": MEASURED_ROWS, "accuracy": 4,
+EXPECTED_TABLE_ROWS = {"literature": 6, "divergence": MEASURED_ROWS, "accuracy": 5,  # 2 models x 2, test-retest
                        # 2017 CPU and GPU seconds and ratios, published theory, cost model; then per mode
                        "seed_2017": 6 + 2 * len(SEED_MODES), "environment": 1,
                        "networks": 1, "networks_papers": 1, "reproducibility": 1}
@@ -449,3 +449,12 @@ def test_reproducibility_table_shows_the_retest(loaded):
     assert row["table"] == "factorizations" and row["configurations"] == 3
     assert row["inside 95% CI (%)"] == pytest.approx(200 / 3)  # 0.5 and 0.52 in [0.47, 0.53]; 0.6 not
     assert row["within ±10% (%)"] == pytest.approx(200 / 3) and row["median rerun width (%)"] == pytest.approx(20)
+
+
+def test_accuracy_table_shows_the_test_retest_ceiling(loaded):
+    table = tables.accuracy_table(loaded)
+    (ceiling,) = table[table["model"] == "test-retest"].to_dict("records")
+    # The stored 0.5 against reruns 0.5, 0.52 and 0.6: off by 0%, 3.8% and 16.7%.
+    assert ceiling["quantity"] == "time ratio" and ceiling["rows"] == 3
+    assert ceiling["within ±10% (%)"] == pytest.approx(200 / 3) and ceiling["within ±20% (%)"] == 100
+    assert ceiling["median abs. error (%)"] == pytest.approx(100 * 0.02 / 0.52)

@@ -30,8 +30,24 @@ import tempfile
 import time
 
 PROFILE = {
-    "version": 1,
+    "version": 2,
     "device": "bench",
+    "model": "roofline x log-linear kernel factor",
+    "kernel_factors": {
+        "dense 3x3": {
+            "intercept": 0.1,
+            "per_log_width": 0.05,
+            "per_log_positions": -0.02,
+            "width_range": [12, 144],
+            "positions_range": [1152, 12800],
+        },
+    },
+    "calibrated_range": {
+        "channels": [12, 144],
+        "sizes": [12, 40],
+        "batches": [8, 8],
+        "kernels": ["dense 3x3", "dense 5x5"],
+    },
     "peak_flops_per_second": 1e11,
     "bandwidth_bytes_per_second": 1e10,
     "op_overhead_seconds": 1e-5,

@@ -39,7 +39,17 @@ from typing import Any
 import numpy as np
 
 from costmodel.counts import count_layer
-from costmodel.latency import KINDS, DeviceProfile, channel_width, layer_kind, predict_layer
+from costmodel.kernel_factor import KernelFactor, fit_kernel_factor, output_positions
+from costmodel.latency import (
+    KINDS,
+    MODELS,
+    DeviceProfile,
+    channel_width,
+    efficiency_at,
+    kernel_shape,
+    layer_kind,
+    predict_layer,
+)
 from costmodel.layer import ConvLayer
 
 
@@ -136,20 +146,164 @@ def fit_efficiencies(observations: list[Observation], **ceilings: Any) -> dict[s
     Every kind needs at least one observation; it needs two channel widths for
     the curve to rise with width (otherwise it is fitted as a constant).
     """
-    unit = _unit_profile("fit", **ceilings)
-    efficiencies = {}
-    for kind in KINDS:
-        observed = [o for o in observations if layer_kind(o.layer) == kind]
-        if not observed:
-            raise ValueError(f"no calibration measurement of a {kind} layer: cannot fit its efficiency")
-        efficiencies[kind] = _fit_kind(_Terms.of(observed), unit)
-    return efficiencies
+    return _Calibration(observations, ceilings).efficiencies(np.ones(len(observations), bool))
+
+
+class _Calibration:
+    """The observations as arrays, counted once, for fitting and cross-validating every model form."""
+
+    def __init__(self, observations: Sequence[Observation], ceilings: dict) -> None:
+        if not observations:
+            raise ValueError("no calibration measurements to fit")
+        self.unit = _unit_profile("fit", **ceilings)
+        self.terms = _Terms.of(observations)
+        self.kinds = np.array([layer_kind(o.layer) for o in observations])
+        self.shapes = np.array([kernel_shape(o.layer) for o in observations])
+        self.positions = np.array([output_positions(o.layer) for o in observations])
+        # The layer's own seconds in the stack: what a kernel factor is fitted to.
+        seconds = self.terms.seconds
+        per_layer = (seconds - self.unit.call_overhead_seconds) / self.terms.repeats
+        self.layer_seconds = np.maximum(per_layer, MIN_LAYER_SHARE * seconds / self.terms.repeats)
+
+    def _subset(self, mask: np.ndarray) -> _Terms:
+        return _Terms(*(getattr(self.terms, f.name)[mask] for f in dataclasses.fields(_Terms)))
+
+    def efficiencies(self, mask: np.ndarray, only: str | None = None, known: dict | None = None) -> dict:
+        """Each kind's curve fitted on the masked observations (``only``: refit that kind, keep ``known``'s)."""
+        fitted = dict(known or {})
+        for kind in [only] if only else KINDS:
+            chosen = mask & (self.kinds == kind)
+            if not chosen.any():
+                raise ValueError(f"no calibration measurement of a {kind} layer: cannot fit its efficiency")
+            fitted[kind] = _fit_kind(self._subset(chosen), self.unit)
+        return fitted
+
+    def unfactored(self, efficiencies: dict) -> np.ndarray:
+        """Each observation's layer seconds under the roofline with these efficiencies (no kernel factor)."""
+        terms, unit = self.terms, self.unit
+        efficiency = np.array(
+            [efficiency_at(efficiencies[kind], width) for kind, width in zip(self.kinds, terms.width, strict=True)]
+        )
+        compute = terms.flops / (unit.peak_flops_per_second * efficiency)
+        return unit.op_overhead_seconds + np.maximum(compute, terms.traffic / unit.bandwidth_bytes_per_second)
+
+    def factor(self, mask: np.ndarray, unfactored: np.ndarray, form: str) -> KernelFactor:
+        """One shape's kernel factor from the masked observations."""
+        log_factors = np.log(self.layer_seconds[mask] / unfactored[mask])
+        return fit_kernel_factor(self.terms.width[mask], self.positions[mask], log_factors, form)
+
+    def factors(self, unfactored: np.ndarray, form: str) -> dict[str, KernelFactor]:
+        return {shape: self.factor(self.shapes == shape, unfactored, form) for shape in np.unique(self.shapes)}
+
+    def _inside(self, cell: np.ndarray, others: np.ndarray) -> bool:
+        """Whether a (width, positions) cell lies within the range of ``others``' widths and positions."""
+        if not others.any():
+            return False
+        widths, positions = self.terms.width[others], self.positions[others]
+        return bool(widths.min() < cell[0] < widths.max() and positions.min() <= cell[1] <= positions.max())
+
+    def leave_one_cell_out(self) -> dict[str, np.ndarray]:
+        """Per model form, each observation's error on *relative* time, predicted from a fit without its cell.
+
+        A cell is one channel width and one size: every kernel shape measured
+        there.  Each cell lying inside the range of the others is left out in
+        turn (an interpolation, as the sweep's shapes are; beyond the range a
+        prediction is flagged as an extrapolation instead), everything is
+        fitted on the rest, and the cell's layers are predicted.  The error
+        scored is the log error minus its mean over the cell: how well the model
+        predicts one layer's time *relative to* the others at the same width and
+        size, which is what a factorization's time ratio needs and what drift
+        between calibrations cannot touch.  NaN where a cell is not scored.
+        """
+        cells = np.column_stack([self.terms.width, self.positions])
+        errors = {model: np.full(self.kinds.size, np.nan) for model in MODELS}
+        for cell in np.unique(cells, axis=0):
+            held_out = np.all(cells == cell, axis=1)
+            rest = ~held_out
+            if not self._inside(cell, rest) or any(not (rest & (self.kinds == kind)).any() for kind in KINDS):
+                continue
+            unfactored = self.unfactored(self.efficiencies(rest))
+            for model, form in MODELS.items():
+                predicted = unfactored[held_out].copy()
+                if form is not None:
+                    for offset, index in enumerate(np.flatnonzero(held_out)):
+                        same_shape = rest & (self.shapes == self.shapes[index])
+                        if same_shape.any():
+                            factor = self.factor(same_shape, unfactored, form)
+                            predicted[offset] *= factor.at(*cell)
+                log_error = np.log(predicted / self.layer_seconds[held_out])
+                errors[model][held_out] = log_error - log_error.mean()
+        return errors
+
+
+MIN_LAYER_SHARE = 0.05  # a layer's seconds are at least this share of its stack's per-layer seconds
+
+
+def choose_model(errors: dict[str, np.ndarray]) -> tuple[str, dict]:
+    """The simplest model form within one standard error of the best, by mean absolute log error.
+
+    The one-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani and
+    Friedman, section 7.10): a more flexible form must beat a simpler one by
+    more than the cross-validation's own noise, measured as the standard error
+    of the per-observation difference, or the simpler one is kept.
+    """
+    scored = {model: np.abs(error[np.isfinite(error)]) for model, error in errors.items()}
+    if not all(values.size for values in scored.values()):
+        return "roofline", {}
+    means = {model: float(values.mean()) for model, values in scored.items()}
+    best = min(means, key=means.__getitem__)
+    chosen = best
+    for model in MODELS:  # simplest first
+        difference = scored[model] - scored[best]
+        standard_error = float(difference.std(ddof=1) / np.sqrt(difference.size)) if difference.size > 1 else 0.0
+        if means[model] - means[best] <= standard_error:
+            chosen = model
+            break
+    table = {
+        model: {
+            "count": int(values.size),
+            "mean_absolute_log_error": means[model],
+            "within_10_percent": float(np.mean(np.abs(np.expm1(errors[model][np.isfinite(errors[model])])) <= 0.10)),
+        }
+        for model, values in scored.items()
+    }
+    return chosen, table
+
+
+def calibrated_range(observations: Sequence[Observation]) -> dict:
+    """The channel widths, sizes, batches and kernel shapes the calibration measured."""
+    layers = [o.layer for o in observations]
+    widths = [channel_width(layer) for layer in layers]
+    sizes = [float(side) for layer in layers for side in (layer.height, layer.width)]
+    batches = [float(layer.batch) for layer in layers]
+    return {
+        "channels": [min(widths), max(widths)],
+        "sizes": [min(sizes), max(sizes)],
+        "batches": [min(batches), max(batches)],
+        "kernels": sorted({kernel_shape(layer) for layer in layers}),
+    }
 
 
 def fit_profile(device: str, observations: list[Observation], **ceilings: Any) -> DeviceProfile:
-    """A complete profile: measured ceilings and overheads, fitted efficiencies."""
-    efficiency = fit_efficiencies(observations, **ceilings)
-    return DeviceProfile(device=device, efficiency=efficiency, **ceilings)
+    """A complete profile: measured ceilings and overheads, fitted efficiencies, and, where
+    leave-one-out cross-validation says they predict better, per-shape kernel factors.
+
+    The cross-validation scores go to the profile's ``cross_validation`` field.
+    """
+    calibration = _Calibration(observations, ceilings)
+    efficiency = calibration.efficiencies(np.ones(len(observations), bool))
+    model, scores = choose_model(calibration.leave_one_cell_out())
+    form = MODELS[model]
+    factors = {} if form is None else calibration.factors(calibration.unfactored(efficiency), form)
+    return DeviceProfile(
+        device=device,
+        efficiency=efficiency,
+        model=model,
+        kernel_factors=factors,
+        calibrated_range=calibrated_range(observations),
+        extra={"cross_validation": scores},
+        **ceilings,
+    )
 
 
 def residuals(observations: list[Observation], profile: DeviceProfile) -> list[dict]:

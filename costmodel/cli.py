@@ -310,6 +310,9 @@ def run_predict(args: argparse.Namespace) -> str:
         for prediction in latency.predict_layers(result.block, profile)
     ]
     macs_ratio = result.exact_ratio("macs")
+    outside = list(
+        dict.fromkeys(latency.extrapolation(result.layer, profile) + latency.extrapolation(result.block, profile))
+    )
     document = {
         "kernel": list(result.layer.kernel),
         "scheme": result.scheme,
@@ -320,21 +323,33 @@ def run_predict(args: argparse.Namespace) -> str:
         "predicted_time_ratio": after / before,
         "macs_ratio": str(macs_ratio),
         "ridge_point": profile.ridge_point,
+        "model": profile.model,
+        "extrapolated": bool(outside),
+        "extrapolation": outside,
         "layers": layers,
     }
     _check_finite(document)
     if args.json:
         return render.to_json(document)
-    columns = ["block", "layer", "kind", "seconds", "bound", "intensity", "ridge_point"]
+    columns = ["block", "layer", "kind", "seconds", "bound", "intensity", "ridge_point", "kernel_factor"]
     if args.csv:
         return render.to_csv(layers, columns).rstrip("\n")
     header = [
         f"{result.layer.describe()} by {result.scheme} on {profile.device} (stacks of {args.repeats}, one call each):",
         f"predicted {before * 1e3:.4g} ms before, {after * 1e3:.4g} ms after: time ratio "
         f"{after / before:.3f} (MACs ratio {macs_ratio} = {float(macs_ratio):.3f})",
+        *_extrapolation_lines(outside),
         "",
     ]
     return "\n".join(header + [render.table(layers, columns)])
+
+
+def _extrapolation_lines(outside: list[str]) -> list[str]:
+    """The table's line saying a prediction is an extrapolation, with the first reasons."""
+    if not outside:
+        return []
+    shown = "; ".join(outside[:3]) + (f"; and {len(outside) - 3} more" if len(outside) > 3 else "")
+    return [f"extrapolated beyond the calibration: {shown}"]
 
 
 def _check_finite(document: dict) -> None:

@@ -6,7 +6,7 @@ traffic, not arithmetic (the roofline model, Williams et al. 2009), and
 every op has a fixed cost besides (dispatch, kernel launch).  This model
 adds exactly those two things to the exact counts of :mod:`costmodel.counts`:
 
-    layer seconds = op overhead + max(FLOPs / (peak FLOP/s x efficiency), bytes / bandwidth)
+    layer seconds = kernel factor x (op overhead + max(FLOPs / (peak FLOP/s x efficiency), bytes / bandwidth))
 
     efficiency = max[kind] x C / (C + half_channels[kind])
 
@@ -25,6 +25,12 @@ adds exactly those two things to the exact counts of :mod:`costmodel.counts`:
   measurements; ``half_channels = 0`` is a constant efficiency.
 * ``op overhead`` is the fixed cost of one op inside a compiled graph;
   ``call overhead`` the fixed cost of one call of the whole graph.
+* ``kernel factor`` is what the calibration measured on top of that for the
+  layer's kernel shape (:mod:`costmodel.kernel_factor`), where
+  cross-validation found that it predicts better; 1 otherwise.
+
+Beyond the calibrated channels, sizes, batches and kernel shapes a prediction
+is an extrapolation, and :func:`extrapolation` says which.
 
 The numbers come from a *device profile* (JSON), written by
 ``python -m validate calibrate``.  This module only reads it: the cost
@@ -47,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 from typing import Any
@@ -55,10 +62,15 @@ from costmodel.block import Block
 from costmodel.checks import check_real, check_text, one_line
 from costmodel.counts import count_layer
 from costmodel.jsonfile import MAX_BYTES, load_json_file
+from costmodel.kernel_factor import KernelFactor, output_positions
 from costmodel.layer import ConvLayer, is_known
 
-PROFILE_VERSION = 1
+# 2: relative calibration, kernel factors chosen by cross-validation, the calibrated range.
+PROFILE_VERSION = 2
 KINDS = ("dense", "pointwise", "depthwise", "asymmetric")
+# The model forms cross-validation chooses between, and the kernel factor form each uses.
+MODELS = {"roofline": None, "roofline x constant kernel factor": "constant",
+          "roofline x log-linear kernel factor": "log-linear"}  # fmt: skip
 REQUIRED_FIELDS = (
     "version",
     "device",
@@ -67,7 +79,12 @@ REQUIRED_FIELDS = (
     "op_overhead_seconds",
     "call_overhead_seconds",
     "efficiency",
+    "model",
+    "kernel_factors",
+    "calibrated_range",
 )
+RANGE_FIELDS = ("channels", "sizes", "batches")
+KERNEL_FACTOR_NOTED = 1.1  # explain names kernel factors further apart than this
 MAX_PROFILE_BYTES = MAX_BYTES  # a calibrated profile with its measurements is a few tens of KB
 
 # The ranges a real device's figures lie in, generously: from a microcontroller to a data-centre
@@ -97,6 +114,19 @@ def layer_kind(layer: ConvLayer) -> str:
     if layer.kernel_h == 1 or layer.kernel_w == 1:
         return "asymmetric"
     return "dense"
+
+
+class ProfileVersionError(ValueError):
+    """A profile written by another version of the latency model: its numbers mean something else."""
+
+
+def kernel_shape(layer: ConvLayer) -> str:
+    """The name kernel factors are kept under: kind and kernel, e.g. 'depthwise 3x3'.
+
+    >>> kernel_shape(ConvLayer(1, 7, c_in=8, c_out=8))
+    'asymmetric 1x7'
+    """
+    return f"{layer_kind(layer)} {layer.kernel_h}x{layer.kernel_w}"
 
 
 def _profile_number(field: str, value: Any, *, allow_zero: bool) -> float:
@@ -129,6 +159,44 @@ def _efficiency_table(efficiency: Any) -> dict:
     return table
 
 
+def _kernel_factors(factors: Any) -> dict[str, KernelFactor]:
+    if not isinstance(factors, dict):
+        raise TypeError(f"device profile field kernel_factors must be an object, got {type(factors).__name__}")
+    table = {}
+    for shape, entry in factors.items():
+        check_text("a kernel shape", shape, 60)
+        if isinstance(entry, KernelFactor):
+            table[shape] = entry
+            continue
+        try:
+            table[shape] = KernelFactor.from_dict(entry)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"device profile kernel_factors[{shape!r}]: {error}") from None
+    return table
+
+
+def _calibrated_range(calibrated: Any) -> dict | None:
+    """{channels, sizes, batches: [low, high], kernels: [shape, ...]}, or None (not recorded)."""
+    if calibrated is None:
+        return None
+    if not isinstance(calibrated, dict) or set(calibrated) != {*RANGE_FIELDS, "kernels"}:
+        raise ValueError(f"device profile calibrated_range needs exactly {', '.join(RANGE_FIELDS)} and kernels")
+    table: dict[str, Any] = {}
+    for field in RANGE_FIELDS:
+        pair = calibrated[field]
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"device profile calibrated_range.{field} must be [low, high], got {pair!r}")
+        low, high = (check_real(f"calibrated_range.{field}", v, minimum=1, sane=(1, 1e9)) for v in pair)
+        if low > high:
+            raise ValueError(f"device profile calibrated_range.{field} must have low <= high, got {pair!r}")
+        table[field] = [low, high]
+    kernels = calibrated["kernels"]
+    if not isinstance(kernels, (list, tuple)):
+        raise ValueError("device profile calibrated_range.kernels must be a list of kernel shapes")
+    table["kernels"] = [check_text("a calibrated kernel shape", shape, 60) for shape in kernels]
+    return table
+
+
 def channel_width(layer: ConvLayer) -> float:
     """The width C the efficiency depends on: output channels per group, or a depthwise layer's channels."""
     width = layer.c_in if layer.is_depthwise else layer.c_out / layer.groups
@@ -158,23 +226,37 @@ class DeviceProfile:
     op_overhead_seconds: float
     call_overhead_seconds: float
     efficiency: dict
+    model: str = "roofline"
+    kernel_factors: dict = dataclasses.field(default_factory=dict)
+    calibrated_range: dict | None = None  # None: not recorded, so every prediction is an extrapolation
     version: int = PROFILE_VERSION
     extra: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.version) is not int:  # not bool, not float: versions are whole numbers
-            raise TypeError(f"device profile field version must be an integer, got {type(self.version).__name__}")
-        if self.version != PROFILE_VERSION:
-            raise ValueError(
-                f"device profile version {self.version!r} is not supported "
-                f"(this cost model reads version {PROFILE_VERSION}); calibrate again"
-            )
+        self._check_version(self.version)
         check_text("device profile field device", self.device, MAX_DEVICE_CHARS)
         for field in ("peak_flops_per_second", "bandwidth_bytes_per_second"):
             object.__setattr__(self, field, _profile_number(field, getattr(self, field), allow_zero=False))
         for field in ("op_overhead_seconds", "call_overhead_seconds"):
             object.__setattr__(self, field, _profile_number(field, getattr(self, field), allow_zero=True))
         object.__setattr__(self, "efficiency", _efficiency_table(self.efficiency))
+        if not isinstance(self.model, str) or self.model not in MODELS:
+            raise ValueError(
+                f"device profile model {one_line(repr(self.model))[:80]} is not one of {', '.join(MODELS)}"
+            )
+        object.__setattr__(self, "kernel_factors", _kernel_factors(self.kernel_factors))
+        object.__setattr__(self, "calibrated_range", _calibrated_range(self.calibrated_range))
+
+    @staticmethod
+    def _check_version(version: Any) -> None:
+        if type(version) is not int:  # not bool, not float: versions are whole numbers
+            raise TypeError(f"device profile field version must be an integer, got {type(version).__name__}")
+        if version != PROFILE_VERSION:
+            older = "an older" if version < PROFILE_VERSION else "a newer"
+            raise ProfileVersionError(
+                f"device profile version {version} was written by {older} latency model "
+                f"(this one reads version {PROFILE_VERSION}); recalibrate: python -m validate calibrate"
+            )
 
     @property
     def ridge_point(self) -> float:
@@ -183,6 +265,7 @@ class DeviceProfile:
 
     def as_dict(self) -> dict:
         fields = {name: getattr(self, name) for name in REQUIRED_FIELDS}
+        fields["kernel_factors"] = {shape: factor.as_dict() for shape, factor in self.kernel_factors.items()}
         return {**fields, **self.extra}
 
     @classmethod
@@ -190,6 +273,8 @@ class DeviceProfile:
         """A profile from its JSON object, refusing a missing field, a wrong version or nonsense."""
         if not isinstance(document, dict):
             raise ValueError(f"a device profile is a JSON object, got {type(document).__name__}")
+        if "version" in document:  # an old profile is refused for its version, not for a field it lacks
+            cls._check_version(document["version"])
         missing = [field for field in REQUIRED_FIELDS if field not in document]
         if missing:
             raise ValueError(f"device profile lacks the field {missing[0]!r}")
@@ -211,7 +296,8 @@ class DeviceProfile:
             return cls.from_dict(document)
         except (TypeError, ValueError) as error:
             reason = str(error).removeprefix("device profile ")
-            raise ValueError(f"device profile {one_line(str(path))[:200]}: {reason}") from None
+            kind = ProfileVersionError if isinstance(error, ProfileVersionError) else ValueError
+            raise kind(f"device profile {one_line(str(path))[:200]}: {reason}") from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
         pathlib.Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n")
@@ -221,7 +307,8 @@ class DeviceProfile:
 class LayerPrediction:
     """Predicted seconds of one layer and the terms they come from.
 
-    ``compute_seconds`` already includes the kind's efficiency.
+    ``compute_seconds`` already includes the kind's efficiency; ``kernel_factor``
+    multiplies the sum of the overhead and the roofline (1 without one).
     """
 
     layer: ConvLayer
@@ -231,6 +318,7 @@ class LayerPrediction:
     memory_seconds: float
     efficiency: float
     intensity: float
+    kernel_factor: float = 1.0
 
     @property
     def roofline_seconds(self) -> float:
@@ -238,8 +326,13 @@ class LayerPrediction:
         return max(self.compute_seconds, self.memory_seconds)
 
     @property
-    def seconds(self) -> float:
+    def unfactored_seconds(self) -> float:
+        """Overhead plus roofline: the prediction before the kernel factor."""
         return self.overhead_seconds + self.roofline_seconds
+
+    @property
+    def seconds(self) -> float:
+        return self.kernel_factor * self.unfactored_seconds
 
     @property
     def bound(self) -> str:
@@ -257,6 +350,7 @@ class LayerPrediction:
             "compute_seconds": self.compute_seconds,
             "memory_seconds": self.memory_seconds,
             "efficiency": self.efficiency,
+            "kernel_factor": self.kernel_factor,
             "intensity": self.intensity,
             "ridge_point": profile.ridge_point,
             "bound": self.bound,
@@ -278,7 +372,9 @@ def predict_layer(layer: ConvLayer, profile: DeviceProfile) -> LayerPrediction:
     flops = _number("the FLOP count", counts.flops)
     traffic = _number("the memory traffic", counts.memory_bytes)
     kind = layer_kind(layer)
-    efficiency = efficiency_at(profile.efficiency[kind], channel_width(layer))
+    width = channel_width(layer)
+    efficiency = efficiency_at(profile.efficiency[kind], width)
+    factor = profile.kernel_factors.get(kernel_shape(layer))
     return LayerPrediction(
         layer=layer,
         kind=kind,
@@ -287,7 +383,37 @@ def predict_layer(layer: ConvLayer, profile: DeviceProfile) -> LayerPrediction:
         memory_seconds=traffic / profile.bandwidth_bytes_per_second,
         efficiency=efficiency,
         intensity=flops / traffic,
+        kernel_factor=1.0 if factor is None else factor.at(width, output_positions(layer)),
     )
+
+
+def _outside(what: str, value: float, bounds: list) -> str | None:
+    low, high = bounds
+    if low <= value <= high:
+        return None
+    return f"{what} {value:g} outside the calibrated {low:g} to {high:g}"
+
+
+def extrapolation(unit: ConvLayer | Block, profile: DeviceProfile) -> list[str]:
+    """Why a prediction for ``unit`` lies outside what the profile measured; empty inside it.
+
+    Checked for every layer: its channel width, input height and width, batch,
+    and kernel shape against the calibration's.
+    """
+    calibrated = profile.calibrated_range
+    if calibrated is None:
+        return ["the profile records no calibrated range"]
+    reasons: list[str] = []
+    layers = [unit] if isinstance(unit, ConvLayer) else unit.layers()
+    for layer in layers:
+        checks = [
+            _outside("channel width", channel_width(layer), calibrated["channels"]),
+            *(_outside("size", float(side), calibrated["sizes"]) for side in (layer.height, layer.width)),
+            _outside("batch", float(layer.batch), calibrated["batches"]),
+            None if kernel_shape(layer) in calibrated["kernels"] else f"kernel {kernel_shape(layer)} not calibrated",
+        ]
+        reasons += [f"{layer.describe()}: {reason}" for reason in checks if reason]
+    return list(dict.fromkeys(reasons))
 
 
 def predict_layers(unit: ConvLayer | Block, profile: DeviceProfile) -> list[LayerPrediction]:
@@ -324,7 +450,9 @@ def explain(original: ConvLayer, factorized: Block, profile: DeviceProfile, repe
     predicted time it accounts for, and the two largest are given: time in
     memory-bound layers (under the ridge point, where a MAC saving cannot
     show); fixed overheads (more layers, more of them); and time lost to a
-    factor kind reaching a smaller share of peak compute than the original.
+    factor kind reaching a smaller share of peak compute than the original;
+    and kernels the calibration measured running faster or slower than their
+    kind's roofline, unlike the original's (kernel factors more than 10% apart).
     """
     before, after = predict_layers(original, profile), predict_layers(factorized, profile)
     total = predict_seconds(factorized, profile, repeats)
@@ -357,6 +485,18 @@ def explain(original: ConvLayer, factorized: Block, profile: DeviceProfile, repe
                 lost / total,
                 f"{weakest.kind} layers reach {weakest.efficiency:.0%} of the peak compute rate "
                 f"here, the original {before[0].kind} layer {original_efficiency:.0%}",
+            )
+        )
+    original_factor = before[0].kernel_factor
+    unlike = [p for p in after if abs(math.log(p.kernel_factor / original_factor)) > math.log(KERNEL_FACTOR_NOTED)]
+    if unlike:
+        furthest = max(unlike, key=lambda p: abs(math.log(p.kernel_factor / original_factor)))
+        shifted = repeats * sum(abs(p.kernel_factor - original_factor) * p.unfactored_seconds for p in unlike)
+        reasons.append(
+            (
+                shifted / total,
+                f"measured {kernel_shape(furthest.layer)} kernels run {furthest.kernel_factor:.2f}x their kind's "
+                f"roofline at this shape, the original {kernel_shape(before[0].layer)} {original_factor:.2f}x",
             )
         )
     reasons.sort(key=lambda reason: reason[0], reverse=True)

@@ -121,7 +121,10 @@ def test_any_arguments_give_an_answer_or_one_line(argv):
 
 
 PROFILE = {
-    "version": 1,
+    "version": 2,
+    "model": "roofline",
+    "kernel_factors": {},
+    "calibrated_range": None,
     "device": "cpu",
     "peak_flops_per_second": 1e11,
     "bandwidth_bytes_per_second": 1e10,

@@ -20,7 +20,10 @@ import pytest
 from costmodel.cli import main
 
 PROFILE = {
-    "version": 1,
+    "version": 2,
+    "model": "roofline",
+    "kernel_factors": {},
+    "calibrated_range": None,
     "device": "cpu",
     "peak_flops_per_second": 1e11,
     "bandwidth_bytes_per_second": 1e10,

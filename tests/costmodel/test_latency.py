@@ -78,7 +78,15 @@ def test_explain_names_overhead_for_tiny_layers():
 
 
 def valid_document():
-    return {"version": 1, "device": "cpu", "efficiency": EFFICIENCY, **CEILINGS}
+    return {
+        "version": 2,
+        "device": "cpu",
+        "efficiency": EFFICIENCY,
+        "model": "roofline",
+        "kernel_factors": {},
+        "calibrated_range": None,
+        **CEILINGS,
+    }
 
 
 @pytest.mark.parametrize(
@@ -87,7 +95,7 @@ def valid_document():
         ({"bandwidth_bytes_per_second": -5.0}, "bandwidth_bytes_per_second must be a finite number > 0, got -5.0"),
         ({"peak_flops_per_second": "fast"}, "peak_flops_per_second must be a number"),
         ({"op_overhead_seconds": -1e-6}, "op_overhead_seconds must be a finite number >= 0"),
-        ({"version": 99}, "version 99 is not supported"),
+        ({"version": 99}, "version 99 was written by a newer latency model"),
         ({"efficiency": {"dense": 0.5}}, "efficiency lacks the kind 'pointwise'"),
         ({"efficiency": {**EFFICIENCY, "depthwise": 0}}, "efficiency.depthwise.max must be a finite number > 0"),
         ({"efficiency": {**EFFICIENCY, "dense": {"max": 0.5}}}, "efficiency.dense needs exactly max and half_channels"),

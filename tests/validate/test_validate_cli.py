@@ -200,7 +200,10 @@ def test_factorizations_with_a_profile_score_both_models(tmp_path):
     from costmodel.latency import DeviceProfile
 
     profile = {
-        "version": 1,
+        "version": 2,
+        "model": "roofline",
+        "kernel_factors": {},
+        "calibrated_range": None,
         "device": "cpu",
         "peak_flops_per_second": 1e11,
         "bandwidth_bytes_per_second": 1e10,

@@ -34,7 +34,8 @@ from costmodel.latency import DeviceProfile
 from validate.experiments import plans
 from validate.frameworks import keras_build
 from validate.frameworks.backends import Backend
-from validate.harness.timing import TimingPolicy, measure
+from validate.harness.relative import RelativeTimer, RelativeTimes
+from validate.harness.timing import TimingPolicy
 
 CALIBRATION_REPEATS = 4
 CALIBRATION_BATCH = 8
@@ -45,6 +46,10 @@ TINY_STACKS = (1, 32)
 # preset's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
 CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144), "gpu": (48, 192)}
 CALIBRATION_SIZES = {"quick": (24,), "default": (12, 40), "gpu": (24,)}
+# Every calibration measurement is timed interleaved with this stack (validate.harness.relative).
+REFERENCE = ConvLayer(3, 3, c_in=48, c_out=48, height=12, width=12, batch=CALIBRATION_BATCH)
+PEAK_CONV = ConvLayer(3, 3, c_in=128, c_out=128, height=32, width=32, batch=CALIBRATION_BATCH)
+TINY = ConvLayer(1, 1, c_in=1, c_out=1, height=1, width=1, batch=1)
 CALIBRATION_KERNELS = {
     "dense": [(3, 3), (5, 5), (7, 7), (2, 2)],
     "pointwise": [(1, 1)],
@@ -79,17 +84,19 @@ def assert_held_out(layers: list[ConvLayer]) -> None:
         raise ValueError(f"calibration layers {shared[:3]} share shapes with the scored sweep")
 
 
-def _time(backend: Backend, function, policy: TimingPolicy, device: str) -> float:
-    return measure(function, policy=policy, sync=backend.synchronizer(device)).median_seconds
+def _time_microbenchmarks(timer: RelativeTimer, backend: Backend) -> None:
+    timer.time("matmul", backend.matmul_call(MATMUL_SIDE))
+    timer.time("conv", _stack_call(backend, PEAK_CONV, 1))
+    for elements in BANDWIDTH_ELEMENTS:
+        timer.time(f"scale {elements}", backend.scale_call(elements))
+    for repeats in TINY_STACKS:
+        timer.time(f"tiny stack {repeats}", _stack_call(backend, TINY, repeats))
 
 
-def compute_rate(backend: Backend, device: str, policy: TimingPolicy) -> dict:
+def compute_rate(times: RelativeTimes) -> dict:
     """Achieved FLOP/s of a large matrix product and of a large dense convolution."""
-    product = backend.matmul_call(MATMUL_SIDE)
-    matmul_rate = 2 * MATMUL_SIDE**3 / _time(backend, product, policy, device)
-    conv = ConvLayer(3, 3, c_in=128, c_out=128, height=32, width=32, batch=CALIBRATION_BATCH)
-    call = _stack_call(backend, conv, 1)
-    conv_rate = float(count_layer(conv).flops) / _time(backend, call, policy, device)
+    matmul_rate = 2 * MATMUL_SIDE**3 / times.seconds("matmul")
+    conv_rate = float(count_layer(PEAK_CONV).flops) / times.seconds("conv")
     return {
         "matmul_flops_per_second": matmul_rate,
         "conv_flops_per_second": conv_rate,
@@ -97,9 +104,9 @@ def compute_rate(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     }
 
 
-def bandwidth(backend: Backend, device: str, policy: TimingPolicy) -> dict:
+def bandwidth(times: RelativeTimes) -> dict:
     """Achieved bytes/s of an element-wise op: every element read once and written once."""
-    seconds = [_time(backend, backend.scale_call(elements), policy, device) for elements in BANDWIDTH_ELEMENTS]
+    seconds = [times.seconds(f"scale {elements}") for elements in BANDWIDTH_ELEMENTS]
     moved = 2 * 4 * (BANDWIDTH_ELEMENTS[1] - BANDWIDTH_ELEMENTS[0])
     extra = seconds[1] - seconds[0]
     if not extra > 0:
@@ -109,10 +116,9 @@ def bandwidth(backend: Backend, device: str, policy: TimingPolicy) -> dict:
     return {"bandwidth_bytes_per_second": moved / extra}
 
 
-def overheads(backend: Backend, device: str, policy: TimingPolicy) -> dict:
+def overheads(times: RelativeTimes) -> dict:
     """Fixed cost per graph call and per op, from stacks of 1 and 32 one-pixel convolutions."""
-    tiny = ConvLayer(1, 1, c_in=1, c_out=1, height=1, width=1, batch=1)
-    short, long = (_time(backend, _stack_call(backend, tiny, repeats), policy, device) for repeats in TINY_STACKS)
+    short, long = (times.seconds(f"tiny stack {repeats}") for repeats in TINY_STACKS)
     op_seconds = max(0.0, (long - short) / (TINY_STACKS[1] - TINY_STACKS[0]))
     return {"op_overhead_seconds": op_seconds, "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
 
@@ -123,36 +129,44 @@ def _stack_call(backend: Backend, layer: ConvLayer, repeats: int):
     return backend.compiled_call(model, inputs, "graph", int(layer.batch))
 
 
+def layer_name(layer: ConvLayer) -> str:
+    """A calibration layer's name in the profile, e.g. '3x3 conv 12->12 40x40 b8'."""
+    return f"{layer.describe()} {layer.height}x{layer.width} b{layer.batch}"
+
+
+MODEL_FIELDS = ("peak_flops_per_second", "bandwidth_bytes_per_second", "op_overhead_seconds", "call_overhead_seconds")
+
+
 def calibrate(
     device: str, profile_name: str, policy: TimingPolicy, progress=None, *, backend: Backend
 ) -> DeviceProfile:
-    """Run every microbenchmark and the calibration set on one device; fit the profile."""
+    """Run every microbenchmark and the calibration set on one device, relative to the reference; fit."""
     layers = calibration_layers(profile_name)
     assert_held_out(layers)
     with backend.device_scope(device):
-        ceilings = {
-            **compute_rate(backend, device, policy),
-            **bandwidth(backend, device, policy),
-            **overheads(backend, device, policy),
-        }
-        observations = []
+        timer = RelativeTimer(
+            _stack_call(backend, REFERENCE, CALIBRATION_REPEATS), policy=policy, sync=backend.synchronizer(device)
+        )
+        _time_microbenchmarks(timer, backend)
         for layer in layers:
             if progress:
                 progress.start(layer.describe())
-            seconds = _time(backend, _stack_call(backend, layer, CALIBRATION_REPEATS), policy, device)
-            observations.append(Observation(layer, CALIBRATION_REPEATS, seconds))
-            keras_build.import_keras().backend.clear_session()
+            timer.time(layer_name(layer), _stack_call(backend, layer, CALIBRATION_REPEATS))
             if progress:
                 progress.advance(layer.describe())
-    model_fields = (
-        "peak_flops_per_second",
-        "bandwidth_bytes_per_second",
-        "op_overhead_seconds",
-        "call_overhead_seconds",
-    )
-    fitted = fit_profile(device, observations, **{key: ceilings[key] for key in model_fields})
+    times = timer.result()
+    ceilings = {**compute_rate(times), **bandwidth(times), **overheads(times)}
+    observations = [Observation(layer, CALIBRATION_REPEATS, times.seconds(layer_name(layer))) for layer in layers]
+    fitted = fit_profile(device, observations, **{key: ceilings[key] for key in MODEL_FIELDS})
     extra = {
         "measurements": ceilings,
+        "reference": {
+            "layer": layer_name(REFERENCE),
+            "repeats": CALIBRATION_REPEATS,
+            "median_seconds": times.reference_seconds,
+            "rounds": times.reference_rounds,
+        },
+        "relative_times": [time.as_dict() for time in times.times.values()],
         "seconds_per_mac": fit_seconds_per_mac(observations),
         "calibration_residuals": residuals(observations, fitted),
         "calibration_profile": profile_name,

@@ -89,6 +89,13 @@ TABLE_PARTS = {
                      lambda results: not results.accuracy.empty,
                      "no accuracy scores (calibrate, then run factorizations into the same folder)",
                      compute=tables.accuracy_table),
+    "model_errors": Part("Where the latency model errs most, per kind",
+                         "Per kind of factorization: the latency model's time ratios within ±10% of the measured "
+                         "ones, their median absolute error, and the row it misses by most (error: model / "
+                         "measured - 1).",
+                         lambda results: not tables.model_errors_table(results).empty,
+                         "no latency-model predictions (calibrate, then run factorizations into the same folder)",
+                         compute=tables.model_errors_table),
     "seed_2017": Part("The seed's 2017 published numbers beside this machine",
                       "Uchida's conv-benchmark (2017) as published, ratios to conv3x3 computed from it, the cost "
                       "model's MAC ratios, and the seed results measured here (seconds per 100 calls).",

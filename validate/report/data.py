@@ -25,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import sys
 
 import pandas as pd
 
-from costmodel.latency import DeviceProfile
+from costmodel.latency import DeviceProfile, ProfileVersionError
 from validate.results import agreement, schema
 from costmodel.jsonfile import load_json_file
 from validate.results.store import read_csv_strictly, read_metadata
@@ -176,7 +177,11 @@ def _read_folder(path: pathlib.Path) -> _Folder:
         if ceiling:
             folder.accuracy.append(typed(ceiling, schema.ACCURACY))
     for file in sorted(path.glob(PROFILE_PATTERN)):
-        profile = DeviceProfile.load(file)
+        try:
+            profile = DeviceProfile.load(file)
+        except ProfileVersionError as error:  # the measurements still render; only the model's view is left out
+            print(f"validate.report: {error}; its roofline is left out of the report", file=sys.stderr)
+            continue
         folder.profiles[profile.device] = profile
     if not folder.frames() and not folder.profiles:
         raise ValueError(f"results folder {path} holds no results (none of {SEED_FILE}, "

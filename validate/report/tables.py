@@ -4,6 +4,7 @@
   for each (computed, never typed) and the measured median per device;
 * :func:`divergence_table`: every factorization row, largest divergence first;
 * :func:`accuracy_table`: the latency model against the naive MACs model;
+* :func:`model_errors_table`: per kind of factorization, where the latency model errs most;
 * :func:`seed_comparison_table`: the seed's 2017 published totals beside
   this machine's seed results;
 * :func:`environment_table`: machines, versions and command lines.
@@ -130,6 +131,26 @@ def accuracy_table(results: Results) -> pd.DataFrame:
         "median abs. error (%)": frame["median_absolute_percentage_error"],
     })
     return table.sort_values(["device", "quantity", "model"], kind="stable").reset_index(drop=True)
+
+
+def model_errors_table(results: Results) -> pd.DataFrame:
+    """Per device and kind of factorization (scheme), the latency model's time-ratio error and its worst row."""
+    frame = measured(results.factorizations)
+    frame = frame[frame["model_time_ratio"].notna()]
+    if frame.empty:
+        return pd.DataFrame()
+    frame = frame.assign(error=100 * (frame["model_time_ratio"] / frame["measured_ratio"] - 1))
+    rows = []
+    for (device, scheme), part in frame.groupby(["device", "scheme"], sort=True):
+        worst = part.loc[part["error"].abs().idxmax()]
+        rows.append({
+            "device": device, "kind": scheme, "rows": len(part),
+            "within ±10% (%)": 100 * float((part["error"].abs() <= 10).mean()),
+            "median abs. error (%)": float(part["error"].abs().median()),
+            "worst row": f"{worst['case']}, {int(worst['channels'])} channels, {int(worst['size'])}x{int(worst['size'])}",
+            "model": worst["model_time_ratio"], "measured": worst["measured_ratio"], "error (%)": worst["error"],
+        })
+    return pd.DataFrame(rows)
 
 
 def reproducibility_table(results: Results) -> pd.DataFrame:

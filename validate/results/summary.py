@@ -78,4 +78,10 @@ def profile_summary(profile) -> str:
                  for kind, entry in profile.efficiency.items())]
     if residuals:
         lines.append(f"fit: {within} of {len(residuals)} calibration layers within ±10%")
+    scores = profile.extra.get("cross_validation") or {}
+    if scores:
+        lines.append("cross-validation (relative time, held-out cells): " + ", ".join(
+            f"{model} {entry['mean_absolute_log_error']:.3f}" for model, entry in scores.items()))
+    lines.append(f"model: {profile.model}" + (f", kernel factors for {len(profile.kernel_factors)} shapes"
+                                               if profile.kernel_factors else ""))
     return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""The latency model's data-driven part: a measured factor per kernel shape.
+
+One efficiency curve per kind (:mod:`costmodel.latency`) averages over the
+algorithms a library picks by shape: oneDNN runs a 5x5 and a 7x7 kernel, or a
+narrow and a wide one, through different code, and their times do not lie on
+one roofline curve.  A *kernel factor* is what the calibration measured on top
+of the roofline for one kernel shape (``"dense 5x5"``, ``"depthwise 3x3"``,
+``"asymmetric 1x7"``), as a log-linear function of the channel width ``C`` and
+the output positions ``P`` (batch x output height x output width, the rows of
+the matrix kernel)::
+
+    log factor = intercept + per_log_width x log C + per_log_positions x log P
+
+fitted by least squares on the log of measured / roofline seconds.  ``C`` and
+``P`` are clamped to the range the shape was measured over: between the
+measured points the factor interpolates; beyond them it stays at the edge's
+value, and :func:`costmodel.latency.extrapolation` says so.
+
+The factor predicts but does not explain; the roofline terms it multiplies
+still do, and ``explain`` names a factor far from 1 as what it is: this
+kernel, at this shape, runs slower or faster than its kind's curve.
+
+>>> factor = fit_kernel_factor([12, 48, 12, 48], [1152, 1152, 12800, 12800], [0.0, 0.2, 0.1, 0.3])
+>>> round(factor.at(24, 4000), 3), round(factor.at(1000, 4000), 3) == round(factor.at(48, 4000), 3)
+(1.164, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from costmodel.checks import check_real
+from costmodel.layer import ConvLayer
+
+FORMS = ("constant", "log-linear")  # what a fit may use: the intercept alone, or also both slopes
+SANE_COEFFICIENT = (-50.0, 50.0)
+SANE_RANGE = (1e-9, 1e15)
+
+
+def output_positions(layer: ConvLayer) -> float:
+    """Batch x output height x output width: the rows of the layer's matrix kernel.
+
+    >>> output_positions(ConvLayer(3, 3, c_in=8, c_out=8, height=16, width=16, batch=8))
+    2048.0
+    """
+    height, width = layer.output_hw
+    return float(layer.batch * height * width)
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelFactor:
+    """``exp(intercept + per_log_width log C + per_log_positions log P)``, C and P clamped to their ranges."""
+
+    intercept: float
+    per_log_width: float
+    per_log_positions: float
+    width_range: tuple[float, float]
+    positions_range: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        for field in ("intercept", "per_log_width", "per_log_positions"):
+            value = check_real(f"kernel factor {field}", getattr(self, field), minimum=-math.inf, sane=SANE_COEFFICIENT)
+            object.__setattr__(self, field, value)
+        for field in ("width_range", "positions_range"):
+            pair = getattr(self, field)
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ValueError(f"kernel factor {field} must be [low, high], got {pair!r}")
+            low, high = (check_real(f"kernel factor {field}", v, minimum=0, sane=SANE_RANGE) for v in pair)
+            if low > high:
+                raise ValueError(f"kernel factor {field} must be [low, high] with low <= high, got {pair!r}")
+            object.__setattr__(self, field, (low, high))
+
+    def at(self, width: float, positions: float) -> float:
+        """The factor at channel width ``width`` and ``positions`` output positions."""
+        width = min(max(width, self.width_range[0]), self.width_range[1])
+        positions = min(max(positions, self.positions_range[0]), self.positions_range[1])
+        return math.exp(
+            self.intercept + self.per_log_width * math.log(width) + self.per_log_positions * math.log(positions)
+        )
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "width_range": list(self.width_range),
+                "positions_range": list(self.positions_range)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, entry: Any) -> KernelFactor:
+        fields = [field.name for field in dataclasses.fields(cls)]
+        if not isinstance(entry, dict) or set(entry) != set(fields):
+            keys = sorted(map(str, entry)) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"a kernel factor needs exactly {', '.join(fields)}, got {keys}")
+        return cls(**entry)
+
+
+def fit_kernel_factor(
+    widths: Sequence[float], positions: Sequence[float], log_factors: Sequence[float], form: str = "log-linear"
+) -> KernelFactor:
+    """Least squares of ``log_factors`` on log width and log positions (or the mean, for ``constant``).
+
+    A slope is fitted only where its variable takes two values or more and
+    there are more points than coefficients; otherwise it is 0, so a shape
+    measured at one size gets no slope along size.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown kernel factor form {form!r}; known: {', '.join(FORMS)}")
+    width_values, position_values = np.asarray(widths, float), np.asarray(positions, float)
+    log_width, log_positions = np.log(width_values), np.log(position_values)
+    target = np.asarray(log_factors, float)
+    if target.size == 0:
+        raise ValueError("a kernel factor needs at least one measurement")
+    columns = [np.ones_like(target)]
+    varying = []
+    if form == "log-linear":
+        for index, values in enumerate((log_width, log_positions)):
+            if np.ptp(values) > 0 and target.size > len(columns) + 1:
+                columns.append(values)
+                varying.append(index)
+    solution = np.linalg.lstsq(np.column_stack(columns), target, rcond=None)[0]
+    slopes = [0.0, 0.0]
+    for index, coefficient in zip(varying, solution[1:], strict=True):
+        slopes[index] = float(coefficient)
+    return KernelFactor(
+        intercept=float(solution[0]),
+        per_log_width=slopes[0],
+        per_log_positions=slopes[1],
+        width_range=(float(width_values.min()), float(width_values.max())),
+        positions_range=(float(position_values.min()), float(position_values.max())),
+    )

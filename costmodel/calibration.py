@@ -5,7 +5,7 @@ TensorFlow); the fitting and the scoring are here so they are tested on
 synthetic data with known answers.
 
 The ceilings (peak FLOP/s, bandwidth) and the overheads are measured by
-microbenchmarks; only the per-kind efficiency curves are fitted::
+microbenchmarks; the per-kind efficiency curves are fitted::
 
     measured ≈ call_overhead + repeats * (op_overhead + max(FLOPs / (peak * e(C)), bytes / bandwidth))
     e(C) = max * C / (C + half_channels)
@@ -15,6 +15,14 @@ one kind at a time, by minimising the squared *relative* error: for each
 twice around its minimum (the ``max`` in the model makes it piecewise, so a
 closed form would need cases; the search resolves 0.1% and is instant).  Relative errors make a 10 ms layer
 and a 0.1 ms layer count alike, as the accuracy figures do.
+
+Then, per kernel shape, a kernel factor (:mod:`costmodel.kernel_factor`) on
+top of the roofline, if cross-validation says it predicts better: each cell of
+the calibration grid (one channel width and size, every shape) that lies
+between others in width is left out in turn, the rest fitted, and the cell's
+times *relative to each other* predicted, as a factorization's ratio needs
+(:meth:`_Calibration.leave_one_cell_out`).  The simplest form within one
+standard error of the best is kept (:func:`choose_model`).
 
 >>> from costmodel.layer import ConvLayer
 >>> truth = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3}  # constant
@@ -39,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from costmodel.counts import count_layer
-from costmodel.kernel_factor import KernelFactor, fit_kernel_factor, output_positions
+from costmodel.kernel_factor import GridFactor, KernelFactor, fit_kernel_factor, output_positions
 from costmodel.latency import (
     KINDS,
     MODELS,
@@ -187,20 +195,27 @@ class _Calibration:
         compute = terms.flops / (unit.peak_flops_per_second * efficiency)
         return unit.op_overhead_seconds + np.maximum(compute, terms.traffic / unit.bandwidth_bytes_per_second)
 
-    def factor(self, mask: np.ndarray, unfactored: np.ndarray, form: str) -> KernelFactor:
+    def factor(self, mask: np.ndarray, unfactored: np.ndarray, form: str) -> KernelFactor | GridFactor:
         """One shape's kernel factor from the masked observations."""
         log_factors = np.log(self.layer_seconds[mask] / unfactored[mask])
         return fit_kernel_factor(self.terms.width[mask], self.positions[mask], log_factors, form)
 
-    def factors(self, unfactored: np.ndarray, form: str) -> dict[str, KernelFactor]:
+    def factors(self, unfactored: np.ndarray, form: str) -> dict[str, KernelFactor | GridFactor]:
         return {shape: self.factor(self.shapes == shape, unfactored, form) for shape in np.unique(self.shapes)}
 
     def _inside(self, cell: np.ndarray, others: np.ndarray) -> bool:
-        """Whether a (width, positions) cell lies within the range of ``others``' widths and positions."""
+        """Whether a (width, positions) cell lies between ``others`` in one of the two, and within them in the other.
+
+        Such a cell is an interpolation; a corner of the grid could only be
+        extrapolated, which is not how the profile is used.
+        """
         if not others.any():
             return False
-        widths, positions = self.terms.width[others], self.positions[others]
-        return bool(widths.min() < cell[0] < widths.max() and positions.min() <= cell[1] <= positions.max())
+        within, between = [], []
+        for value, measured in ((cell[0], self.terms.width[others]), (cell[1], self.positions[others])):
+            within.append(measured.min() <= value <= measured.max())
+            between.append(measured.min() < value < measured.max())
+        return all(within) and any(between)
 
     def leave_one_cell_out(self) -> dict[str, np.ndarray]:
         """Per model form, each observation's error on *relative* time, predicted from a fit without its cell.
@@ -357,10 +372,10 @@ def accuracy(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] 
 
 
 def synthetic_observations(
-    layers: Sequence[ConvLayer], repeats: int, efficiency: dict, **ceilings: Any
+    layers: Sequence[ConvLayer], repeats: int, efficiency: dict, kernel_factors: dict | None = None, **ceilings: Any
 ) -> list[Observation]:
     """What a device with exactly these parameters would measure (for tests and examples)."""
-    profile = DeviceProfile("synthetic", efficiency=efficiency, **ceilings)
+    profile = DeviceProfile("synthetic", efficiency=efficiency, kernel_factors=kernel_factors or {}, **ceilings)
     return [
         Observation(layer, repeats, profile.call_overhead_seconds + repeats * predict_layer(layer, profile).seconds)
         for layer in layers

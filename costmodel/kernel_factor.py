@@ -11,10 +11,14 @@ the matrix kernel)::
 
     log factor = intercept + per_log_width x log C + per_log_positions x log P
 
-fitted by least squares on the log of measured / roofline seconds.  ``C`` and
-``P`` are clamped to the range the shape was measured over: between the
-measured points the factor interpolates; beyond them it stays at the edge's
-value, and :func:`costmodel.latency.extrapolation` says so.
+fitted by least squares on the log of measured / roofline seconds (or its
+mean alone, the ``constant`` form), or, the ``grid`` form, interpolated
+piecewise-linearly in log C and log P between the measured points
+(:class:`GridFactor`: exact at every measured point, so it follows a library's
+changes of algorithm from one width to the next, which no smooth curve does).
+``C`` and ``P`` are clamped to the range the shape was measured over: beyond
+it the factor stays at the edge's value, and
+:func:`costmodel.latency.extrapolation` says so.
 
 The factor predicts but does not explain; the roofline terms it multiplies
 still do, and ``explain`` names a factor far from 1 as what it is: this
@@ -37,7 +41,7 @@ import numpy as np
 from costmodel.checks import check_real
 from costmodel.layer import ConvLayer
 
-FORMS = ("constant", "log-linear")  # what a fit may use: the intercept alone, or also both slopes
+FORMS = ("constant", "log-linear", "grid")  # the intercept alone, also both slopes, or interpolation
 SANE_COEFFICIENT = (-50.0, 50.0)
 SANE_RANGE = (1e-9, 1e15)
 
@@ -96,9 +100,86 @@ class KernelFactor:
         return cls(**entry)
 
 
+@dataclasses.dataclass(frozen=True)
+class GridFactor:
+    """The measured log factors at (width, positions) points, interpolated between them.
+
+    Within each measured positions level, piecewise-linear in log width; then
+    piecewise-linear in log positions between the levels; both clamped at the
+    ends (``numpy.interp``).
+
+    >>> grid = GridFactor(((16, 1152, 0.0), (64, 1152, 0.4), (16, 4608, 0.2), (64, 4608, 0.6)))
+    >>> round(grid.at(32, 1152), 3) == round(math.exp(0.2), 3), round(grid.at(500, 4608), 3) == round(math.exp(0.6), 3)
+    (True, True)
+    """
+
+    points: tuple[tuple[float, float, float], ...]  # (width, positions, log factor)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.points, (list, tuple)) or not self.points:
+            raise ValueError("a kernel factor grid needs at least one [width, positions, log factor] point")
+        checked = []
+        for point in self.points:
+            if not isinstance(point, (list, tuple)) or len(point) != 3:
+                raise ValueError(f"a kernel factor grid point is [width, positions, log factor], got {point!r}")
+            width, positions = (
+                check_real("kernel factor grid point", v, minimum=0, sane=SANE_RANGE) for v in point[:2]
+            )
+            log_factor = check_real("kernel factor grid log factor", point[2], minimum=-math.inf, sane=SANE_COEFFICIENT)
+            checked.append((width, positions, log_factor))
+        if len({point[:2] for point in checked}) != len(checked):
+            raise ValueError("a kernel factor grid has two points at the same width and positions")
+        object.__setattr__(self, "points", tuple(sorted(checked)))
+
+    @property
+    def width_range(self) -> tuple[float, float]:
+        widths = [point[0] for point in self.points]
+        return (min(widths), max(widths))
+
+    @property
+    def positions_range(self) -> tuple[float, float]:
+        positions = [point[1] for point in self.points]
+        return (min(positions), max(positions))
+
+    def at(self, width: float, positions: float) -> float:
+        target = (math.log(width), math.log(positions))
+        # Either axis first: where a point is missing (a cell left out), one order brackets the
+        # target at every step and the other must clamp; the orders that clamp least are averaged
+        # (on a full grid both give the same bilinear value).
+        candidates = [self._interpolate(target, first) for first in (0, 1)]
+        fewest = min(clamps for _, clamps in candidates)
+        chosen = [value for value, clamps in candidates if clamps == fewest]
+        return math.exp(sum(chosen) / len(chosen))
+
+    def _interpolate(self, target: tuple[float, float], first: int) -> tuple[float, int]:
+        """(log factor, number of inner steps that had to clamp), interpolating along axis ``first`` first."""
+        second = 1 - first
+        logs = [((math.log(w), math.log(p)), f) for w, p, f in self.points]
+        levels = sorted({point[second] for point, _ in logs})
+        values, clamps = [], 0
+        for level in levels:
+            row = sorted((point[first], f) for point, f in logs if point[second] == level)
+            along = [x for x, _ in row]
+            clamps += not along[0] <= target[first] <= along[-1]
+            values.append(float(np.interp(target[first], along, [f for _, f in row])))
+        return float(np.interp(target[second], levels, values)), clamps
+
+    def as_dict(self) -> dict:
+        return {"points": [list(point) for point in self.points]}
+
+
+def factor_from_dict(entry: Any) -> KernelFactor | GridFactor:
+    """A kernel factor from its JSON object: a grid (``points``) or a log-linear fit."""
+    if isinstance(entry, dict) and set(entry) == {"points"}:
+        points = entry["points"]
+        return GridFactor(tuple(tuple(point) if isinstance(point, list) else point for point in points)
+                          if isinstance(points, list) else points)  # fmt: skip
+    return KernelFactor.from_dict(entry)
+
+
 def fit_kernel_factor(
     widths: Sequence[float], positions: Sequence[float], log_factors: Sequence[float], form: str = "log-linear"
-) -> KernelFactor:
+) -> KernelFactor | GridFactor:
     """Least squares of ``log_factors`` on log width and log positions (or the mean, for ``constant``).
 
     A slope is fitted only where its variable takes two values or more and
@@ -107,6 +188,8 @@ def fit_kernel_factor(
     """
     if form not in FORMS:
         raise ValueError(f"unknown kernel factor form {form!r}; known: {', '.join(FORMS)}")
+    if form == "grid":
+        return GridFactor(tuple(zip(map(float, widths), map(float, positions), map(float, log_factors), strict=True)))
     width_values, position_values = np.asarray(widths, float), np.asarray(positions, float)
     log_width, log_positions = np.log(width_values), np.log(position_values)
     target = np.asarray(log_factors, float)

@@ -62,7 +62,7 @@ from costmodel.block import Block
 from costmodel.checks import check_real, check_text, one_line
 from costmodel.counts import count_layer
 from costmodel.jsonfile import MAX_BYTES, load_json_file
-from costmodel.kernel_factor import KernelFactor, output_positions
+from costmodel.kernel_factor import GridFactor, KernelFactor, factor_from_dict, output_positions
 from costmodel.layer import ConvLayer, is_known
 
 # 2: relative calibration, kernel factors chosen by cross-validation, the calibrated range.
@@ -70,7 +70,8 @@ PROFILE_VERSION = 2
 KINDS = ("dense", "pointwise", "depthwise", "asymmetric")
 # The model forms cross-validation chooses between, and the kernel factor form each uses.
 MODELS = {"roofline": None, "roofline x constant kernel factor": "constant",
-          "roofline x log-linear kernel factor": "log-linear"}  # fmt: skip
+          "roofline x log-linear kernel factor": "log-linear",
+          "roofline x interpolated kernel factor": "grid"}  # fmt: skip
 REQUIRED_FIELDS = (
     "version",
     "device",
@@ -159,17 +160,17 @@ def _efficiency_table(efficiency: Any) -> dict:
     return table
 
 
-def _kernel_factors(factors: Any) -> dict[str, KernelFactor]:
+def _kernel_factors(factors: Any) -> dict[str, KernelFactor | GridFactor]:
     if not isinstance(factors, dict):
         raise TypeError(f"device profile field kernel_factors must be an object, got {type(factors).__name__}")
     table = {}
     for shape, entry in factors.items():
         check_text("a kernel shape", shape, 60)
-        if isinstance(entry, KernelFactor):
+        if isinstance(entry, (KernelFactor, GridFactor)):
             table[shape] = entry
             continue
         try:
-            table[shape] = KernelFactor.from_dict(entry)
+            table[shape] = factor_from_dict(entry)
         except (TypeError, ValueError) as error:
             raise ValueError(f"device profile kernel_factors[{shape!r}]: {error}") from None
     return table

@@ -157,7 +157,7 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
     import json
 
     from costmodel.cli import main as costmodel_main
-    from costmodel.latency import KINDS, DeviceProfile
+    from costmodel.latency import KINDS, MODELS, DeviceProfile
 
     done = validate("calibrate", "--preset", "quick", "--device", "cpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -165,7 +165,12 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
     assert set(profile.efficiency) == set(KINDS)
     assert profile.peak_flops_per_second > profile.bandwidth_bytes_per_second > 0
     assert profile.extra["machine"]["cores"] >= 1 and profile.extra["calibration_residuals"]
-    assert "ridge point" in done.stdout
+    assert "ridge point" in done.stdout and f"model: {profile.model}" in done.stdout
+    # Relative calibration: each cell's anchor against the reference, the others against their anchor.
+    anchors = {time["relative_to"] for time in profile.extra["relative_times"]}
+    assert "reference" in anchors and any(anchor.startswith("3x3 conv 32->32") for anchor in anchors)
+    assert profile.calibrated_range["channels"] == [32.0, 32.0]  # the quick preset's one width
+    assert set(profile.extra["cross_validation"]) == set(MODELS)
     argv = [
         "predict",
         "3x3",
@@ -191,6 +196,8 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
         assert costmodel_main(argv) == 0
     answer = json.loads(out.getvalue())
     assert answer["predicted_seconds_after"] > 0 and answer["predicted_seconds_before"] > 0
+    assert answer["extrapolated"] is True  # 64 channels, calibrated at 32 only
+    assert any("channel width 64 outside the calibrated 32 to 32" in reason for reason in answer["extrapolation"])
 
 
 @pytest.mark.tensorflow

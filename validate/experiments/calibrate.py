@@ -1,5 +1,11 @@
 """``validate calibrate``: measure a device's ceilings and overheads, fit the latency model.
 
+Everything is timed *relative to one reference stack* (:data:`REFERENCE`),
+interleaved with it as the sweep interleaves an original and its
+factorization (:mod:`validate.harness.relative`): the machine's drift over
+the calibration's minute or two cancels from every measurement, and the
+reference's median over the whole run sets the common scale.
+
 Microbenchmarks, each timed in the backend's natural mode (``graph``: see
 :mod:`validate.frameworks.backends`) like every other measurement:
 
@@ -16,7 +22,8 @@ Microbenchmarks, each timed in the backend's natural mode (``graph``: see
 Then a calibration set of conv layers of every kind (dense k x k, pointwise
 1x1, depthwise, asymmetric 1 x k / k x 1) is measured as stacks of
 ``CALIBRATION_REPEATS`` layers, and :func:`costmodel.calibration.fit_profile`
-fits one efficiency per kind.  The calibration set's channel counts and
+fits one efficiency curve per kind and, where cross-validation finds they
+predict better, a kernel factor per kernel shape.  The calibration set's channel counts and
 sizes are deliberately disjoint from every experiment preset's grid, so the
 factorization sweep that scores the model never scores a configuration the
 model was fitted on (checked in :func:`assert_held_out`).
@@ -24,17 +31,18 @@ model was fitted on (checked in :func:`assert_held_out`).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
 from costmodel import ConvLayer
 from costmodel.calibration import Observation, fit_profile, fit_seconds_per_mac, residuals
 from costmodel.counts import count_layer
-from costmodel.latency import DeviceProfile
+from costmodel.latency import DeviceProfile, channel_width, layer_kind
 from validate.experiments import plans
 from validate.frameworks import keras_build
 from validate.frameworks.backends import Backend
-from validate.harness.relative import RelativeTimer, RelativeTimes
+from validate.harness.relative import RelativeTime, RelativeTimer, RelativeTimes
 from validate.harness.timing import TimingPolicy
 
 CALIBRATION_REPEATS = 4
@@ -42,10 +50,14 @@ CALIBRATION_BATCH = 8
 MATMUL_SIDE = 1024
 BANDWIDTH_ELEMENTS = (1024 * 1024, 4 * 1024 * 1024)  # 4 and 16 MiB of float32
 TINY_STACKS = (1, 32)
-# Channel counts and sizes that no experiment preset uses (see assert_held_out).  The gpu
-# preset's set is small (24 layers) so that scripts/gpu_check.sh fits in its 5 minutes.
-CALIBRATION_CHANNELS = {"quick": (12, 48), "default": (12, 48, 144), "gpu": (48, 192)}
-CALIBRATION_SIZES = {"quick": (24,), "default": (12, 40), "gpu": (24,)}
+# The calibration measures a preset's own channel widths, at sizes that no experiment preset uses
+# (so no calibration layer has the width and size of a scored one: assert_held_out) and that
+# bracket the preset's sizes.  Widths matter more than anything else to interpolate well: oneDNN's
+# kernels change algorithm from one width to another (docs/latency.md).  The full preset is
+# calibrated as the default one, and its other widths and sizes are flagged as extrapolations.
+CALIBRATION_SIZES = {"quick": (12, 24, 40), "default": (12, 24, 40), "gpu": (24, 48, 80)}
+# Rounds per pair: past about 40 the pair's interval narrows slower than the calibration's time grows.
+CALIBRATION_MAX_ROUNDS = 40
 # Every calibration measurement is timed interleaved with this stack (validate.harness.relative).
 REFERENCE = ConvLayer(3, 3, c_in=48, c_out=48, height=12, width=12, batch=CALIBRATION_BATCH)
 PEAK_CONV = ConvLayer(3, 3, c_in=128, c_out=128, height=32, width=32, batch=CALIBRATION_BATCH)
@@ -59,11 +71,11 @@ CALIBRATION_KERNELS = {
 
 
 def calibration_layers(profile_name: str) -> list[ConvLayer]:
-    """The calibration set: every kind x kernel x channels x size."""
-    name = profile_name if profile_name in CALIBRATION_CHANNELS else "default"
+    """The calibration set: every kind x kernel x the preset's channel widths x held-out sizes."""
+    name = profile_name if profile_name in CALIBRATION_SIZES else "default"
     layers = []
     for (kind, kernels), channels, size in itertools.product(
-        CALIBRATION_KERNELS.items(), CALIBRATION_CHANNELS[name], CALIBRATION_SIZES[name]
+        CALIBRATION_KERNELS.items(), plans.PRESETS[name].channels, CALIBRATION_SIZES[name]
     ):
         for kernel_h, kernel_w in kernels:
             common: dict[str, Any] = {"height": size, "width": size, "batch": CALIBRATION_BATCH, "padding": "same"}
@@ -137,27 +149,64 @@ def layer_name(layer: ConvLayer) -> str:
 MODEL_FIELDS = ("peak_flops_per_second", "bandwidth_bytes_per_second", "op_overhead_seconds", "call_overhead_seconds")
 
 
+def cell_anchor(layers: list[ConvLayer]) -> ConvLayer:
+    """The layer a cell's other layers are timed against: its dense 3x3, else its first layer."""
+    dense = [layer for layer in layers if layer_kind(layer) == "dense" and layer.kernel == (3, 3)]
+    return (dense or layers)[0]
+
+
+def cells(layers: list[ConvLayer]) -> dict[tuple, list[ConvLayer]]:
+    """The calibration layers by cell: one channel width, size and batch, every kernel shape."""
+    grouped: dict[tuple, list[ConvLayer]] = {}
+    for layer in layers:
+        grouped.setdefault((channel_width(layer), layer.height, layer.width, layer.batch), []).append(layer)
+    return grouped
+
+
 def calibrate(
     device: str, profile_name: str, policy: TimingPolicy, progress=None, *, backend: Backend
 ) -> DeviceProfile:
-    """Run every microbenchmark and the calibration set on one device, relative to the reference; fit."""
+    """Run every microbenchmark and the calibration set on one device, relative to references; fit.
+
+    Two levels, so that every pair compares stacks of like size, as the sweep's
+    pairs do: each cell's anchor (its dense 3x3) against the reference stack,
+    and every other layer of the cell against its anchor.
+    """
     layers = calibration_layers(profile_name)
     assert_held_out(layers)
+    sync = backend.synchronizer(device)
+    policy = dataclasses.replace(policy, max_samples=min(policy.max_samples, CALIBRATION_MAX_ROUNDS))
+    within_cell: dict[str, tuple[str, RelativeTime]] = {}
     with backend.device_scope(device):
-        timer = RelativeTimer(
-            _stack_call(backend, REFERENCE, CALIBRATION_REPEATS), policy=policy, sync=backend.synchronizer(device)
-        )
+        timer = RelativeTimer(_stack_call(backend, REFERENCE, CALIBRATION_REPEATS), policy=policy, sync=sync)
         _time_microbenchmarks(timer, backend)
-        for layer in layers:
-            if progress:
-                progress.start(layer.describe())
-            timer.time(layer_name(layer), _stack_call(backend, layer, CALIBRATION_REPEATS))
-            if progress:
-                progress.advance(layer.describe())
+        for cell_layers in cells(layers).values():
+            anchor = cell_anchor(cell_layers)
+            anchor_call = _stack_call(backend, anchor, CALIBRATION_REPEATS)
+            timer.time(layer_name(anchor), anchor_call)
+            cell_timer = RelativeTimer(anchor_call, policy=policy, sync=sync)
+            for layer in cell_layers:
+                if progress:
+                    progress.start(layer.describe())
+                if layer is not anchor:
+                    relative = cell_timer.time(layer_name(layer), _stack_call(backend, layer, CALIBRATION_REPEATS))
+                    within_cell[layer_name(layer)] = (layer_name(anchor), relative)
+                if progress:
+                    progress.advance(layer.describe())
     times = timer.result()
+
+    def seconds(layer: ConvLayer) -> float:
+        name = layer_name(layer)
+        if name not in within_cell:
+            return times.seconds(name)
+        anchor_name, relative = within_cell[name]
+        return relative.ratio * times.seconds(anchor_name)
+
     ceilings = {**compute_rate(times), **bandwidth(times), **overheads(times)}
-    observations = [Observation(layer, CALIBRATION_REPEATS, times.seconds(layer_name(layer))) for layer in layers]
+    observations = [Observation(layer, CALIBRATION_REPEATS, seconds(layer)) for layer in layers]
     fitted = fit_profile(device, observations, **{key: ceilings[key] for key in MODEL_FIELDS})
+    relative_times = [{**time.as_dict(), "relative_to": "reference"} for time in times.times.values()]
+    relative_times += [{**time.as_dict(), "relative_to": anchor} for anchor, time in within_cell.values()]
     extra = {
         "measurements": ceilings,
         "reference": {
@@ -166,7 +215,7 @@ def calibrate(
             "median_seconds": times.reference_seconds,
             "rounds": times.reference_rounds,
         },
-        "relative_times": [time.as_dict() for time in times.times.values()],
+        "relative_times": relative_times,
         "seconds_per_mac": fit_seconds_per_mac(observations),
         "calibration_residuals": residuals(observations, fitted),
         "calibration_profile": profile_name,

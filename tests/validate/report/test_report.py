@@ -10,6 +10,7 @@ cost model and validate.results.divergence, as in a real run; only the timings a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import json
 import pathlib
@@ -299,7 +300,8 @@ def test_every_chart_is_saved_as_png_and_svg(built, name):
 EXPECTED_TABLE_ROWS = {"literature": 6, "divergence": MEASURED_ROWS, "accuracy": 5,  # 2 models x 2, test-retest
                        # 2017 CPU and GPU seconds and ratios, published theory, cost model; then per mode
                        "seed_2017": 6 + 2 * len(SEED_MODES), "environment": 1,
-                       "networks": 1, "networks_papers": 1, "reproducibility": 1}
+                       "networks": 1, "networks_papers": 1, "reproducibility": 1,
+                       "model_errors": len({case.scheme for case in CASES})}
 
 
 @pytest.mark.parametrize("name", list(TABLE_PARTS))
@@ -315,6 +317,17 @@ def test_every_table_is_in_html_and_markdown(built, name):
     assert len(table_lines) == 2 + EXPECTED_TABLE_ROWS[name]  # header and rule, then one line per row
     html_section = html_text.split(f'id="table-{name}"')[1].split("</section>")[0]
     assert html_section.count("<tr") == 1 + EXPECTED_TABLE_ROWS[name]
+
+
+def test_model_errors_name_the_worst_row_of_each_kind(loaded):
+    frame = loaded.factorizations.copy()
+    worst = frame.index[(frame["scheme"] == "stack") & (frame["channels"] == CHANNELS[-1])][0]
+    frame.loc[worst, "model_time_ratio"] = 2 * frame.loc[worst, "measured_ratio"]
+    table = tables.model_errors_table(dataclasses.replace(loaded, factorizations=frame)).set_index("kind")
+    assert table.loc["stack", "error (%)"] == pytest.approx(100.0)
+    assert table.loc["stack", "worst row"].startswith(f"{frame.loc[worst, 'case']}, {CHANNELS[-1]} channels")
+    assert table.loc["depthwise-separable", "error (%)"] == pytest.approx(-5.0)
+    assert table.loc["stack", "within ±10% (%)"] == pytest.approx(75.0)  # 3 of the 4 stack rows
 
 
 def test_divergence_table_is_sorted_largest_first(loaded, built):
@@ -458,3 +471,16 @@ def test_accuracy_table_shows_the_test_retest_ceiling(loaded):
     assert ceiling["quantity"] == "time ratio" and ceiling["rows"] == 3
     assert ceiling["within ±10% (%)"] == pytest.approx(200 / 3) and ceiling["within ±20% (%)"] == 100
     assert ceiling["median abs. error (%)"] == pytest.approx(100 * 0.02 / 0.52)
+
+
+def test_a_profile_of_an_older_model_is_left_out_not_fatal(tmp_path, capsys):
+    folder = write_results(tmp_path / "old")
+    profile_file = folder / "device_profile_cpu.json"
+    old = json.loads(profile_file.read_text())
+    for field in ("model", "kernel_factors", "calibrated_range"):
+        old.pop(field)
+    profile_file.write_text(json.dumps({**old, "version": 1}))
+    report = build_report([folder], tmp_path / "out")
+    assert "recalibrate" in capsys.readouterr().err
+    assert report["tables"]["divergence"] == MEASURED_ROWS  # the measurements still render
+    assert not load_results(folder).profiles

@@ -496,8 +496,8 @@ def explain(original: ConvLayer, factorized: Block, profile: DeviceProfile, repe
         reasons.append(
             (
                 shifted / total,
-                f"measured {kernel_shape(furthest.layer)} kernels run {furthest.kernel_factor:.2f}x their kind's "
-                f"roofline at this shape, the original {kernel_shape(before[0].layer)} {original_factor:.2f}x",
+                f"measured {kernel_shape(furthest.layer)} kernels take {furthest.kernel_factor:.2f}x their kind's "
+                f"roofline time at this shape, the original {kernel_shape(before[0].layer)} {original_factor:.2f}x",
             )
         )
     reasons.sort(key=lambda reason: reason[0], reverse=True)

@@ -231,3 +231,14 @@ def test_nonsense_kernel_factors_are_refused(tmp_path, entry, message):
     path.write_text(json.dumps(document))
     with pytest.raises(ValueError, match=message):
         DeviceProfile.load(path)
+
+
+def test_explain_names_a_kernel_that_departs_from_its_kind():
+    from costmodel.latency import explain
+
+    profile = DeviceProfile("shaped", efficiency=CURVES, kernel_factors=SHAPED, **CEILINGS)
+    layer = ConvLayer(3, 3, c_in=64, c_out=64, height=24, width=24, batch=8)
+    text = explain(layer, factorize(layer, "depthwise-separable"), profile, 4)
+    factor = SHAPED["depthwise 3x3"].at(64, output_positions(layer))
+    assert f"measured depthwise 3x3 kernels take {factor:.2f}x their kind's roofline time" in text
+    assert "the original dense 3x3 1.00x" in text  # no factor for it

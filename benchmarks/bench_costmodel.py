@@ -32,6 +32,7 @@ import time
 PROFILE = {
     "version": 2,
     "device": "bench",
+    "call_seconds_per_byte": 1e-10,
     "model": "roofline x log-linear kernel factor",
     "kernel_factors": {
         "dense 3x3": {

@@ -52,11 +52,12 @@ from costmodel.latency import (
     KINDS,
     MODELS,
     DeviceProfile,
+    call_seconds,
     channel_width,
     efficiency_at,
     kernel_shape,
     layer_kind,
-    predict_layer,
+    predict_seconds,
 )
 from costmodel.layer import ConvLayer
 
@@ -82,6 +83,7 @@ def _unit_profile(
     bandwidth_bytes_per_second: float,
     op_overhead_seconds: float,
     call_overhead_seconds: float,
+    call_seconds_per_byte: float = 0.0,
 ) -> DeviceProfile:
     """A profile with every efficiency 1: its predictions give the raw roofline terms."""
     return DeviceProfile(
@@ -91,6 +93,7 @@ def _unit_profile(
         op_overhead_seconds,
         call_overhead_seconds,
         dict.fromkeys(KINDS, 1.0),
+        call_seconds_per_byte=call_seconds_per_byte,
     )
 
 
@@ -107,9 +110,10 @@ class _Terms:
     width: np.ndarray
     repeats: np.ndarray
     seconds: np.ndarray
+    call: np.ndarray  # each stack's fixed cost per call, from the measured overheads
 
     @classmethod
-    def of(cls, observations: Sequence[Observation]) -> _Terms:
+    def of(cls, observations: Sequence[Observation], unit: DeviceProfile) -> _Terms:
         counts = [count_layer(o.layer) for o in observations]
         return cls(
             flops=np.array([float(c.flops) for c in counts]),
@@ -117,6 +121,7 @@ class _Terms:
             width=np.array([channel_width(o.layer) for o in observations]),
             repeats=np.array([float(o.repeats) for o in observations]),
             seconds=np.array([o.seconds for o in observations]),
+            call=np.array([call_seconds(o.layer, unit) for o in observations]),
         )
 
 
@@ -125,7 +130,7 @@ def _costs(maxima: np.ndarray, half: float, terms: _Terms, unit: DeviceProfile) 
     efficiency = maxima[:, None] * terms.width / (terms.width + half)
     compute = terms.flops / (unit.peak_flops_per_second * efficiency)
     memory = terms.traffic / unit.bandwidth_bytes_per_second
-    predicted = unit.call_overhead_seconds + terms.repeats * (unit.op_overhead_seconds + np.maximum(compute, memory))
+    predicted = terms.call + terms.repeats * (unit.op_overhead_seconds + np.maximum(compute, memory))
     return np.sum(((predicted - terms.seconds) / terms.seconds) ** 2, axis=1)
 
 
@@ -164,13 +169,13 @@ class _Calibration:
         if not observations:
             raise ValueError("no calibration measurements to fit")
         self.unit = _unit_profile("fit", **ceilings)
-        self.terms = _Terms.of(observations)
+        self.terms = _Terms.of(observations, self.unit)
         self.kinds = np.array([layer_kind(o.layer) for o in observations])
         self.shapes = np.array([kernel_shape(o.layer) for o in observations])
         self.positions = np.array([output_positions(o.layer) for o in observations])
         # The layer's own seconds in the stack: what a kernel factor is fitted to.
         seconds = self.terms.seconds
-        per_layer = (seconds - self.unit.call_overhead_seconds) / self.terms.repeats
+        per_layer = (seconds - self.terms.call) / self.terms.repeats
         self.layer_seconds = np.maximum(per_layer, MIN_LAYER_SHARE * seconds / self.terms.repeats)
 
     def _subset(self, mask: np.ndarray) -> _Terms:
@@ -325,9 +330,7 @@ def residuals(observations: list[Observation], profile: DeviceProfile) -> list[d
     """(predicted - measured) / measured for each observation, with what it was."""
     rows = []
     for observation in observations:
-        predicted = (
-            profile.call_overhead_seconds + observation.repeats * predict_layer(observation.layer, profile).seconds
-        )
+        predicted = predict_seconds(observation.layer, profile, observation.repeats)
         rows.append(
             {
                 "layer": observation.layer.describe(),
@@ -340,6 +343,37 @@ def residuals(observations: list[Observation], profile: DeviceProfile) -> list[d
             }
         )
     return rows
+
+
+CALL_ERROR_FLOOR = 0.10  # no call-cost figure is trusted closer than this share of itself
+
+
+def fit_call_overhead(
+    tensor_bytes: Sequence[float], seconds: Sequence[float], errors: Sequence[float]
+) -> tuple[float, float]:
+    """(seconds per call, seconds per byte in and out): a graph call's fixed cost as a line in its tensors' bytes.
+
+    Weighted least squares, each point weighted by 1 / its error squared, the
+    error at least ``CALL_ERROR_FLOOR`` of the point's own value (two precise
+    points must not outweigh the rest: a call's fixed cost moves by that much
+    from one build to the next here).  A negative slope is no slope: then the
+    weighted mean is the cost of every call.
+
+    >>> per_call, per_byte = fit_call_overhead([0, 1e6, 4e6], [4e-4, 5e-4, 8e-4], [1e-5] * 3)
+    >>> round(per_call * 1e4, 6), round(per_byte * 1e10, 6)
+    (4.0, 1.0)
+    """
+    size, cost = np.asarray(tensor_bytes, float), np.asarray(seconds, float)
+    if size.size == 0:
+        raise ValueError("no call-cost measurement to fit")
+    error = np.maximum(np.asarray(errors, float), CALL_ERROR_FLOOR * np.abs(cost))
+    weights = 1.0 / np.maximum(error, 1e-12) ** 2
+    design = np.column_stack([np.ones_like(size), size])
+    if np.ptp(size) > 0:
+        intercept, slope = np.linalg.solve(design.T @ (design * weights[:, None]), design.T @ (weights * cost))
+        if slope >= 0 and intercept >= 0:
+            return float(intercept), float(slope)
+    return max(float(np.sum(weights * cost) / np.sum(weights)), 0.0), 0.0
 
 
 def fit_seconds_per_mac(observations: list[Observation]) -> float:
@@ -376,7 +410,4 @@ def synthetic_observations(
 ) -> list[Observation]:
     """What a device with exactly these parameters would measure (for tests and examples)."""
     profile = DeviceProfile("synthetic", efficiency=efficiency, kernel_factors=kernel_factors or {}, **ceilings)
-    return [
-        Observation(layer, repeats, profile.call_overhead_seconds + repeats * predict_layer(layer, profile).seconds)
-        for layer in layers
-    ]
+    return [Observation(layer, repeats, predict_seconds(layer, profile, repeats)) for layer in layers]

@@ -1,9 +1,22 @@
-"""Helpers shared by the tests that run the validator as a user would, in a subprocess."""
+"""Helpers shared by the tests: running the validator as a user would, in a subprocess, and a
+synthetic device for the latency model's fits."""
 
 import csv
 import pathlib
 import subprocess
 import sys
+
+# A synthetic device: ceilings and overheads, and per-kind efficiency curves whose layers are
+# compute-bound at the calibration's widths (a memory-bound layer says nothing of its curve).
+SYNTHETIC_CEILINGS = dict(
+    peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10, op_overhead_seconds=1e-6, call_overhead_seconds=2e-5
+)
+SYNTHETIC_CURVES = {
+    "dense": {"max": 0.9, "half_channels": 16.0},
+    "pointwise": {"max": 0.5, "half_channels": 8.0},
+    "depthwise": {"max": 0.05, "half_channels": 0.0},
+    "asymmetric": {"max": 0.7, "half_channels": 16.0},
+}
 
 # The repository's root, wherever a test file sits below tests/.
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent

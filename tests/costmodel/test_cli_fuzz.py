@@ -125,6 +125,7 @@ PROFILE = {
     "model": "roofline",
     "kernel_factors": {},
     "calibrated_range": None,
+    "call_seconds_per_byte": 0.0,
     "device": "cpu",
     "peak_flops_per_second": 1e11,
     "bandwidth_bytes_per_second": 1e10,

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 
 from costmodel import ConvLayer, factorize
 from costmodel.calibration import Observation, fit_profile, synthetic_observations
@@ -20,15 +21,7 @@ from costmodel.latency import (
     predict_time_ratio,
 )
 
-CEILINGS = dict(
-    peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10, op_overhead_seconds=1e-6, call_overhead_seconds=2e-5
-)
-CURVES = {
-    "dense": {"max": 0.9, "half_channels": 16.0},
-    "pointwise": {"max": 0.5, "half_channels": 8.0},
-    "depthwise": {"max": 0.05, "half_channels": 0.0},
-    "asymmetric": {"max": 0.7, "half_channels": 16.0},
-}
+CEILINGS, CURVES = SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 KERNELS = [(3, 3, False), (5, 5, False), (7, 7, False), (1, 1, False), (1, 7, False), (7, 1, False), (3, 3, True)]
 WIDTHS, SIZES = (16, 64, 128), (12, 24, 40)  # the default calibration's grid
 

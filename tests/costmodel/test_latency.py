@@ -8,7 +8,15 @@ import pytest
 from costmodel import ConvLayer, factorize
 from costmodel.calibration import Observation, accuracy, fit_profile, fit_seconds_per_mac, synthetic_observations
 from costmodel.cli import main
-from costmodel.latency import DeviceProfile, efficiency_at, explain, predict_layer, predict_seconds, predict_time_ratio
+from costmodel.latency import (
+    DeviceProfile,
+    efficiency_at,
+    explain,
+    predict_layer,
+    predict_seconds,
+    predict_time_ratio,
+    tensor_bytes,
+)
 
 EFFICIENCY = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}
 CEILINGS = dict(
@@ -62,6 +70,27 @@ def test_stack_time_is_call_overhead_plus_repeated_layers(profile):
     assert predict_seconds(layer, profile, repeats=4) == pytest.approx(5e-5 + 4 * one)
 
 
+def test_the_call_costs_more_for_larger_tensors_in_and_out():
+    per_byte = DeviceProfile("test", efficiency=EFFICIENCY, call_seconds_per_byte=1e-10, **CEILINGS)
+    layer = ConvLayer(3, 3, c_in=16, c_out=32, height=8, width=8, batch=2)
+    tensors = 4 * 2 * 8 * 8 * (16 + 32)  # float32 input and output
+    assert tensor_bytes(layer) == tensors
+    assert predict_seconds(layer, per_byte, 4) == pytest.approx(
+        5e-5 + 1e-10 * tensors + 4 * predict_layer(layer, per_byte).seconds
+    )
+    block = factorize(layer, "depthwise-separable")  # its first layer's input, its last one's output
+    assert tensor_bytes(block) == tensors
+
+
+def test_fit_recovers_efficiencies_when_the_call_grows_with_the_tensors():
+    ceilings = {**CEILINGS, "call_seconds_per_byte": 2e-10}
+    observations = synthetic_observations(calibration_set(), 4, CURVES, **ceilings)
+    fitted = fit_profile("synthetic", observations, **ceilings)
+    recovered, truth = efficiencies_at(fitted.efficiency), efficiencies_at(CURVES)
+    for kind in CURVES:
+        assert recovered[kind] == pytest.approx(truth[kind], rel=3e-3)
+
+
 def test_time_ratio_of_a_memory_bound_factorization_is_far_from_the_mac_ratio(profile):
     layer = ConvLayer(3, 3, c_in=64, c_out=64, height=32, width=32)
     block = factorize(layer, "depthwise-separable")
@@ -85,6 +114,7 @@ def valid_document():
         "model": "roofline",
         "kernel_factors": {},
         "calibrated_range": None,
+        "call_seconds_per_byte": 1e-10,
         **CEILINGS,
     }
 
@@ -95,6 +125,8 @@ def valid_document():
         ({"bandwidth_bytes_per_second": -5.0}, "bandwidth_bytes_per_second must be a finite number > 0, got -5.0"),
         ({"peak_flops_per_second": "fast"}, "peak_flops_per_second must be a number"),
         ({"op_overhead_seconds": -1e-6}, "op_overhead_seconds must be a finite number >= 0"),
+        ({"call_seconds_per_byte": -1e-9}, "call_seconds_per_byte must be a finite number >= 0"),
+        ({"call_seconds_per_byte": 1.0}, "call_seconds_per_byte must be between"),
         ({"version": 99}, "version 99 was written by a newer latency model"),
         ({"efficiency": {"dense": 0.5}}, "efficiency lacks the kind 'pointwise'"),
         ({"efficiency": {**EFFICIENCY, "depthwise": 0}}, "efficiency.depthwise.max must be a finite number > 0"),

@@ -234,6 +234,7 @@ NUMERIC_QUERIES = {
         "import json, sys, tempfile\n"
         "from costmodel.cli import main\n"
         "profile = {'version': 2, 'model': 'roofline', 'kernel_factors': {}, 'calibrated_range': None,\n"
+        "           'call_seconds_per_byte': 0.0,\n"
         "           'device': 'cpu', 'peak_flops_per_second': 1e11,\n"
         "           'bandwidth_bytes_per_second': 1e10, 'op_overhead_seconds': 1e-5,\n"
         "           'call_overhead_seconds': 5e-5, 'efficiency': dict.fromkeys(\n"

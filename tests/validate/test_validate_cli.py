@@ -211,6 +211,7 @@ def test_factorizations_with_a_profile_score_both_models(tmp_path):
         "model": "roofline",
         "kernel_factors": {},
         "calibrated_range": None,
+        "call_seconds_per_byte": 1e-10,
         "device": "cpu",
         "peak_flops_per_second": 1e11,
         "bandwidth_bytes_per_second": 1e10,

@@ -17,7 +17,11 @@ Microbenchmarks, each timed in the backend's natural mode (``graph``: see
   tensors measure the operating system's page faults on fresh output
   buffers more than the memory system, smaller ones the call overhead;
 * **overheads**: stacks of 1 and of 32 tiny convolutions (1x1, one channel,
-  one pixel): ``t(R) = call + R x op``, so two stack depths give both.
+  one pixel): ``t(R) = call + R x op``, so two stack depths give both; and
+  in each cell, its anchor alone against its stack of ``CALIBRATION_REPEATS``
+  gives the call's cost at that cell's tensor sizes.  The call's cost is
+  then fitted as a line in the bytes handed in and out
+  (:func:`costmodel.calibration.fit_call_overhead`).
 
 Then a calibration set of conv layers of every kind (dense k x k, pointwise
 1x1, depthwise, asymmetric 1 x k / k x 1) is measured as stacks of
@@ -36,9 +40,9 @@ import itertools
 from typing import Any
 
 from costmodel import ConvLayer
-from costmodel.calibration import Observation, fit_profile, fit_seconds_per_mac, residuals
+from costmodel.calibration import Observation, fit_call_overhead, fit_profile, fit_seconds_per_mac, residuals
 from costmodel.counts import count_layer
-from costmodel.latency import DeviceProfile, channel_width, layer_kind
+from costmodel.latency import DeviceProfile, channel_width, layer_kind, tensor_bytes
 from validate.experiments import plans
 from validate.frameworks import keras_build
 from validate.frameworks.backends import Backend
@@ -146,7 +150,33 @@ def layer_name(layer: ConvLayer) -> str:
     return f"{layer.describe()} {layer.height}x{layer.width} b{layer.batch}"
 
 
-MODEL_FIELDS = ("peak_flops_per_second", "bandwidth_bytes_per_second", "op_overhead_seconds", "call_overhead_seconds")
+MODEL_FIELDS = (
+    "peak_flops_per_second",
+    "bandwidth_bytes_per_second",
+    "op_overhead_seconds",
+    "call_overhead_seconds",
+    "call_seconds_per_byte",
+)
+CONFIDENCE_Z = 1.96  # a 95% interval's half-width in standard errors
+
+
+def call_overheads(times: RelativeTimes, single_calls: dict[str, tuple[ConvLayer, RelativeTime]]) -> list[dict]:
+    """Per cell, the call's fixed cost from its anchor's stack of R and the anchor alone.
+
+    With r = t(1) / t(R): call = t(R) (R r - 1) / (R - 1); its error from r's 95% interval.
+    """
+    rows = []
+    repeats = CALIBRATION_REPEATS
+    for name, (anchor, alone) in single_calls.items():
+        stack = times.seconds(name)
+        half_width = (alone.ratio_ci_high - alone.ratio_ci_low) / 2
+        rows.append({
+            "anchor": name,
+            "tensor_bytes": tensor_bytes(anchor),
+            "seconds": stack * (repeats * alone.ratio - 1) / (repeats - 1),
+            "error": stack * repeats / (repeats - 1) * half_width / CONFIDENCE_Z,
+        })  # fmt: skip
+    return rows
 
 
 def cell_anchor(layers: list[ConvLayer]) -> ConvLayer:
@@ -177,6 +207,7 @@ def calibrate(
     sync = backend.synchronizer(device)
     policy = dataclasses.replace(policy, max_samples=min(policy.max_samples, CALIBRATION_MAX_ROUNDS))
     within_cell: dict[str, tuple[str, RelativeTime]] = {}
+    single_calls: dict[str, tuple[ConvLayer, RelativeTime]] = {}
     with backend.device_scope(device):
         timer = RelativeTimer(_stack_call(backend, REFERENCE, CALIBRATION_REPEATS), policy=policy, sync=sync)
         _time_microbenchmarks(timer, backend)
@@ -185,6 +216,11 @@ def calibrate(
             anchor_call = _stack_call(backend, anchor, CALIBRATION_REPEATS)
             timer.time(layer_name(anchor), anchor_call)
             cell_timer = RelativeTimer(anchor_call, policy=policy, sync=sync)
+            # The anchor alone against its stack: t(1) = call + l, t(R) = call + R l give the call's cost here.
+            single_calls[layer_name(anchor)] = (
+                anchor,
+                cell_timer.time(f"{layer_name(anchor)} alone", _stack_call(backend, anchor, 1)),
+            )
             for layer in cell_layers:
                 if progress:
                     progress.start(layer.describe())
@@ -203,10 +239,17 @@ def calibrate(
         return relative.ratio * times.seconds(anchor_name)
 
     ceilings = {**compute_rate(times), **bandwidth(times), **overheads(times)}
+    calls = call_overheads(times, single_calls)
+    tiny = {"anchor": "tiny stacks", "tensor_bytes": tensor_bytes(TINY), "seconds": ceilings["call_overhead_seconds"]}
+    calls.insert(0, {**tiny, "error": 0.0})  # its error: the fit's floor
+    ceilings["call_overhead_seconds"], ceilings["call_seconds_per_byte"] = fit_call_overhead(
+        *zip(*[(call["tensor_bytes"], call["seconds"], call["error"]) for call in calls], strict=True)
+    )
     observations = [Observation(layer, CALIBRATION_REPEATS, seconds(layer)) for layer in layers]
     fitted = fit_profile(device, observations, **{key: ceilings[key] for key in MODEL_FIELDS})
     relative_times = [{**time.as_dict(), "relative_to": "reference"} for time in times.times.values()]
     relative_times += [{**time.as_dict(), "relative_to": anchor} for anchor, time in within_cell.values()]
+    relative_times += [{**time.as_dict(), "relative_to": name} for name, (_, time) in single_calls.items()]
     extra = {
         "measurements": ceilings,
         "reference": {
@@ -216,6 +259,7 @@ def calibrate(
             "rounds": times.reference_rounds,
         },
         "relative_times": relative_times,
+        "call_overheads": calls,
         "seconds_per_mac": fit_seconds_per_mac(observations),
         "calibration_residuals": residuals(observations, fitted),
         "calibration_profile": profile_name,

@@ -71,7 +71,8 @@ def profile_summary(profile) -> str:
     lines = [f"device {profile.device}: peak {profile.peak_flops_per_second / 1e9:.1f} GFLOP/s, "
              f"bandwidth {profile.bandwidth_bytes_per_second / 1e9:.1f} GB/s, ridge point "
              f"{profile.ridge_point:.1f} FLOP/byte",
-             f"overheads: {profile.call_overhead_seconds * 1e6:.1f} us per call, "
+             f"overheads: {profile.call_overhead_seconds * 1e6:.1f} us per call "
+             f"+ {profile.call_seconds_per_byte * 1e12:.1f} us per MB in and out, "
              f"{profile.op_overhead_seconds * 1e6:.1f} us per op",
              "compute efficiency, max x C/(C + half): " + ", ".join(
                  f"{kind} {entry['max']:.0%} (half at {entry['half_channels']:.0f} channels)"

@@ -37,3 +37,31 @@ def test_each_cell_holds_every_shape_and_is_anchored_on_its_dense_3x3():
     for members in grouped.values():
         assert len({kernel_shape(layer) for layer in members}) == len(members) == 12
         assert kernel_shape(cell_anchor(members)) == "dense 3x3"
+
+
+def test_the_calls_cost_comes_from_the_anchor_alone_against_its_stack():
+    from costmodel import ConvLayer
+    from costmodel.latency import tensor_bytes
+    from validate.experiments.calibrate import CALIBRATION_REPEATS, call_overheads
+    from validate.harness.relative import RelativeTime, RelativeTimes
+
+    anchor = ConvLayer(3, 3, c_in=16, c_out=16, height=12, width=12, batch=8)
+    call, layer = 5e-4, 1e-3  # t(1) = call + layer, t(R) = call + R layer
+    stack, alone = call + CALIBRATION_REPEATS * layer, call + layer
+    times = RelativeTimes(1e-3, 10, {"anchor": RelativeTime("anchor", stack / 1e-3, 0.9, 1.1, 10)})
+    ratio = RelativeTime("anchor alone", alone / stack, alone / stack - 0.01, alone / stack + 0.01, 10)
+    (row,) = call_overheads(times, {"anchor": (anchor, ratio)})
+    assert row["seconds"] == pytest.approx(call) and row["tensor_bytes"] == tensor_bytes(anchor)
+    assert row["error"] == pytest.approx(stack * CALIBRATION_REPEATS / (CALIBRATION_REPEATS - 1) * 0.01 / 1.96)
+
+
+def test_the_call_cost_line_refuses_a_negative_slope_and_floors_the_errors():
+    from costmodel.calibration import fit_call_overhead
+
+    # Falling with the bytes: no slope, the mean weighted by 1 / (10% of each value)^2.
+    weights = [1 / (5e-5) ** 2, 1 / (3e-5) ** 2]
+    mean = (weights[0] * 5e-4 + weights[1] * 3e-4) / sum(weights)
+    assert fit_call_overhead([0, 1e6], [5e-4, 3e-4], [1e-6, 1e-6]) == (pytest.approx(mean), 0.0)
+    # Two points claiming a precision of 1e-9 s cannot flatten the line through the third.
+    per_call, per_byte = fit_call_overhead([0, 1e6, 2e6], [4e-4, 4e-4, 8e-4], [1e-9, 1e-9, 8e-5])
+    assert per_byte > 1e-10 and per_call > 0

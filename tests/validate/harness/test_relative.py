@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 
 from costmodel import ConvLayer
 from costmodel.calibration import Observation, fit_profile, synthetic_observations
@@ -9,15 +10,7 @@ from costmodel.latency import efficiency_at
 from validate.harness.relative import RelativeTimer
 from validate.harness.timing import TimingPolicy, measure
 
-CEILINGS = dict(
-    peak_flops_per_second=1e11, bandwidth_bytes_per_second=1e10, op_overhead_seconds=1e-6, call_overhead_seconds=2e-5
-)
-CURVES = {
-    "dense": {"max": 0.9, "half_channels": 16.0},
-    "pointwise": {"max": 0.5, "half_channels": 8.0},
-    "depthwise": {"max": 0.05, "half_channels": 0.0},
-    "asymmetric": {"max": 0.7, "half_channels": 16.0},
-}
+CEILINGS, CURVES = SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 POLICY = TimingPolicy(warmup_calls=1, min_samples=7, max_samples=20, budget_seconds=1e9)
 
 

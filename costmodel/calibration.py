@@ -19,7 +19,8 @@ and a 0.1 ms layer count alike, as the accuracy figures do.
 Then, per kernel shape, a kernel factor (:mod:`costmodel.kernel_factor`) on
 top of the roofline, if cross-validation says it predicts better: each cell of
 the calibration grid (one channel width and size, every shape) that lies
-between others in width is left out in turn, the rest fitted, and the cell's
+between others in width or in size, and within their range in both, is left
+out in turn, the rest fitted, and the cell's
 times *relative to each other* predicted, as a factorization's ratio needs
 (:meth:`_Calibration.leave_one_cell_out`).  The simplest form within one
 standard error of the best is kept (:func:`choose_model`).
@@ -57,6 +58,7 @@ from costmodel.latency import (
     efficiency_at,
     kernel_shape,
     layer_kind,
+    model_of,
     predict_seconds,
 )
 from costmodel.layer import ConvLayer
@@ -356,17 +358,21 @@ def fit_call_overhead(
     Weighted least squares, each point weighted by 1 / its error squared, the
     error at least ``CALL_ERROR_FLOOR`` of the point's own value (two precise
     points must not outweigh the rest: a call's fixed cost moves by that much
-    from one build to the next here).  A negative slope is no slope: then the
+    from one build to the next here); points with a non-finite figure, or a
+    cost of 0 or less (a microbenchmark clamped at 0 measured noise, not a
+    cost), are left out.  A negative slope is no slope: then the
     weighted mean is the cost of every call.
 
     >>> per_call, per_byte = fit_call_overhead([0, 1e6, 4e6], [4e-4, 5e-4, 8e-4], [1e-5] * 3)
     >>> round(per_call * 1e4, 6), round(per_byte * 1e10, 6)
     (4.0, 1.0)
     """
-    size, cost = np.asarray(tensor_bytes, float), np.asarray(seconds, float)
+    size, cost, error = (np.asarray(values, float) for values in (tensor_bytes, seconds, errors))
+    usable = np.isfinite(size) & np.isfinite(cost) & np.isfinite(error) & (cost > 0)
+    size, cost, error = size[usable], cost[usable], error[usable]
     if size.size == 0:
         raise ValueError("no call-cost measurement to fit")
-    error = np.maximum(np.asarray(errors, float), CALL_ERROR_FLOOR * np.abs(cost))
+    error = np.maximum(error, CALL_ERROR_FLOOR * cost)
     weights = 1.0 / np.maximum(error, 1e-12) ** 2
     design = np.column_stack([np.ones_like(size), size])
     if np.ptp(size) > 0:
@@ -409,5 +415,8 @@ def synthetic_observations(
     layers: Sequence[ConvLayer], repeats: int, efficiency: dict, kernel_factors: dict | None = None, **ceilings: Any
 ) -> list[Observation]:
     """What a device with exactly these parameters would measure (for tests and examples)."""
-    profile = DeviceProfile("synthetic", efficiency=efficiency, kernel_factors=kernel_factors or {}, **ceilings)
+    factors = kernel_factors or {}
+    profile = DeviceProfile(
+        "synthetic", efficiency=efficiency, model=model_of(factors), kernel_factors=factors, **ceilings
+    )
     return [Observation(layer, repeats, predict_seconds(layer, profile, repeats)) for layer in layers]

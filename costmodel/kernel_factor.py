@@ -44,6 +44,9 @@ from costmodel.layer import ConvLayer
 FORMS = ("constant", "log-linear", "grid")  # the intercept alone, also both slopes, or interpolation
 SANE_COEFFICIENT = (-50.0, 50.0)
 SANE_RANGE = (1e-9, 1e15)
+# A factor is at most e^20 (about 5e8) either way: a measured kernel departs from its kind's roofline
+# by orders of magnitude at most, and beyond this a prediction would overflow or vanish.
+SANE_LOG_FACTOR = (-20.0, 20.0)
 
 
 def output_positions(layer: ConvLayer) -> float:
@@ -78,14 +81,23 @@ class KernelFactor:
             if low > high:
                 raise ValueError(f"kernel factor {field} must be [low, high] with low <= high, got {pair!r}")
             object.__setattr__(self, field, (low, high))
+        for width in self.width_range:  # the log factor is linear, so its extremes are at the corners
+            for positions in self.positions_range:
+                log_factor = self._log_at(width, positions)
+                if not SANE_LOG_FACTOR[0] <= log_factor <= SANE_LOG_FACTOR[1]:
+                    raise ValueError(
+                        f"kernel factor reaches e^{log_factor:.3g} at width {width:g}, positions {positions:g}; "
+                        f"a factor must lie between e^{SANE_LOG_FACTOR[0]:g} and e^{SANE_LOG_FACTOR[1]:g}"
+                    )
+
+    def _log_at(self, width: float, positions: float) -> float:
+        return self.intercept + self.per_log_width * math.log(width) + self.per_log_positions * math.log(positions)
 
     def at(self, width: float, positions: float) -> float:
         """The factor at channel width ``width`` and ``positions`` output positions."""
         width = min(max(width, self.width_range[0]), self.width_range[1])
         positions = min(max(positions, self.positions_range[0]), self.positions_range[1])
-        return math.exp(
-            self.intercept + self.per_log_width * math.log(width) + self.per_log_positions * math.log(positions)
-        )
+        return math.exp(self._log_at(width, positions))
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "width_range": list(self.width_range),
@@ -125,7 +137,7 @@ class GridFactor:
             width, positions = (
                 check_real("kernel factor grid point", v, minimum=0, sane=SANE_RANGE) for v in point[:2]
             )
-            log_factor = check_real("kernel factor grid log factor", point[2], minimum=-math.inf, sane=SANE_COEFFICIENT)
+            log_factor = check_real("kernel factor grid log factor", point[2], minimum=-math.inf, sane=SANE_LOG_FACTOR)
             checked.append((width, positions, log_factor))
         if len({point[:2] for point in checked}) != len(checked):
             raise ValueError("a kernel factor grid has two points at the same width and positions")

@@ -17,6 +17,7 @@ from costmodel.latency import (
     ProfileVersionError,
     extrapolation,
     kernel_shape,
+    model_of,
     predict_layer,
     predict_time_ratio,
 )
@@ -85,6 +86,7 @@ def test_a_grid_factor_is_exact_at_its_points_and_linear_in_the_logs_between():
         DeviceProfile.from_dict(
             {
                 **fit_profile("p", synthetic_observations(grid_layers(), 4, CURVES, **CEILINGS), **CEILINGS).as_dict(),
+                "model": "roofline x interpolated kernel factor",
                 "kernel_factors": {"dense 3x3": grid.as_dict()},
             }  # fmt: skip
         ).kernel_factors["dense 3x3"]
@@ -114,7 +116,7 @@ def test_cross_validation_chooses_kernel_factors_when_shapes_depart_from_the_roo
     fitted = fit_profile("synthetic", observations, **CEILINGS)
     assert fitted.model == "roofline x log-linear kernel factor"
     # Between the calibrated widths and sizes, time ratios come out as the true device's.
-    truth = DeviceProfile("truth", efficiency=CURVES, kernel_factors=SHAPED, **CEILINGS)
+    truth = DeviceProfile("truth", efficiency=CURVES, model=model_of(SHAPED), kernel_factors=SHAPED, **CEILINGS)
     roofline = fit_profile("roofline only", synthetic_observations(grid_layers(), 4, CURVES, **CEILINGS), **CEILINGS)
     errors, roofline_errors = [], []
     for width in (16, 64, 128):
@@ -216,6 +218,12 @@ def test_an_older_profile_is_refused_with_the_way_out(tmp_path, capsys):
         ({**SHAPED["dense 5x5"].as_dict(), "intercept": "big"}, "intercept must be a number"),
         ({**SHAPED["dense 5x5"].as_dict(), "width_range": [50, 10]}, "low <= high"),
         ({**SHAPED["dense 5x5"].as_dict(), "per_log_width": 1e6}, "between"),
+        # Each coefficient sane, together a factor of e^541 at the narrowest, smallest corner: refused.
+        (
+            {**SHAPED["dense 5x5"].as_dict(), "intercept": 50, "per_log_width": 50, "per_log_positions": 50},
+            r"reaches e\^541 at width 16, positions 1152",
+        ),
+        ({"points": [[16, 1152, 0.0], [64, 1152, -45.0]]}, "log factor must be between"),
     ],
 )
 def test_nonsense_kernel_factors_are_refused(tmp_path, entry, message):
@@ -229,9 +237,23 @@ def test_nonsense_kernel_factors_are_refused(tmp_path, entry, message):
 def test_explain_names_a_kernel_that_departs_from_its_kind():
     from costmodel.latency import explain
 
-    profile = DeviceProfile("shaped", efficiency=CURVES, kernel_factors=SHAPED, **CEILINGS)
+    profile = DeviceProfile("shaped", efficiency=CURVES, model=model_of(SHAPED), kernel_factors=SHAPED, **CEILINGS)
     layer = ConvLayer(3, 3, c_in=64, c_out=64, height=24, width=24, batch=8)
     text = explain(layer, factorize(layer, "depthwise-separable"), profile, 4)
     factor = SHAPED["depthwise 3x3"].at(64, output_positions(layer))
     assert f"measured depthwise 3x3 kernels take {factor:.2f}x their kind's roofline time" in text
     assert "the original dense 3x3 1.00x" in text  # no factor for it
+
+
+def test_the_factors_must_be_the_models_own(tmp_path):
+    profile, path = profile_file(tmp_path)  # log-linear or interpolated factors, as cross-validation chose
+    document = profile.as_dict()
+    with pytest.raises(ValueError, match="has no kernel factors, but kernel_factors is not empty"):
+        DeviceProfile.from_dict({**document, "model": "roofline"})
+    other = (
+        "roofline x interpolated kernel factor"
+        if "log-linear" in profile.model
+        else "roofline x log-linear kernel factor"
+    )
+    with pytest.raises(ValueError, match="is not of the form the model"):
+        DeviceProfile.from_dict({**document, "model": other})

@@ -265,10 +265,14 @@ NUMERIC_QUERIES = {
 def test_numeric_query_imports_no_sympy(script):
     # Issue 13: importing sympy costs more than answering; a question whose sizes are all
     # numbers is answered in integer arithmetic.  (The check itself must not import sympy.)
-    check = script + "import sys\nprint('SYMPY' if 'sympy' in sys.modules else 'NO-SYMPY')\n"
+    # Nor TensorFlow: the cost model, the latency model's predictions included, stays free of it.
+    check = script + (
+        "import sys\nprint('SYMPY' if 'sympy' in sys.modules else 'NO-SYMPY',"
+        " 'TENSORFLOW' if 'tensorflow' in sys.modules else 'NO-TENSORFLOW')\n"
+    )
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "NO-SYMPY"
+    assert result.stdout.strip().splitlines()[-1] == "NO-SYMPY NO-TENSORFLOW"
 
 
 def test_symbolic_query_still_gets_sympy():

@@ -27,10 +27,11 @@ Then a calibration set of conv layers of every kind (dense k x k, pointwise
 1x1, depthwise, asymmetric 1 x k / k x 1) is measured as stacks of
 ``CALIBRATION_REPEATS`` layers, and :func:`costmodel.calibration.fit_profile`
 fits one efficiency curve per kind and, where cross-validation finds they
-predict better, a kernel factor per kernel shape.  The calibration set's channel counts and
-sizes are deliberately disjoint from every experiment preset's grid, so the
-factorization sweep that scores the model never scores a configuration the
-model was fitted on (checked in :func:`assert_held_out`).
+predict better, a kernel factor per kernel shape.  The calibration set has the
+preset's channel widths at sizes no experiment preset uses, so no calibration
+layer has the width and size of a layer the factorization sweep scores: the
+sweep never scores a configuration the model was fitted on (checked in
+:func:`assert_held_out`).
 """
 
 from __future__ import annotations

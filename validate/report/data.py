@@ -176,13 +176,18 @@ def _read_folder(path: pathlib.Path) -> _Folder:
         ceiling = agreement.ceiling(folder.retest)
         if ceiling:
             folder.accuracy.append(typed(ceiling, schema.ACCURACY))
+    older = []
     for file in sorted(path.glob(PROFILE_PATTERN)):
         try:
             profile = DeviceProfile.load(file)
         except ProfileVersionError as error:  # the measurements still render; only the model's view is left out
             print(f"validate.report: {error}; its roofline is left out of the report", file=sys.stderr)
+            older.append(file.name)
             continue
         folder.profiles[profile.device] = profile
+    if not folder.frames() and not folder.profiles and older:
+        raise ValueError(f"results folder {path} holds only device profiles of an older latency model "
+                         f"({', '.join(older)}): recalibrate with python -m validate calibrate")
     if not folder.frames() and not folder.profiles:
         raise ValueError(f"results folder {path} holds no results (none of {SEED_FILE}, "
                          f"{FACTORIZATION_FILE}, {ACCURACY_PATTERN}, {PROFILE_PATTERN})")

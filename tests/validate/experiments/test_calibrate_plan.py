@@ -65,3 +65,16 @@ def test_the_call_cost_line_refuses_a_negative_slope_and_floors_the_errors():
     # Two points claiming a precision of 1e-9 s cannot flatten the line through the third.
     per_call, per_byte = fit_call_overhead([0, 1e6, 2e6], [4e-4, 4e-4, 8e-4], [1e-9, 1e-9, 8e-5])
     assert per_byte > 1e-10 and per_call > 0
+
+
+def test_the_call_cost_line_leaves_out_what_it_cannot_weigh():
+    from costmodel.calibration import fit_call_overhead
+
+    # A one-pixel cost clamped to 0 (a noisy microbenchmark) must not pin the line to the origin.
+    per_call, per_byte = fit_call_overhead([0, 1e6, 4e6], [0.0, 5e-4, 8e-4], [0.0, 1e-5, 1e-5])
+    assert (per_call, per_byte) == (pytest.approx(4e-4), pytest.approx(1e-10))
+    # A point whose interval could not be computed is left out, not turned into NaN.
+    assert fit_call_overhead([0, 1e6, 4e6], [4e-4, 5e-4, float("nan")], [1e-5, 1e-5, 1e-5]) == (
+        pytest.approx(4e-4),
+        pytest.approx(1e-10),
+    )

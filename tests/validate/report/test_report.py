@@ -484,3 +484,14 @@ def test_a_profile_of_an_older_model_is_left_out_not_fatal(tmp_path, capsys):
     assert "recalibrate" in capsys.readouterr().err
     assert report["tables"]["divergence"] == MEASURED_ROWS  # the measurements still render
     assert not load_results(folder).profiles
+
+
+def test_a_folder_with_nothing_but_an_older_profile_is_refused_with_the_way_out(tmp_path, capsys):
+    folder = write_results(tmp_path / "only")
+    for name in ("seed.csv", "factorizations.csv", "samples.csv", "accuracy_cpu.csv", "retest.json",
+                 "networks.csv", "networks_papers.json"):  # fmt: skip
+        (folder / name).unlink(missing_ok=True)
+    profile_file = folder / "device_profile_cpu.json"
+    profile_file.write_text(json.dumps({**json.loads(profile_file.read_text()), "version": 1}))
+    with pytest.raises(ValueError, match="holds only device profiles of an older latency model"):
+        load_results(folder)

@@ -135,8 +135,7 @@ class Block:
         for stage in self.stages:
             if not isinstance(stage.repeats, int):
                 raise ValueError(f"cannot list {stage.repeats} layers: the count is symbolic")
-            inner = [stage.unit] if isinstance(stage.unit, ConvLayer) else stage.unit.layers()
-            expanded.extend(inner * stage.repeats)
+            expanded.extend(layers_of(stage.unit) * stage.repeats)
         return expanded
 
     def counts(self) -> Counts:
@@ -197,3 +196,12 @@ def _check_chain(before: ConvLayer, after: ConvLayer) -> None:
         )
     if not same_size(before.batch, after.batch):
         raise ValueError(f"layers do not chain: batch {before.batch} then {after.batch}")
+
+
+def layers_of(block_or_layer: ConvLayer | Block) -> list[ConvLayer]:
+    """The flat list of layers of a block (repeats expanded), or ``[layer]``."""
+    if isinstance(block_or_layer, ConvLayer):
+        return [block_or_layer]
+    if isinstance(block_or_layer, Block):
+        return block_or_layer.layers()
+    raise TypeError(f"expected a ConvLayer or a Block, got {type(block_or_layer).__name__}")

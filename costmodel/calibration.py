@@ -130,10 +130,14 @@ class _Terms:
 def _costs(maxima: np.ndarray, half: float, terms: _Terms, unit: DeviceProfile) -> np.ndarray:
     """Sum of squared relative errors for each candidate maximum efficiency (vectorised)."""
     efficiency = maxima[:, None] * terms.width / (terms.width + half)
-    compute = terms.flops / (unit.peak_flops_per_second * efficiency)
-    memory = terms.traffic / unit.bandwidth_bytes_per_second
-    predicted = terms.call + terms.repeats * (unit.op_overhead_seconds + np.maximum(compute, memory))
+    predicted = terms.call + terms.repeats * _layer_seconds(terms, unit, efficiency)
     return np.sum(((predicted - terms.seconds) / terms.seconds) ** 2, axis=1)
+
+
+def _layer_seconds(terms: _Terms, unit: DeviceProfile, efficiency: np.ndarray) -> np.ndarray:
+    """Op overhead plus the slower of compute at ``efficiency`` and memory traffic (vectorised)."""
+    compute = terms.flops / (unit.peak_flops_per_second * efficiency)
+    return unit.op_overhead_seconds + np.maximum(compute, terms.traffic / unit.bandwidth_bytes_per_second)
 
 
 def _best_maximum(half: float, terms: _Terms, unit: DeviceProfile) -> tuple[float, float]:
@@ -195,12 +199,9 @@ class _Calibration:
 
     def unfactored(self, efficiencies: dict) -> np.ndarray:
         """Each observation's layer seconds under the roofline with these efficiencies (no kernel factor)."""
-        terms, unit = self.terms, self.unit
-        efficiency = np.array(
-            [efficiency_at(efficiencies[kind], width) for kind, width in zip(self.kinds, terms.width, strict=True)]
-        )
-        compute = terms.flops / (unit.peak_flops_per_second * efficiency)
-        return unit.op_overhead_seconds + np.maximum(compute, terms.traffic / unit.bandwidth_bytes_per_second)
+        pairs = zip(self.kinds, self.terms.width, strict=True)
+        efficiency = np.array([efficiency_at(efficiencies[kind], width) for kind, width in pairs])
+        return _layer_seconds(self.terms, self.unit, efficiency)
 
     def factor(self, mask: np.ndarray, unfactored: np.ndarray, form: str) -> KernelFactor | GridFactor:
         """One shape's kernel factor from the masked observations."""

@@ -228,6 +228,22 @@ def check_real(
     return number
 
 
+def check_range(field: str, pair: Any, *, minimum: float, sane: tuple[float, float]) -> tuple[float, float]:
+    """A ``[low, high]`` pair of real numbers (each as :func:`check_real` wants it), low <= high.
+
+    >>> check_range("width_range", [50, 10], minimum=0, sane=(1, 1e9))
+    Traceback (most recent call last):
+    ...
+    ValueError: width_range must be [low, high] with low <= high, got [50, 10]
+    """
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise ValueError(f"{field} must be [low, high], got {one_line(repr(pair))[:QUOTE_CHARS]}")
+    low, high = (check_real(field, value, minimum=minimum, sane=sane) for value in pair)
+    if low > high:
+        raise ValueError(f"{field} must be [low, high] with low <= high, got {pair!r}")
+    return low, high
+
+
 def check_text(field: str, value: Any, max_chars: int = 200) -> str:
     """A non-empty printable string of at most ``max_chars`` characters (no terminal escapes).
 

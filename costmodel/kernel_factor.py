@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from costmodel.checks import check_real
+from costmodel.checks import check_range, check_real
 from costmodel.layer import ConvLayer
 
 FORMS = ("constant", "log-linear", "grid")  # the intercept alone, also both slopes, or interpolation
@@ -74,13 +74,8 @@ class KernelFactor:
             value = check_real(f"kernel factor {field}", getattr(self, field), minimum=-math.inf, sane=SANE_COEFFICIENT)
             object.__setattr__(self, field, value)
         for field in ("width_range", "positions_range"):
-            pair = getattr(self, field)
-            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                raise ValueError(f"kernel factor {field} must be [low, high], got {pair!r}")
-            low, high = (check_real(f"kernel factor {field}", v, minimum=0, sane=SANE_RANGE) for v in pair)
-            if low > high:
-                raise ValueError(f"kernel factor {field} must be [low, high] with low <= high, got {pair!r}")
-            object.__setattr__(self, field, (low, high))
+            pair = check_range(f"kernel factor {field}", getattr(self, field), minimum=0, sane=SANE_RANGE)
+            object.__setattr__(self, field, pair)
         for width in self.width_range:  # the log factor is linear, so its extremes are at the corners
             for positions in self.positions_range:
                 log_factor = self._log_at(width, positions)

@@ -61,8 +61,8 @@ import os
 import pathlib
 from typing import Any
 
-from costmodel.block import Block
-from costmodel.checks import check_real, check_text, one_line
+from costmodel.block import Block, layers_of
+from costmodel.checks import check_range, check_real, check_text, one_line
 from costmodel.counts import count_layer, input_elements, output_elements
 from costmodel.jsonfile import MAX_BYTES, load_json_file
 from costmodel.kernel_factor import GridFactor, KernelFactor, factor_from_dict, output_positions
@@ -201,13 +201,7 @@ def _calibrated_range(calibrated: Any) -> dict | None:
         raise ValueError(f"device profile calibrated_range needs exactly {', '.join(RANGE_FIELDS)} and kernels")
     table: dict[str, Any] = {}
     for field in RANGE_FIELDS:
-        pair = calibrated[field]
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ValueError(f"device profile calibrated_range.{field} must be [low, high], got {pair!r}")
-        low, high = (check_real(f"calibrated_range.{field}", v, minimum=1, sane=(1, 1e9)) for v in pair)
-        if low > high:
-            raise ValueError(f"device profile calibrated_range.{field} must have low <= high, got {pair!r}")
-        table[field] = [low, high]
+        table[field] = list(check_range(f"calibrated_range.{field}", calibrated[field], minimum=1, sane=(1, 1e9)))
     kernels = calibrated["kernels"]
     if not isinstance(kernels, (list, tuple)):
         raise ValueError("device profile calibrated_range.kernels must be a list of kernel shapes")
@@ -438,7 +432,7 @@ def extrapolation(unit: ConvLayer | Block, profile: DeviceProfile) -> list[str]:
     if calibrated is None:
         return ["the profile records no calibrated range"]
     reasons: list[str] = []
-    layers = [unit] if isinstance(unit, ConvLayer) else unit.layers()
+    layers = layers_of(unit)
     for layer in layers:
         checks = [
             _outside("channel width", channel_width(layer), calibrated["channels"]),
@@ -452,7 +446,7 @@ def extrapolation(unit: ConvLayer | Block, profile: DeviceProfile) -> list[str]:
 
 def predict_layers(unit: ConvLayer | Block, profile: DeviceProfile) -> list[LayerPrediction]:
     """One prediction per layer of a layer or block, in order."""
-    layers = [unit] if isinstance(unit, ConvLayer) else unit.layers()
+    layers = layers_of(unit)
     return [predict_layer(layer, profile) for layer in layers]
 
 
@@ -470,7 +464,7 @@ def predict_seconds(unit: ConvLayer | Block, profile: DeviceProfile, repeats: in
 
 def tensor_bytes(unit: ConvLayer | Block) -> float:
     """Bytes of the tensor a graph holding ``unit`` is given and of the one it returns."""
-    layers = [unit] if isinstance(unit, ConvLayer) else unit.layers()
+    layers = layers_of(unit)
     first, last = layers[0], layers[-1]
     elements = _number("the input", input_elements(first)) * float(first.dtype_bytes)
     return elements + _number("the output", output_elements(last)) * float(last.dtype_bytes)

@@ -42,7 +42,7 @@ import re
 
 import numpy as np
 
-from costmodel.block import Block
+from costmodel.block import Block, layers_of
 from costmodel.layer import ConvLayer, is_known
 
 __all__ = [
@@ -101,15 +101,6 @@ def concrete(layer: ConvLayer) -> dict:
         else:
             values[field] = _int(field, value)
     return values
-
-
-def layers_of(block_or_layer: ConvLayer | Block) -> list[ConvLayer]:
-    """The flat list of layers of a block (repeats expanded), or ``[layer]``."""
-    if isinstance(block_or_layer, ConvLayer):
-        return [block_or_layer]
-    if isinstance(block_or_layer, Block):
-        return block_or_layer.layers()
-    raise TypeError(f"expected a ConvLayer or a Block, got {type(block_or_layer).__name__}")
 
 
 def keras_layers(layer: ConvLayer, name: str | None = None) -> list:

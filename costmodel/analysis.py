@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from costmodel.block import Block
 from costmodel.counts import Counts, count_layer
 from costmodel.exact import as_float, is_symbolic, symbolic
-from costmodel.kernel import parse_kernel
+from costmodel.kernel import parse_kernel_shape
 from costmodel.layer import ConvLayer, Size
 from costmodel.polynomial import Poly, Unsupported, ratio_value
 from costmodel.polynomial import ratio_text as poly_ratio_text
@@ -44,6 +44,7 @@ METRICS = ("params", "macs", "flops", "memory_bytes", "activation_elements")
 SYMBOL_NAMES = {
     "c_in": "C_in",
     "c_out": "C_out",
+    "depth": "D",
     "height": "H",
     "width": "W",
     "batch": "N",
@@ -120,16 +121,24 @@ def _layer_and_options(
             f"option {unknown[0]!r} is neither a layer field nor one of {scheme!r}'s "
             f"options ({', '.join(sorted(scheme_options))})"
         )
-    if is_symbolic(kernel):
-        kernel_h = kernel_w = kernel
-    else:
-        kernel_h, kernel_w = parse_kernel(kernel)
     layer_values = {k: v for k, v in values.items() if k in layer_fields}
+    shape = kernel_shape(kernel, layer_values.get("rank"))
+    layer_values["rank"] = len(shape)
     for field in ("c_in", "c_out"):
         if field not in layer_values:
             layer_values[field] = symbol(field)
+    if len(shape) == 3:
+        layer_values["kernel_d"] = shape[0]
+    kernel_h, kernel_w = (1, shape[0]) if len(shape) == 1 else shape[-2:]
     layer = ConvLayer(kernel_h, kernel_w, **layer_values)
     return layer, {k: v for k, v in values.items() if k in scheme_options}
+
+
+def kernel_shape(kernel: Any, rank: int | None = None) -> tuple[Any, ...]:
+    """A kernel as the user gave it, along its own axes; a symbol is a square (or cube) of that side."""
+    if is_symbolic(kernel) or isinstance(kernel, Poly):
+        return (kernel,) * (2 if rank is None else rank)
+    return parse_kernel_shape(kernel, rank)
 
 
 def _symbolic(values: dict, symbol: Callable[[str], Any] = symbol_for) -> dict:
@@ -335,7 +344,7 @@ def savings_record(result: Savings) -> dict[str, Any]:
     closed forms are symbolic, so this is where sympy is imported.
     """
     record: dict[str, Any] = {
-        "kernel": list(result.layer.kernel),
+        "kernel": list(result.layer.kernel_shape),
         "scheme": result.scheme,
         "original": result.layer.describe(),
         "factorized": [stage.describe() for stage in result.block.stages],
@@ -360,11 +369,13 @@ def savings_record(result: Savings) -> dict[str, Any]:
 
 def _poly_comparison(kernel: Any, scheme: str, values: dict) -> tuple[ConvLayer, Any]:
     """The layer and its factorization with the sympy-free symbols, or Unsupported."""
-    values = {**{field: poly_symbol_for(field) for field in ("height", "width")}, **values}
+    rank = len(kernel_shape(kernel, values.get("rank")))
+    open_axes = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}[rank]
+    values = {**{field: poly_symbol_for(field) for field in open_axes}, **values}
     layer, options = _layer_and_options(kernel, scheme, values, symbol=poly_symbol_for)
     block = factorize(layer, scheme, **options)
     for each in [layer, *block.layers()]:
-        for length in each.output_hw:
+        for length in (each.output_d, *each.output_hw):
             # sympy keeps a product such as (H - 4)*(W - 4) unexpanded; this algebra would expand
             # it, and print other text.  Only output lengths that are single terms are exact here.
             if isinstance(length, Poly) and not length.is_monomial:
@@ -397,7 +408,7 @@ def savings_record_without_sympy(kernel: Any, scheme: str, **values: Any) -> dic
         before, after = count_layer(layer), block.counts()
         symbolic_before, symbolic_after = count_layer(symbolic_layer), symbolic_block.counts()
         record: dict[str, Any] = {
-            "kernel": list(layer.kernel),
+            "kernel": list(layer.kernel_shape),
             "scheme": scheme,
             "original": layer.describe(),
             "factorized": [stage.describe() for stage in block.stages],

@@ -72,6 +72,7 @@ class Stage:
         first, last = self.first, self.last
         keeps_shape = (
             same_size(first.c_in, last.c_out)
+            and same_size(last.output_d, first.depth)
             and same_size(last.output_hw[0], first.height)
             and same_size(last.output_hw[1], first.width)
         )
@@ -146,10 +147,13 @@ class Block:
         return total
 
     @property
-    def receptive_field(self) -> tuple[Size, Size]:
-        """(height, width) of the input window one output position sees."""
-        height, width = (_expanded(1 + _reach(self, axis)[0]) for axis in (0, 1))
-        return (height, width)
+    def receptive_field(self) -> tuple[Size, ...]:
+        """The input window one output position sees, along the layers' own axes.
+
+        (height, width) for 2-D layers; (width,) for 1-D and (depth, height, width) for 3-D ones.
+        """
+        axes = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}[self.first.rank]
+        return tuple(_expanded(1 + _reach(self, axis)[0]) for axis in axes)
 
     def describe(self) -> str:
         """One line: each stage's label, with its repeat count when not 1."""
@@ -165,14 +169,15 @@ def _expanded(value: Any) -> Size:
     return exact(value)
 
 
-def _reach(unit: Unit, axis: int) -> tuple[Any, Any]:
+def _reach(unit: Unit, axis: str) -> tuple[Any, Any]:
     """(receptive field - 1, total stride) of a layer or block along one axis.
 
     A layer reaches dilation*(kernel-1) positions; in a sequence each reach is
     scaled by the product of the strides before it.
     """
     if isinstance(unit, ConvLayer):
-        return (unit.dilation[axis] * (unit.kernel[axis] - 1), unit.stride[axis])
+        kernel, stride, dilation, _ = unit.axis_geometry(axis)
+        return (dilation * (kernel - 1), stride)
     reach: Any = 0
     jump: Any = 1
     for stage in unit.stages:
@@ -189,7 +194,9 @@ def _check_chain(before: ConvLayer, after: ConvLayer) -> None:
         raise ValueError(
             f"layers do not chain: {before.describe()} gives {before.c_out} channels, the next layer takes {after.c_in}"
         )
-    if not (same_size(before.output_hw[0], after.height) and same_size(before.output_hw[1], after.width)):
+    outputs = (before.output_d, *before.output_hw)
+    inputs = (after.depth, after.height, after.width)
+    if not all(same_size(made, taken) for made, taken in zip(outputs, inputs, strict=True)):
         raise ValueError(
             f"layers do not chain: {before.describe()} outputs {before.output_hw}, "
             f"the next layer takes {(after.height, after.width)}"

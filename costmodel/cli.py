@@ -42,27 +42,38 @@ from costmodel.checks import (
     positive_ints,
 )
 from costmodel.jsonfile import MAX_BYTES
-from costmodel.kernel import parse_kernel
+from costmodel.kernel import parse_kernel_shape
 from costmodel.schemes import SCHEMES, scheme_names
 
 # validate.cli and validate.report.build import these four from here.
 __all__ = ["OneLineParser", "UsageError", "main", "positive_int", "positive_ints"]
 
 PROGRAM = "costmodel"
-SIZE_OPTIONS = ("c_in", "c_out", "mid", "height", "width", "batch")
-STRUCTURE_OPTIONS = ("stride", "dilation", "groups", "padding", "bias", "dtype_bytes", "m", "order", "multiplier")
+SIZE_OPTIONS = ("c_in", "c_out", "mid", "depth", "height", "width", "batch")
+STRUCTURE_OPTIONS = (
+    "rank",
+    "stride",
+    "dilation",
+    "groups",
+    "padding",
+    "bias",
+    "dtype_bytes",
+    "m",
+    "order",
+    "multiplier",
+)
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130  # 130 = 128 + SIGINT, as shells report it
 
 
 def kernel_list(text: str) -> list[str | range]:
-    """Kernels as '3,5,7', '2-11' (square) or '1x7,7x1'; ranges stay unexpanded until checked."""
+    """Kernels as '3,5,7', '2-11' (square, or 1-D/cubes with --rank) or '1x7,3x3x3'; ranges stay unexpanded."""
     kernels: list[str | range] = []
     for part in text.split(","):
         if "-" in part:
             kernels.extend(int_ranges(part))
         else:
             try:
-                parse_kernel(part)
+                parse_kernel_shape(part)
             except ValueError as error:
                 raise argparse.ArgumentTypeError(str(error)) from None
             kernels.append(part.strip())
@@ -71,7 +82,7 @@ def kernel_list(text: str) -> list[str | range]:
 
 def check_kernel(text: Any, max_kernel: int) -> None:
     """Refuse a kernel side past the limit, before any layer is built."""
-    for side in parse_kernel(text):
+    for side in parse_kernel_shape(text):
         at_most(side, max_kernel, "the kernel side", "--max-kernel")
 
 
@@ -99,8 +110,12 @@ def add_layer_options(parser: argparse.ArgumentParser, sizes_type: Any = positiv
     group.add_argument("--c-in", type=sizes_type, help="input channels")
     group.add_argument("--c-out", type=sizes_type, help="output channels")
     group.add_argument("--mid", type=sizes_type, help="intermediate width (default: c-out)")
+    group.add_argument(
+        "--rank", type=int, choices=(1, 2, 3), help="spatial axes: a bare kernel 7 is 7x7 (2), 7 (1) or 7x7x7 (3)"
+    )
+    group.add_argument("--depth", type=sizes_type, help="input depth of a 3-D layer (frames, slices)")
     group.add_argument("--height", type=sizes_type, help="input height")
-    group.add_argument("--width", type=sizes_type, help="input width")
+    group.add_argument("--width", type=sizes_type, help="input width (a 1-D layer's length)")
     group.add_argument("--batch", type=sizes_type, help="images per call (default 1)")
     group.add_argument("--stride", type=pair, help="N or H,W (default 1)")
     group.add_argument("--dilation", type=pair, help="N or H,W (default 1)")
@@ -191,7 +206,12 @@ def run_savings(args: argparse.Namespace) -> str:
 def sweep_values(args: argparse.Namespace) -> tuple[list[str], list[str], dict]:
     """The sweep's kernels, schemes and sizes, after checking the limits on the unexpanded lists."""
     kernels = checked_kernels(args.kernels, args.max_kernel)
-    schemes = args.schemes or list(SCHEMES)
+    try:
+        ranks = {len(parse_kernel_shape(kernel, args.rank)) for kernel in kernels}
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    # By default every scheme that factorizes one of the kernels' ranks (2plus1d only for 3-D kernels).
+    schemes = args.schemes or [name for name, scheme in SCHEMES.items() if ranks & set(scheme.ranks)]
     configurations = len(kernels) * len(schemes)
     for name in SIZE_OPTIONS:
         value = getattr(args, name)
@@ -314,7 +334,7 @@ def run_predict(args: argparse.Namespace) -> str:
         dict.fromkeys(latency.extrapolation(result.layer, profile) + latency.extrapolation(result.block, profile))
     )
     document = {
-        "kernel": list(result.layer.kernel),
+        "kernel": list(result.layer.kernel_shape),
         "scheme": result.scheme,
         "device": profile.device,
         "repeats": args.repeats,
@@ -362,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     one = commands.add_parser("savings", help="one kernel, one scheme: before, after, ratio, saving")
-    one.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")
+    one.add_argument("kernel", help="kernel size: 5, 5x5, 1x7 or 3x3x3 (7 with --rank 1 is 1-D)")
     one.add_argument(
         "--scheme", required=True, type=scheme_name, help=f"one of {', '.join(SCHEMES)}, or several joined by '+'"
     )
@@ -390,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.set_defaults(run=run_sweep)
 
     timed = commands.add_parser("predict", help="predicted seconds from a calibrated device profile")
-    timed.add_argument("kernel", help="kernel size: 5, 5x5 or 1x7")
+    timed.add_argument("kernel", help="kernel size: 5, 5x5, 1x7 or 3x3x3 (7 with --rank 1 is 1-D)")
     timed.add_argument("--scheme", required=True, type=scheme_name, help="a registered scheme")
     timed.add_argument("--device-profile", required=True, help="JSON written by 'validate calibrate'")
     timed.add_argument(

@@ -55,6 +55,14 @@ class LayerSizes(Protocol):
     def dtype_bytes(self) -> Any: ...
     @property
     def output_hw(self) -> tuple[Any, Any]: ...
+    @property
+    def kernel_d(self) -> Any: ...
+    @property
+    def depth(self) -> Any: ...
+    @property
+    def output_d(self) -> Any: ...
+    @property
+    def transposed(self) -> bool: ...
 
 
 def output_shape(layer: LayerSizes) -> tuple[Any, Any, Any, Any]:
@@ -68,8 +76,8 @@ def output_shape(layer: LayerSizes) -> tuple[Any, Any, Any, Any]:
 
 
 def weights(layer: LayerSizes) -> Size:
-    """Kernel weights: k_h * k_w * (C_in / groups) * C_out."""
-    return exact(divide(layer.kernel_h * layer.kernel_w * layer.c_in, layer.groups) * layer.c_out)
+    """Kernel weights: k_d * k_h * k_w * (C_in / groups) * C_out (k_d = 1 below rank 3, k_h = 1 at rank 1)."""
+    return exact(divide(layer.kernel_d * layer.kernel_h * layer.kernel_w * layer.c_in, layer.groups) * layer.c_out)
 
 
 def params(layer: LayerSizes) -> Size:
@@ -82,24 +90,32 @@ def params(layer: LayerSizes) -> Size:
 
 
 def output_elements(layer: LayerSizes) -> Size:
-    """Elements the layer writes: N * H_out * W_out * C_out (its activations)."""
+    """Elements the layer writes: N * D_out * H_out * W_out * C_out (its activations)."""
     batch, out_h, out_w, channels = output_shape(layer)
-    return exact(batch * out_h * out_w * channels)
+    return exact(batch * layer.output_d * out_h * out_w * channels)
 
 
 def input_elements(layer: LayerSizes) -> Size:
-    """Elements the layer reads: N * H * W * C_in (padding zeros are not read)."""
-    return exact(layer.batch * layer.height * layer.width * layer.c_in)
+    """Elements the layer reads: N * D * H * W * C_in (padding zeros are not read)."""
+    return exact(layer.batch * layer.depth * layer.height * layer.width * layer.c_in)
 
 
 def macs(layer: LayerSizes) -> Size:
     """Multiply-adds: one per weight per output position, N * H_out * W_out * k_h * k_w * C_in/g * C_out.
 
     Positions where the kernel overlaps padding zeros are counted too, as
-    every dense convolution kernel computes them.
+    every dense convolution kernel computes them.  A 3-D layer has D_out in
+    the product too.  A transposed layer scatters every *input* position
+    through the whole kernel: N * D * H * W * k_d * k_h * k_w * C_in/g * C_out,
+    whatever its padding crops (fvcore's convention for ``conv_transpose``).
+
+    >>> macs(ConvLayer(3, 3, c_in=4, c_out=2, height=5, width=5, stride=2, transposed=True))
+    1800
     """
+    if layer.transposed:
+        return exact(layer.batch * layer.depth * layer.height * layer.width * weights(layer))
     batch, out_h, out_w, _ = output_shape(layer)
-    return exact(batch * out_h * out_w * weights(layer))
+    return exact(batch * layer.output_d * out_h * out_w * weights(layer))
 
 
 def flops(layer: LayerSizes) -> Size:

@@ -115,9 +115,10 @@ def layer_kind(layer: ConvLayer) -> str:
     """
     if layer.is_depthwise:
         return "depthwise"
-    if layer.kernel_h == 1 and layer.kernel_w == 1:
+    sides = (layer.kernel_d, layer.kernel_h, layer.kernel_w)
+    if all(side == 1 for side in sides):
         return "pointwise"
-    if layer.kernel_h == 1 or layer.kernel_w == 1:
+    if layer.kernel_h == 1 or layer.kernel_w == 1 or (layer.rank == 3 and layer.kernel_d == 1):
         return "asymmetric"
     return "dense"
 
@@ -144,6 +145,9 @@ def kernel_shape(layer: ConvLayer) -> str:
     >>> kernel_shape(ConvLayer(1, 7, c_in=8, c_out=8))
     'asymmetric 1x7'
     """
+    if layer.rank == 3 or layer.transposed:  # never calibrated: such a layer is always flagged as extrapolated
+        return f"{layer_kind(layer)} {layer.kernel_text}{'-transpose' if layer.transposed else ''}"
+    # A 1-D layer of kernel k is the 1 x k 2-D convolution TensorFlow runs it as.
     return f"{layer_kind(layer)} {layer.kernel_h}x{layer.kernel_w}"
 
 

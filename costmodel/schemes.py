@@ -52,6 +52,7 @@ class Scheme:
     build: Callable[..., Block]
     width_option: str
     summary: str
+    ranks: tuple[int, ...] = (1, 2, 3)  # the kernel ranks it factorizes
 
     @functools.cached_property
     def options(self) -> tuple[str, ...]:
@@ -62,26 +63,43 @@ class Scheme:
 def _chain(layer: ConvLayer, specs: list[dict]) -> list[ConvLayer]:
     """Layers built from the original's fields, each fed the previous one's output size."""
     layers: list[ConvLayer] = []
-    height, width = layer.height, layer.width
+    depth, height, width = layer.depth, layer.height, layer.width
     for spec in specs:
-        built = layer.replace(height=height, width=width, **spec)
+        built = layer.replace(depth=depth, height=height, width=width, **spec)
+        depth = exact(built.output_d) if built.rank == 3 else depth
         height, width = (exact(size) for size in built.output_hw)
         layers.append(built)
     return layers
 
 
-def _per_axis(layer: ConvLayer, spans: tuple[bool, bool], *, first: bool, last: bool) -> dict:
+def _per_axis(layer: ConvLayer, spans: tuple[bool, ...], *, first: bool, last: bool) -> dict:
     """Stride, dilation and padding of one factor layer, axis by axis.
 
-    ``spans`` says along which axes this factor's kernel is longer than 1;
-    ``first``/``last`` say whether it is the first/last factor spanning them.
+    ``spans`` says along which axes, (height, width) or (depth, height,
+    width), this factor's kernel is longer than 1; ``first``/``last`` say
+    whether it is the first/last factor spanning them.  A 2-D ``spans`` leaves
+    a 3-D layer's depth axis to the factor that spans it, or to none.
     """
-    stride = tuple(layer.stride[a] if spans[a] and last else 1 for a in (0, 1))
-    dilation = tuple(layer.dilation[a] if spans[a] else 1 for a in (0, 1))
+    depth_span, plane = (spans[0], spans[1:]) if len(spans) == 3 else (False, spans)
+    stride = tuple(layer.stride[a] if plane[a] and last else 1 for a in (0, 1))
+    dilation = tuple(layer.dilation[a] if plane[a] else 1 for a in (0, 1))
     padding: Any = layer.padding
     if not isinstance(padding, str):
-        padding = tuple(layer.padding[a] if spans[a] and first else 0 for a in (0, 1))
-    return {"stride": stride, "dilation": dilation, "padding": padding}
+        padding = tuple(layer.padding[a] if plane[a] and first else 0 for a in (0, 1))
+    placement = {"stride": stride, "dilation": dilation, "padding": padding}
+    if layer.rank == 3:
+        placement.update(
+            stride_d=layer.stride_d if depth_span and last else 1,
+            dilation_d=layer.dilation_d if depth_span else 1,
+            padding_d=layer.padding_d if depth_span and first else 0,
+        )
+    return placement
+
+
+def _spans(layer: ConvLayer) -> tuple[bool, ...]:
+    """Along which of the layer's planes' axes ((height, width), or (depth, height, width)) its kernel spans."""
+    axes = (layer.kernel_d, *layer.kernel) if layer.rank == 3 else layer.kernel
+    return tuple(side != 1 for side in axes)
 
 
 def _nearest_stackable(kernel: int, m: int) -> str:
@@ -92,23 +110,25 @@ def _nearest_stackable(kernel: int, m: int) -> str:
 
 def _stack_depth(layer: ConvLayer, m: int) -> Size:
     """How many m x m layers reach the layer's kernel: n with n(m-1)+1 = k."""
-    spans = [k for k in layer.kernel if k != 1]
-    if len(spans) == 2 and not same_size(spans[0], spans[1]):
-        raise ValueError(f"stack covers k x k, 1 x k and k x 1 kernels, not {layer.kernel_h}x{layer.kernel_w}")
+    spans = [k for k in layer.kernel_shape if k != 1]
+    if any(not same_size(spans[0], other) for other in spans[1:]):
+        raise ValueError(
+            f"stack covers kernels of equal sides (k x k, 1 x k, k x k x k, ...), not {layer.kernel_text}"
+        )
     if not spans:
-        raise ValueError("stack needs a kernel larger than 1x1")
+        raise ValueError(f"stack needs a kernel larger than {layer.kernel_text}")
     kernel = spans[0]
     depth = divide(kernel - 1, m - 1)
     if is_known(kernel) and not isinstance(depth, int):
         raise ValueError(
-            f"stack of {m}x{m} layers cannot give a {layer.kernel_h}x{layer.kernel_w} receptive "
+            f"stack of {m}x{m} layers cannot give a {layer.kernel_text} receptive "
             f"field exactly (n layers of {m}x{m} cover {_cover(m)}); nearest kernel sizes that "
             f"work: {_nearest_stackable(int(kernel), m)}"
         )
     if isinstance(depth, int) and depth > MAX_STACK_DEPTH:
         raise ValueError(
             f"stack of {depth} layers is more than this model builds ({MAX_STACK_DEPTH}); "
-            f"kernel {layer.kernel_h}x{layer.kernel_w} is too large for m={m}"
+            f"kernel {layer.kernel_text} is too large for m={m}"
         )
     return depth
 
@@ -137,14 +157,16 @@ def stack(layer: ConvLayer, m: int = 3, mid: Size | None = None) -> Block:
         raise ValueError(f"stack needs m >= 2, got m={m}")
     mid = layer.c_out if mid is None else as_size("mid", mid)
     depth = _stack_depth(layer, m)
-    spans = (layer.kernel_h != 1, layer.kernel_w != 1)
-    small = {"kernel_h": m if spans[0] else 1, "kernel_w": m if spans[1] else 1}
+    spans = _spans(layer)
+    small = {"kernel_h": m if spans[-2] else 1, "kernel_w": m if spans[-1] else 1}
+    if layer.rank == 3:
+        small["kernel_d"] = m if spans[0] else 1
     if depth == 1:
         return Block.of(layer, name="stack")
 
     def factor(c_in: Size, c_out: Size, first: bool, last: bool) -> dict:
         # Every factor spans the original's axes, so stride and padding go to the last/first one.
-        placement = _per_axis(layer, (True, True), first=first, last=last)
+        placement = _per_axis(layer, (True,) * len(spans), first=first, last=last)
         return {**small, "c_in": c_in, "c_out": c_out, **placement}
 
     if isinstance(depth, int):
@@ -175,6 +197,10 @@ def asymmetric(layer: ConvLayer, mid: Size | None = None, order: str = "1xk-firs
     orders = ("1xk-first", "kx1-first")
     if order not in orders:
         raise ValueError(f"order must be one of {', '.join(orders)}; got {order!r}")
+    if layer.rank == 3:
+        return _asymmetric_3d(layer, mid, reverse=order == "kx1-first")
+    if layer.rank == 1:
+        raise ValueError(f"asymmetric splits a kernel along two or three axes; a 1-D kernel {layer.kernel_text} has one")
     if layer.kernel_h == 1 or layer.kernel_w == 1:
         raise ValueError(f"asymmetric splits a kernel wider than 1 on both axes, got {layer.kernel_h}x{layer.kernel_w}")
     mid = layer.c_out if mid is None else as_size("mid", mid)
@@ -183,6 +209,55 @@ def asymmetric(layer: ConvLayer, mid: Size | None = None, order: str = "1xk-firs
     first, second = (row, column) if order == "1xk-first" else (column, row)
     specs = [{**first, "c_in": layer.c_in, "c_out": mid}, {**second, "c_in": mid, "c_out": layer.c_out}]
     return Block.of(*_chain(layer, specs), name="asymmetric")
+
+
+def _asymmetric_3d(layer: ConvLayer, mid: Size | None, reverse: bool) -> Block:
+    """k_d x k_h x k_w -> k_d x 1 x 1, 1 x k_h x 1, 1 x 1 x k_w: one factor per axis (width first if reversed)."""
+    if 1 in layer.kernel_shape:
+        raise ValueError(f"asymmetric splits a 3-D kernel longer than 1 on every axis, got {layer.kernel_text}")
+    mid = layer.c_out if mid is None else as_size("mid", mid)
+    axes = [2, 1, 0] if reverse else [0, 1, 2]
+    specs = []
+    for position, axis in enumerate(axes):
+        spans = tuple(each == axis for each in range(3))
+        sides = [side if spans[each] else 1 for each, side in enumerate(layer.kernel_shape)]
+        specs.append(
+            {
+                "kernel_d": sides[0],
+                "kernel_h": sides[1],
+                "kernel_w": sides[2],
+                "c_in": layer.c_in if position == 0 else mid,
+                "c_out": layer.c_out if position == 2 else mid,
+                **_per_axis(layer, spans, first=True, last=True),
+            }
+        )
+    return Block.of(*_chain(layer, specs), name="asymmetric")
+
+
+def two_plus_one_d(layer: ConvLayer, mid: Size | None = None) -> Block:
+    """k_d x k_h x k_w -> 1 x k_h x k_w (space) then k_d x 1 x 1 (time): R(2+1)D (Tran et al., CVPR 2018).
+
+    >>> two_plus_one_d(ConvLayer(3, 3, c_in=8, c_out=8, rank=3, kernel_d=3, depth=8)).describe()
+    '1x3x3 conv3d 8->8 -> 3x1x1 conv3d 8->8'
+    """
+    if layer.rank != 3:
+        raise ValueError(f"2plus1d splits a 3-D kernel into space and time; {layer.kernel_text} is {layer.rank}-D")
+    if layer.kernel_d == 1 or (layer.kernel_h == 1 and layer.kernel_w == 1):
+        raise ValueError(f"2plus1d needs a kernel longer than 1 in time and in space, got {layer.kernel_text}")
+    mid = layer.c_out if mid is None else as_size("mid", mid)
+    space = (False, layer.kernel_h != 1, layer.kernel_w != 1)
+    specs = [
+        {"kernel_d": 1, "c_in": layer.c_in, "c_out": mid, **_per_axis(layer, space, first=True, last=True)},
+        {
+            "kernel_d": layer.kernel_d,
+            "kernel_h": 1,
+            "kernel_w": 1,
+            "c_in": mid,
+            "c_out": layer.c_out,
+            **_per_axis(layer, (True, False, False), first=True, last=True),
+        },
+    ]
+    return Block.of(*_chain(layer, specs), name="2plus1d")
 
 
 def depthwise_separable(layer: ConvLayer, multiplier: Size = 1) -> Block:
@@ -202,9 +277,10 @@ def depthwise_separable(layer: ConvLayer, multiplier: Size = 1) -> Block:
             "kernel_w": 1,
             "c_in": wide,
             "c_out": layer.c_out,
-            "stride": 1,
-            "dilation": 1,
+            "stride": (1, 1),
+            "dilation": (1, 1),
             "padding": "valid",
+            **({"kernel_d": 1, "stride_d": 1, "dilation_d": 1, "padding_d": 0} if layer.rank == 3 else {}),
         },
     ]
     return Block.of(*_chain(layer, specs), name="depthwise-separable")
@@ -214,8 +290,9 @@ SCHEMES: dict[str, Scheme] = {
     scheme.name: scheme
     for scheme in (
         Scheme("stack", stack, "mid", "k x k -> n stacked m x m layers (default m=3)"),
-        Scheme("asymmetric", asymmetric, "mid", "k_h x k_w -> 1 x k_w then k_h x 1"),
+        Scheme("asymmetric", asymmetric, "mid", "k_h x k_w -> 1 x k_w then k_h x 1 (3-D: one factor per axis)", (2, 3)),
         Scheme("depthwise-separable", depthwise_separable, "multiplier", "k x k -> depthwise k x k then pointwise 1x1"),
+        Scheme("2plus1d", two_plus_one_d, "mid", "k_d x k_h x k_w -> 1 x k_h x k_w then k_d x 1 x 1", (3,)),
     )
 }
 
@@ -240,6 +317,8 @@ def factorize(layer: ConvLayer, scheme: str, **options: Any) -> Block:
     4
     """
     chain = scheme_names(scheme)
+    if layer.transposed:
+        raise ValueError(f"{scheme} factorizes a convolution, not a transposed one ({layer.describe()})")
     known = {option for step in chain for option in step.options}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -253,10 +332,10 @@ def factorize(layer: ConvLayer, scheme: str, **options: Any) -> Block:
 
 def _check_equivalent_shape(layer: ConvLayer, block: Block) -> None:
     """A factorization must see the same window and give the same output shape."""
-    original_field = (layer.dilation[0] * (layer.kernel_h - 1) + 1, layer.dilation[1] * (layer.kernel_w - 1) + 1)
+    original_field = Block.of(layer).receptive_field
     checks = {
         "receptive field": (original_field, block.receptive_field),
-        "output size": (layer.output_hw, block.last.output_hw),
+        "output size": ((layer.output_d, *layer.output_hw), (block.last.output_d, *block.last.output_hw)),
         "output channels": ((layer.c_out,), (block.last.c_out,)),
     }
     for what, (expected, got) in checks.items():

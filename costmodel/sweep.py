@@ -23,7 +23,6 @@ that way (a kernel that does not fit the largest swept height, for one).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
@@ -33,21 +32,25 @@ import numpy as np
 from costmodel.analysis import SYMBOL_NAMES, poly_symbol_for, savings, symbol_for
 from costmodel.counts import macs, params
 from costmodel.exact import is_symbolic
-from costmodel.kernel import parse_kernel
+from costmodel.kernel import parse_kernel_shape
 from costmodel.layer import ConvLayer, output_length
 from costmodel.polynomial import Poly
 
-SWEEPABLE = ("c_in", "c_out", "mid", "height", "width", "batch")
+SWEEPABLE = ("c_in", "c_out", "mid", "depth", "height", "width", "batch")
 SWEPT_METRICS = ("params", "macs")
 # A sweep evaluates numbers, so sizes left out take the seed experiment's values.
 SWEEP_DEFAULTS = {"c_in": 64, "c_out": 64, "height": 32, "width": 32, "batch": 1}
+# The axes a kernel of each rank has (a 1-D layer runs along the width), and a 3-D layer's depth
+# when none is given: 16 frames, as in the video networks' clips (Tran et al. 2018).
+RANK_AXES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+DEFAULT_DEPTH = 16
 INT64_SAFE = 2**62  # below this every count and every intermediate product fits in int64
 
 
 def _grid(values: dict) -> tuple[dict, dict]:
     """Split values into swept axes (lists) and fixed ones."""
     axes, fixed = {}, {}
-    values = {**SWEEP_DEFAULTS, **{k: v for k, v in values.items() if v is not None}}
+    values = {k: v for k, v in values.items() if v is not None}
     for name, value in values.items():
         # A (height, width) pair of a structural option (stride=(2, 3)) is one value, not an axis.
         if isinstance(value, (list, range)) or (isinstance(value, tuple) and name in SWEEPABLE):
@@ -100,19 +103,25 @@ class _GridLayer:
 
     kernel_h: int
     kernel_w: int
+    kernel_d: int
     c_in: Any
     c_out: Any
     groups: Any
     bias: bool
+    depth: Any
     height: Any
     width: Any
     batch: Any
     dtype_bytes: Any
+    output_d: Any
     output_hw: tuple[Any, Any]
+    transposed: bool = False
 
 
-def _grid_layers(layers: list[ConvLayer], columns: dict, height: Any, width: Any) -> tuple[list[_GridLayer], Any, Any]:
-    """The layers over the grid, chained from the input ``height`` x ``width`` (columns or numbers).
+def _grid_layers(
+    layers: list[ConvLayer], columns: dict, depth: Any, height: Any, width: Any
+) -> tuple[list[_GridLayer], Any, Any]:
+    """The layers over the grid, chained from the input ``depth`` x ``height`` x ``width`` (columns or numbers).
 
     Each layer's input is the previous one's output, computed here; the
     layers' own heights and widths are not read, so a block built for one
@@ -122,41 +131,44 @@ def _grid_layers(layers: list[ConvLayer], columns: dict, height: Any, width: Any
     """
     grid_layers, fits, divides = [], True, True
     for layer in layers:
-        lengths = []
-        for axis, length in enumerate((height, width)):
-            padding = layer.padding if isinstance(layer.padding, str) else layer.padding[axis]
-            lengths.append(output_length(length, layer.kernel[axis], layer.stride[axis], layer.dilation[axis], padding))
-        fits = fits & (lengths[0] >= 1) & (lengths[1] >= 1)
+        lengths = [
+            output_length(length, *layer.axis_geometry(axis))
+            for axis, length in (("depth", depth), ("height", height), ("width", width))
+        ]
+        fits = fits & (lengths[0] >= 1) & (lengths[1] >= 1) & (lengths[2] >= 1)
         c_in, c_out = _evaluate(layer.c_in, columns), _evaluate(layer.c_out, columns)
         groups = _evaluate(layer.groups, columns)
         divides = divides & (c_in % groups == 0) & (c_out % groups == 0)
         # A layer that does not fit counts zero positions, so no count goes negative (or past the
         # largest corner's); the configuration is reported as an error anyway.
-        out_h, out_w = (
+        out_d, out_h, out_w = (
             np.maximum(length, 0) if isinstance(length, np.ndarray) else max(length, 0) for length in lengths
         )
         grid_layers.append(
             _GridLayer(
                 kernel_h=layer.kernel_h,
                 kernel_w=layer.kernel_w,
+                kernel_d=layer.kernel_d,
                 c_in=c_in,
                 c_out=c_out,
                 groups=groups,
                 bias=layer.bias,
+                depth=depth,
                 height=height,
                 width=width,
                 batch=_evaluate(layer.batch, columns),
                 dtype_bytes=layer.dtype_bytes,
+                output_d=out_d,
                 output_hw=(out_h, out_w),
             )
         )
-        height, width = out_h, out_w
+        depth, height, width = out_d, out_h, out_w
     return grid_layers, fits, divides
 
 
 def _counts(layers: list[ConvLayer], columns: dict, fixed: dict) -> dict:
-    height, width = (columns.get(SYMBOL_NAMES[name], fixed.get(name)) for name in ("height", "width"))
-    grid_layers, fits, divides = _grid_layers(layers, columns, height, width)
+    depth, height, width = (columns.get(SYMBOL_NAMES[name], fixed.get(name, 1)) for name in ("depth", "height", "width"))
+    grid_layers, fits, divides = _grid_layers(layers, columns, depth, height, width)
     total_params: Any = sum(params(layer) for layer in grid_layers)
     total_macs: Any = sum(macs(layer) for layer in grid_layers)
     return {"params": total_params, "macs": total_macs, "fits": fits, "divides": divides}
@@ -181,7 +193,7 @@ def _structure(kernel: Any, scheme: str, fixed: dict, axes: dict) -> tuple[list[
     largest (then no row fits, and each says so).  Sympy symbols only if even
     that is refused.  An error that no swept size changes is raised as it is.
     """
-    spatial = [name for name in axes if name in ("height", "width")]
+    spatial = [name for name in axes if name in ("depth", "height", "width")]
 
     def build(size: Any) -> tuple[list[ConvLayer], list[ConvLayer]]:
         structural = {
@@ -217,7 +229,24 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
     (bool array: every output length >= 1 and every channel count divisible
     by its groups), or ``error`` when the scheme cannot factorize that kernel.
     """
-    axes, fixed = _grid(values)
+    results = []
+    schemes = list(schemes)
+    for kernel in kernels:
+        results.extend(_sweep_kernel(kernel, schemes, values))
+    return results
+
+
+def _sweep_kernel(kernel: Any, schemes: Iterable[str], values: dict) -> list[dict]:
+    """:func:`sweep_arrays` for one kernel: its rank says which of depth, height and width it has."""
+    rank = len(parse_kernel_shape(kernel, values.get("rank")))
+    absent = [name for name in ("depth", "height", "width") if name not in RANK_AXES[rank]]
+    given = [name for name in absent if values.get(name) is not None]
+    if given:
+        raise ValueError(f"kernel {kernel!r} is {rank}-D: it has no {given[0]} axis (a 1-D layer runs along the width)")
+    defaults = {name: value for name, value in SWEEP_DEFAULTS.items() if name not in absent}
+    if rank == 3:
+        defaults["depth"] = DEFAULT_DEPTH
+    axes, fixed = _grid({**defaults, **values, "rank": rank})
     corner = [np.array([max(values)], dtype=object) for values in axes.values()]
     exact_grid = [
         column.ravel()
@@ -225,9 +254,9 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
     ]
     int64_grid: list[np.ndarray] | None = None
     results = []
-    for kernel, scheme in itertools.product(kernels, schemes):
+    for scheme in schemes:
         sizes = {name: value for name, value in fixed.items() if name in SWEEPABLE}
-        entry = {"kernel": "x".join(map(str, parse_kernel(kernel))), "scheme": scheme, **sizes}
+        entry = {"kernel": "x".join(map(str, parse_kernel_shape(kernel, rank))), "scheme": scheme, **sizes}
         try:
             before, after = _structure(kernel, scheme, fixed, axes)
         except ValueError as error:

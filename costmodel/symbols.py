@@ -29,6 +29,7 @@ K_W = size_symbol("k_w")
 C_IN = size_symbol("C_in")
 C_OUT = size_symbol("C_out")
 MID = size_symbol("C_mid")  # the intermediate width of a factorized block
+D = size_symbol("D")  # a 3-D layer's input depth (frames of a video, slices of a volume)
 H = size_symbol("H")
 W = size_symbol("W")
 BATCH = size_symbol("N")

@@ -156,7 +156,7 @@ def test_kernel_of_one_fits_a_one_pixel_valid_input():
 @pytest.mark.parametrize(
     "text, error, fragment",
     [
-        ("5x", ValueError, "kernel size must look like 5, 5x5 or 1x7, got '5x'"),
+        ("5x", ValueError, "kernel size must look like 5, 5x5, 1x7 or 3x3x3, got '5x'"),
         ("x5", ValueError, "got 'x5'"),
         ("abc", ValueError, "got 'abc'"),
         ("5x5x5", ValueError, "got '5x5x5'"),

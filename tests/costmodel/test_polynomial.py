@@ -117,6 +117,7 @@ def test_symbol_names_are_those_of_costmodel_symbols():
     expected = {
         "c_in": symbols.C_IN,
         "c_out": symbols.C_OUT,
+        "depth": symbols.D,
         "height": symbols.H,
         "width": symbols.W,
         "batch": symbols.BATCH,

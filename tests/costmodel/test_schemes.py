@@ -313,6 +313,7 @@ def test_registry():
         "stack": ("m", "mid"),
         "asymmetric": ("mid", "order"),
         "depthwise-separable": ("multiplier",),
+        "2plus1d": ("mid",),
     }
 
 

@@ -276,10 +276,11 @@ class ConvLayer:
             value = getattr(self, field)
             if isinstance(value, str) or (isinstance(value, (tuple, list)) and len(value) == 2):
                 continue
-            if isinstance(value, (tuple, list)):
+            if isinstance(value, (tuple, list)) and self.rank == 1 and len(value) == 1:
+                object.__setattr__(self, field, (neutral, value[0]))
+            elif isinstance(value, (tuple, list)):
                 if self.rank != 3 or len(value) != 3:
                     continue  # as_pair names the problem
-
                 object.__setattr__(self, depth_field, value[0])
                 object.__setattr__(self, field, tuple(value[1:]))
             elif self.rank == 1:

@@ -27,6 +27,7 @@ import inspect
 import math
 import pathlib
 
+from costmodel.counts import count_layer
 from costmodel.layer import ConvLayer
 from costmodel.network import Network, NetworkLayer
 from validate.frameworks import crosscheck
@@ -45,8 +46,12 @@ __all__ = [
     "read_network",
 ]
 
-#: Profiler op types that compute convolutions and dense layers: 2 FLOPs per multiply-add.
-COMPARED_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMulV2")
+#: Profiler op types that compute convolutions and dense layers: 2 FLOPs per multiply-add.  TensorFlow
+#: runs every 1-D convolution as a 2-D one (Conv2D, DepthwiseConv2dNative, Conv2DBackpropInput).
+COMPARED_OPS = ("Conv2D", "DepthwiseConv2dNative", "Conv3D", "Conv2DBackpropInput", "MatMul", "BatchMatMulV2")
+#: Layer kinds whose op TensorFlow's profiler counts nothing for (Conv3DBackpropInputV2 has no FLOP
+#: statistic): their MACs cannot be crossed with it, and the check says which were left out.
+PROFILER_BLIND_KINDS = ("Conv3DTranspose",)
 
 #: Kinds without multiply-adds in the cost model's sense, counted by their parameters alone.
 OTHER_KINDS = frozenset(
@@ -62,13 +67,21 @@ OTHER_KINDS = frozenset(
         "PReLU",
         "ELU",
         "Softmax",
-        "MaxPooling2D",
-        "AveragePooling2D",
-        "GlobalAveragePooling2D",
-        "GlobalMaxPooling2D",
-        "ZeroPadding2D",
-        "Cropping2D",
-        "UpSampling2D",
+        *(
+            f"{kind}{rank}D"
+            for rank in (1, 2, 3)
+            for kind in (
+                "MaxPooling",
+                "AveragePooling",
+                "GlobalAveragePooling",
+                "GlobalMaxPooling",
+                "ZeroPadding",
+                "Cropping",
+                "UpSampling",
+                "SpatialDropout",
+            )
+        ),
+
         "Add",
         "Subtract",
         "Multiply",
@@ -81,13 +94,35 @@ OTHER_KINDS = frozenset(
         "Permute",
         "RepeatVector",
         "Dropout",
-        "SpatialDropout2D",
         "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
         "Identity",
         "Rescaling",
         "Normalization",
         "Resizing",
         "CenterCrop",
+        # keras.applications' own per-channel layers: ConvNeXt's learned scale, its stochastic depth.
+        "LayerScale",
+        "StochasticDepth",
+    }
+)
+
+#: ``keras.ops`` operations called directly in a functional graph (nodes that are not layers), all
+#: without multiply-adds in the cost model's sense: elementwise arithmetic (an elementwise product
+#: is one multiplication per element, not a multiply-add of a convolution or dense layer, so it
+#: counts 0 MACs, as keras.layers.Multiply does), activations, reductions and reshaping.  Any other
+#: operation (a matmul or einsum between two activations, as attention computes) is refused by name.
+ELEMENTWISE_OPS = frozenset(
+    {
+        *("Add", "Subtract", "Multiply", "Divide", "TrueDivide", "FloorDivide", "Negative", "Abs", "Square"),
+        *("Sqrt", "Rsqrt", "Power", "Exp", "Log", "Maximum", "Minimum", "Clip", "Where", "Sign", "Erf"),
+        *("Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu", "HardSwish", "Silu", "Swish", "Gelu", "Tanh"),
+        *("Softmax", "LogSoftmax", "Elu", "Selu", "LeakyRelu", "Softplus", "Softsign"),
+        *("Mean", "Sum", "Max", "Min", "Prod", "Var", "Std"),
+        *("Reshape", "Transpose", "ExpandDims", "Squeeze", "Concatenate", "Stack", "Split", "Flatten"),
+        *("GetItem", "Slice", "Take", "Tile", "Repeat", "BroadcastTo", "Pad", "Cast", "Identity", "ZerosLike"),
+        *("OnesLike", "Image", "Resize", "StopGradient", "Shape"),
     }
 )
 
@@ -176,92 +211,207 @@ def _arguments(options: dict) -> str:
 
 
 # -- reading ---------------------------------------------------------------------------------------
+#
+# One handler per Keras layer class that computes multiply-adds (a plain dict, as fvcore's registry):
+# each turns the layer and the tensor it reads into the ConvLayers that compute it.
 
 
 def _shape(tensor) -> tuple:
     return tuple(tensor.shape)
 
 
-def _spatial(layer, tensor) -> tuple[int, int, int]:
+def _spatial(layer, tensor, rank: int) -> tuple[tuple[int, ...], int]:
+    """The input's spatial sizes (``rank`` of them) and channels, channels_last and fully known."""
     shape = _shape(tensor)
-    if len(shape) != 4:
+    if len(shape) != rank + 2:
+        axes = {1: "(batch, length, channels)", 2: "(batch, height, width, channels)"}
         raise ValueError(
             f"layer {layer.name!r} ({type(layer).__name__}) reads a tensor of shape {shape}, "
-            "not (batch, height, width, channels)"
+            f"not {axes.get(rank, '(batch, depth, height, width, channels)')}"
         )
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         raise ValueError(f"layer {layer.name!r} is channels_first; only channels_last models are read")
-    _, height, width, channels = shape
-    if height is None or width is None:
+    if any(size is None for size in shape[1:]):
         raise ValueError(
             f"layer {layer.name!r} reads an input of unknown size {shape}; "
             "give the model a fixed input size (--input-size)"
         )
-    return int(height), int(width), int(channels)
+    return tuple(int(size) for size in shape[1:-1]), int(shape[-1])
 
 
-def _conv_common(layer, height: int, width: int) -> dict:
-    return {
-        "stride": tuple(layer.strides),
-        "dilation": tuple(layer.dilation_rate),
-        "padding": layer.padding,
-        "height": height,
-        "width": width,
-    }
+def _geometry(layer, tensor, rank: int) -> tuple[dict, int]:
+    """The ConvLayer fields a Keras convolution of this rank sets, and its input channels.
+
+    A 1-D layer runs along the width (see :class:`~costmodel.layer.ConvLayer`);
+    its ``causal`` padding has the output positions of ``same`` (ceil(L / stride))
+    and the same multiply-adds, so it is counted as ``same``.
+    """
+    sizes, channels = _spatial(layer, tensor, rank)
+    kernel = tuple(int(side) for side in layer.kernel_size)
+    strides = tuple(int(step) for step in layer.strides)
+    dilation = tuple(int(step) for step in layer.dilation_rate)
+    padding = "same" if layer.padding == "causal" else layer.padding
+    fields: dict = {"rank": rank, "padding": padding}
+    if rank == 1:
+        fields.update(kernel_h=1, kernel_w=kernel[0], height=1, width=sizes[0], stride=strides, dilation=dilation)
+    elif rank == 2:
+        fields.update(kernel_h=kernel[0], kernel_w=kernel[1], height=sizes[0], width=sizes[1])
+        fields.update(stride=strides, dilation=dilation)
+    else:
+        fields.update(kernel_d=kernel[0], kernel_h=kernel[1], kernel_w=kernel[2])
+        fields.update(depth=sizes[0], height=sizes[1], width=sizes[2], stride=strides, dilation=dilation)
+    return fields, channels
 
 
-def _convs(layer, input_tensor) -> tuple[ConvLayer, ...] | None:
-    """The ConvLayers computing one Keras layer, or None when it is not a convolution or dense layer."""
-    kind = type(layer).__name__
-    if kind == "Dense":
-        shape = _shape(input_tensor)
-        positions = math.prod(int(size) for size in shape[1:-1]) if len(shape) > 2 else 1
-        return (
-            ConvLayer(
-                1,
-                1,
-                c_in=int(shape[-1]),
-                c_out=int(layer.units),
-                height=positions,
-                width=1,
-                padding="valid",
-                bias=bool(layer.use_bias),
-            ),
-        )
-    if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D"):
-        return None
-    height, width, channels = _spatial(layer, input_tensor)
-    k_h, k_w = (int(size) for size in layer.kernel_size)
-    common = _conv_common(layer, height, width)
-    if kind == "Conv2D":
-        return (
-            ConvLayer(
-                k_h,
-                k_w,
-                c_in=channels,
-                c_out=int(layer.filters),
-                groups=int(layer.groups),
-                bias=bool(layer.use_bias),
-                **common,
-            ),
-        )
-    if kind == "DepthwiseConv2D":
-        return (
-            ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier), bias=bool(layer.use_bias), **common),
-        )
-    depthwise = ConvLayer.depthwise(k_h, k_w, channels, int(layer.depth_multiplier), **common)
+def _rank_of(layer) -> int:
+    return len(layer.kernel_size)
+
+
+def _conv(layer, tensor) -> tuple[ConvLayer, ...]:
+    """``Conv1D``, ``Conv2D``, ``Conv3D``: groups, strides, dilation and padding as given."""
+    fields, channels = _geometry(layer, tensor, _rank_of(layer))
+    return (
+        _conv_layer(
+            fields, c_in=channels, c_out=int(layer.filters), groups=int(layer.groups), bias=bool(layer.use_bias)
+        ),
+    )
+
+
+def _conv_layer(fields: dict, **more) -> ConvLayer:
+    values = {**fields, **more}
+    return ConvLayer(values.pop("kernel_h"), values.pop("kernel_w"), **values)
+
+
+def _depthwise(layer, tensor) -> tuple[ConvLayer, ...]:
+    """``DepthwiseConv1D``, ``DepthwiseConv2D``: one group per input channel, times the depth multiplier."""
+    fields, channels = _geometry(layer, tensor, _rank_of(layer))
+    wide = channels * int(layer.depth_multiplier)
+    return (_conv_layer(fields, c_in=channels, c_out=wide, groups=channels, bias=bool(layer.use_bias)),)
+
+
+def _separable(layer, tensor) -> tuple[ConvLayer, ...]:
+    """``SeparableConv1D``, ``SeparableConv2D``: the depthwise half, then a 1x1 convolution with the bias."""
+    fields, channels = _geometry(layer, tensor, _rank_of(layer))
+    wide = channels * int(layer.depth_multiplier)
+    depthwise = _conv_layer(fields, c_in=channels, c_out=wide, groups=channels)
     out_h, out_w = depthwise.output_hw
     pointwise = ConvLayer(
         1,
         1,
-        c_in=depthwise.c_out,
+        c_in=wide,
         c_out=int(layer.filters),
         padding="valid",
         height=int(out_h),
         width=int(out_w),
+        rank=depthwise.rank,
         bias=bool(layer.use_bias),
     )
     return (depthwise, pointwise)
+
+
+def _transposed(layer, tensor) -> tuple[ConvLayer, ...]:
+    """``Conv1DTranspose``, ``Conv2DTranspose``, ``Conv3DTranspose``: every input position scatters the kernel."""
+    if getattr(layer, "output_padding", None) is not None:
+        raise UncountableLayerError(
+            f"layer {layer.name!r} is a {type(layer).__name__} with output_padding={layer.output_padding}, "
+            "which the reader does not read (the default, None, it does)"
+        )
+    fields, channels = _geometry(layer, tensor, _rank_of(layer))
+    return (_conv_layer(fields, c_in=channels, c_out=int(layer.filters), bias=bool(layer.use_bias), transposed=True),)
+
+
+def _dense(layer, tensor) -> tuple[ConvLayer, ...]:
+    """``Dense``: a 1x1 convolution over every position of its input but the last axis."""
+    shape = _shape(tensor)
+    positions = math.prod(int(size) for size in shape[1:-1]) if len(shape) > 2 else 1
+    return (
+        ConvLayer(
+            1,
+            1,
+            c_in=int(shape[-1]),
+            c_out=int(layer.units),
+            height=positions,
+            width=1,
+            padding="valid",
+            bias=bool(layer.use_bias),
+        ),
+    )
+
+
+def _einsum_dense(layer, tensor) -> tuple[ConvLayer, ...]:
+    """``EinsumDense``: a 1x1 convolution, grouped over the axes the input, kernel and output share.
+
+    For ``input,kernel->output`` with the input's first axis the batch: the
+    axes only input and kernel have are summed (C_in), the axes only kernel
+    and output have are the outputs (C_out), the axes all three have are
+    groups, and the input's other axes are positions.  One multiply-add per
+    (position, group, summed, output) index, as ``tf.einsum`` computes it.
+    """
+    equation = str(layer.equation).replace(" ", "")
+    try:
+        operands, output = equation.split("->")
+        source, kernel = operands.split(",")
+    except ValueError:
+        raise UncountableLayerError(f"layer {layer.name!r} is an EinsumDense of equation {equation!r}") from None
+    shape = _shape(tensor)
+    if "." in equation or len(source) != len(shape) or any(size is None for size in shape[1:]):
+        raise UncountableLayerError(
+            f"layer {layer.name!r} is an EinsumDense of equation {equation!r} over an input of shape {shape}, "
+            "which the reader does not read (ellipses, or sizes left open)"
+        )
+    sizes = {letter: int(size) for letter, size in zip(source[1:], shape[1:], strict=True)}
+    sizes.update({letter: int(size) for letter, size in zip(kernel, layer.kernel.shape, strict=True)})
+
+    def product(letters) -> int:
+        return math.prod(sizes[letter] for letter in letters)
+
+    summed = [letter for letter in kernel if letter in source and letter not in output]
+    outputs = [letter for letter in kernel if letter in output and letter not in source]
+    groups = [letter for letter in kernel if letter in source and letter in output]
+    positions = [letter for letter in source[1:] if letter not in kernel]
+    if any(letter not in output for letter in positions):
+        raise UncountableLayerError(
+            f"layer {layer.name!r} is an EinsumDense of equation {equation!r} that also sums input axes "
+            "without the kernel, which has no formula in the cost model"
+        )
+    bias = getattr(layer, "bias", None)
+    bias_size = 0 if bias is None else math.prod(int(size) for size in bias.shape)
+    c_out = product(outputs) * product(groups)
+    if bias_size not in (0, c_out):
+        raise UncountableLayerError(
+            f"layer {layer.name!r} is an EinsumDense whose bias ({bias_size} values) is not one per output "
+            f"({c_out}), which the cost model does not count"
+        )
+    return (
+        ConvLayer(
+            1,
+            1,
+            c_in=product(summed) * product(groups),
+            c_out=c_out,
+            groups=product(groups),
+            height=product(positions),
+            width=1,
+            padding="valid",
+            bias=bias_size > 0,
+        ),
+    )
+
+
+#: Keras layer class -> the function giving the ConvLayers that compute it.
+CONV_HANDLERS = {
+    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), _conv),
+    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), _depthwise),
+    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), _separable),
+    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), _transposed),
+    "Dense": _dense,
+    "EinsumDense": _einsum_dense,
+}
+
+
+def _convs(layer, input_tensor) -> tuple[ConvLayer, ...] | None:
+    """The ConvLayers computing one Keras layer, or None when it is not a convolution or dense layer."""
+    handler = CONV_HANDLERS.get(type(layer).__name__)
+    return None if handler is None else handler(layer, input_tensor)
 
 
 @dataclasses.dataclass
@@ -273,15 +423,24 @@ class _Walk:
     renamed: dict = dataclasses.field(default_factory=dict)  # nested model name -> its last layer
 
 
+def _graph_of(model):
+    """The functional graph of a model: its own, or the one a built Sequential model keeps inside."""
+    if getattr(model, "_nodes_by_depth", None) is not None:
+        return model
+    functional = getattr(model, "_functional", None)  # a Sequential model, once it knows its input
+    if functional is not None and getattr(functional, "_nodes_by_depth", None) is not None:
+        return functional
+    raise ValueError(
+        f"model {model.name!r} is a {type(model).__name__} that has no input shape yet, so it has no "
+        "graph to read; start it with keras.Input(shape) (or build it on an input)"
+    )
+
+
 def _nodes_in_order(model) -> list:
     """The model's nodes from its inputs to its outputs, ties in the order of ``model.layers``."""
-    position = {id(layer): index for index, layer in enumerate(model.layers)}
-    by_depth = getattr(model, "_nodes_by_depth", None)
-    if by_depth is None:  # e.g. a Sequential model nested inside another, as in ConvNeXt
-        raise ValueError(
-            f"model {model.name!r} is a {type(model).__name__} without a functional graph to "
-            "read; only functional models (and Sequential models at the top) are read"
-        )
+    graph = _graph_of(model)
+    position = {id(layer): index for index, layer in enumerate(graph.layers)}
+    by_depth = graph._nodes_by_depth
     nodes = []
     for depth in sorted(by_depth, reverse=True):  # Keras 3: larger depth = nearer the inputs
         nodes.extend(sorted(by_depth[depth], key=lambda node: position.get(id(node.operation), -1)))
@@ -313,42 +472,42 @@ def _walk(model, walk: _Walk, outer_inputs: tuple = (), prefix: str = "") -> Non
             walk.renamed[name] = walk.layers[-1].name
             continue
         output = tuple(int(size) for size in _shape(node.output_tensors[0])[1:] if size is not None)
-        convs = _convs(layer, node.input_tensors[0]) if node.input_tensors else None
+        is_layer = isinstance(layer, keras.layers.Layer)
+        if not is_layer:
+            kind = f"ops.{kind}"  # a keras.ops call in the graph, not a layer: it holds no weights
+        try:
+            convs = _convs(layer, node.input_tensors[0]) if node.input_tensors and is_layer else None
+        except UncountableLayerError:
+            if not walk.skip_unknown:
+                raise
+            convs = None
         if convs is not None:
             walk.layers.append(NetworkLayer(name, kind, convs, inputs=inputs, output_shape=output))
             _check_output(walk.layers[-1], node)
-        elif kind in OTHER_KINDS:
-            walk.layers.append(
-                NetworkLayer(name, kind, params_given=int(layer.count_params()), inputs=inputs, output_shape=output)
-            )
-        elif walk.skip_unknown:
-            walk.layers.append(
-                NetworkLayer(
-                    name,
-                    kind,
-                    params_given=int(layer.count_params()),
-                    inputs=inputs,
-                    output_shape=output,
-                    counted=False,
-                )
-            )
-        else:
+            continue
+        known = kind in OTHER_KINDS if is_layer else kind[len("ops.") :] in ELEMENTWISE_OPS
+        if not known and not walk.skip_unknown:
+            what = f"a {kind}" if is_layer else f"a keras.{kind} operation"
             raise UncountableLayerError(
-                f"layer {name!r} is a {kind}, which the cost model cannot count; --skip-unknown lists it as not counted"
+                f"layer {name!r} is {what}, which the cost model cannot count; --skip-unknown lists it as not counted"
             )
+        params = int(layer.count_params()) if is_layer else 0
+        walk.layers.append(
+            NetworkLayer(name, kind, params_given=params, inputs=inputs, output_shape=output, counted=known)
+        )
 
 
 def _check_output(layer: NetworkLayer, node) -> None:
     """The last ConvLayer's output size must be Keras's: otherwise the reading is wrong."""
-    if layer.kind == "Dense":
+    if layer.kind in ("Dense", "EinsumDense"):
         return
-    out_h, out_w = layer.convs[-1].output_hw
-    expected = _shape(node.output_tensors[0])[1:]
-    if (int(out_h), int(out_w), int(layer.convs[-1].c_out)) != tuple(expected):
-        raise RuntimeError(
-            f"bug: layer {layer.name!r} read as {layer.convs[-1].describe()} giving "
-            f"{out_h}x{out_w}, Keras says {expected}"
-        )
+    last = layer.convs[-1]
+    out_h, out_w = last.output_hw
+    spatial = {1: (out_w,), 2: (out_h, out_w), 3: (last.output_d, out_h, out_w)}[last.rank]
+    read = tuple(int(size) for size in (*spatial, last.c_out))
+    expected = tuple(_shape(node.output_tensors[0])[1:])
+    if read != expected:
+        raise RuntimeError(f"bug: layer {layer.name!r} read as {last.describe()} giving {read}, Keras says {expected}")
 
 
 def read_network(model, *, skip_unknown: bool = False, name: str | None = None) -> Network:
@@ -407,14 +566,46 @@ def check_macs(network: Network, model) -> MacsCheck:
         by_op = crosscheck.profiler_flops_by_op(model, 1)
     except crosscheck.UncountedOpsError as error:
         return MacsCheck(network.macs, f"not checked: {error}", {})
+    blind = [layer for layer in network.conv_layers if layer.kind in PROFILER_BLIND_KINDS]
+    expected = sum(profiler_macs(conv) for layer in network.conv_layers if layer not in blind for conv in layer.convs)
     flops = sum(by_op.get(op, 0) for op in COMPARED_OPS)
-    if flops != 2 * network.macs:
+    if flops != 2 * expected:
         raise crosscheck.CrossCheckError(
             f"MACs of {network.name!r}: TensorFlow's profiler counts {flops} FLOPs in "
-            f"{', '.join(COMPARED_OPS)}, i.e. {flops / 2:.0f} MACs; the cost model {network.macs} "
-            f"(difference {flops / 2 - network.macs:+.0f}); profiler per op: {by_op}"
+            f"{', '.join(COMPARED_OPS)}, i.e. {flops / 2:.0f} MACs; the cost model {expected} "
+            f"(difference {flops / 2 - expected:+.0f}); profiler per op: {by_op}"
         )
-    return MacsCheck(network.macs, "tensorflow profiler", by_op)
+    checked_by = "tensorflow profiler"
+    if blind:
+        left_out = sum(layer.macs for layer in blind)
+        checked_by += (
+            f" (but {len(blind)} {'/'.join(sorted({layer.kind for layer in blind}))} layers, {left_out} MACs, "
+            "which it counts no FLOPs for: "
+            + ", ".join(layer.name for layer in blind[:3])
+            + (", ..." if len(blind) > 3 else "")
+            + ")"
+        )
+    return MacsCheck(network.macs, checked_by, by_op)
+
+
+def profiler_macs(conv: ConvLayer) -> int:
+    """The multiply-adds TensorFlow's profiler counts for one ConvLayer (half its FLOPs).
+
+    The cost model's own count, except for a transposed convolution: the
+    profiler counts ``Conv2DBackpropInput`` as output positions x weights /
+    (stride_h x stride_w), which is the cost model's input positions x weights
+    under 'same' padding, and more under 'valid' (the output's border, where
+    fewer kernel taps land, is counted in full).
+    """
+    counts = count_layer(conv)
+    if not conv.transposed:
+        return int(counts.macs)
+    weights = int(counts.params) - (int(conv.c_out) if conv.bias else 0)
+    product = int(conv.output_positions) * weights
+    strides = int(conv.stride[0]) * int(conv.stride[1])
+    if product % strides:
+        raise crosscheck.UncountedOpsError(f"{conv.describe()}: the profiler's count is not a whole number")
+    return product // strides
 
 
 def check_network(network: Network, model) -> MacsCheck:

@@ -163,9 +163,9 @@ def test_a_file_that_is_not_a_keras_model(reader, tmp_path):
 
 def test_an_uncountable_layer_is_named_or_listed(keras, reader):
     inputs = keras.Input((16, 3))
-    x = keras.layers.Conv1D(4, 3, name="temporal")(inputs)
+    x = keras.layers.LSTM(4, return_sequences=True, name="temporal")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(x))
-    with pytest.raises(reader.UncountableLayerError, match="layer 'temporal' is a Conv1D"):
+    with pytest.raises(reader.UncountableLayerError, match="layer 'temporal' is a LSTM"):
         reader.read_network(model)
     network = reader.read_network(model, skip_unknown=True)
     assert [layer.name for layer in network.uncounted] == ["temporal"]
@@ -173,9 +173,25 @@ def test_an_uncountable_layer_is_named_or_listed(keras, reader):
     assert not reader.check_macs(network, model).checked
 
 
-def test_a_nested_sequential_model_is_refused_in_one_line(keras, reader):
-    inner = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same"), keras.layers.ReLU()], name="inner")
+def test_nested_sequential_models_are_read(keras, reader):
+    # A Sequential model without an Input of its own, called inside a functional one, and a
+    # Sequential one at the top holding it: both are read through the graph Keras builds for them.
+    layers = [keras.layers.Conv2D(4, 3, padding="same", name="conv"), keras.layers.ReLU(name="relu")]
+    inner = keras.Sequential(layers, name="inner")
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, inner(inputs))
-    with pytest.raises(ValueError, match="model 'inner' is a Sequential without a functional graph"):
+    network = reader.read_network(model)
+    assert [layer.name for layer in network.layers] == ["inner/conv", "inner/relu"]
+    assert network.macs == 8 * 8 * 3 * 3 * 3 * 4  # 8x8 'same' outputs x (3x3 kernel x 3 in) x 4 out
+    assert reader.check_network(network, model).checked
+    outer = keras.Sequential([keras.Input((8, 8, 3)), inner, keras.layers.Flatten(), keras.layers.Dense(2)])
+    network = reader.read_network(outer)
+    assert network.params == outer.count_params()
+    assert network.macs == 8 * 8 * 3 * 3 * 3 * 4 + 8 * 8 * 4 * 2
+    assert reader.check_network(network, outer).checked
+
+
+def test_a_sequential_model_without_an_input_is_refused_in_one_line(keras, reader):
+    model = keras.Sequential([keras.layers.Conv2D(4, 3)], name="unbuilt")
+    with pytest.raises(ValueError, match="model 'unbuilt' is a Sequential that has no input shape yet"):
         reader.read_network(model)

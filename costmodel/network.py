@@ -395,6 +395,11 @@ def parse_rules(
         if not part:
             raise ValueError(f"empty rule in {text!r}; expected e.g. 5x5:stack or fuse")
         if part == FUSE:
+            if kinds:
+                raise ValueError(
+                    "--kind does not apply to fuse, which fuses every DepthwiseConv2D + 1x1 Conv2D pair "
+                    "(and SeparableConv2D); choose the pairs with --layers GLOB (the depthwise layer's name)"
+                )
             rules.append(Rule(FUSE, **filters))
             continue
         kernel_text, colon, scheme = part.partition(":")

@@ -30,8 +30,8 @@ from costmodel.latency import DeviceProfile
 from costmodel.network import Network, parse_rules, rewrite
 from costmodel.network_advice import advise, predict_network_seconds
 from costmodel.network_papers import PUBLISHED, compare_published
-from validate.experiments import runner
-from validate.frameworks import network_reader, network_rewrite
+from validate.experiments import network_options, runner
+from validate.frameworks import model_file, network_reader, network_rewrite
 from validate.frameworks.backends import Backend
 from validate.harness.timing import InterleavedResult, TimingPolicy, measure_interleaved
 
@@ -76,6 +76,13 @@ def summary_lines(counted: Counted) -> list[str]:
         f"  MACs {network.macs:,} ({_million(network.macs)}) in {totals['conv_dense_layers']} "
         f"convolution and dense layers; checked by: {counted.macs_checked_by}",
     ]
+    if network.uncounted:
+        named = ", ".join(f"{layer.name} ({layer.kind})" for layer in network.uncounted[:5])
+        more = f" and {len(network.uncounted) - 5} more" if len(network.uncounted) > 5 else ""
+        lines.append(
+            f"  NOT COUNTED: {len(network.uncounted)} layer(s) the cost model has no formula for, "
+            f"left out of every MAC total and ratio: {named}{more}"
+        )
     return lines
 
 
@@ -162,7 +169,7 @@ def measure_rewrite(rewritten: Rewritten, backend: Backend, device: str, policy:
     """Both networks, end to end at batch 1, interleaved: the same harness as the factorization sweep."""
     import numpy as np
 
-    shape = (1, *rewritten.original.network.input_shape)
+    shape = (NETWORK_BATCH, *rewritten.original.network.input_shape)
     inputs = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with backend.device_scope(device):
         calls = [
@@ -209,8 +216,20 @@ def measured_row(
     return row
 
 
+#: Images per call when a network is measured end to end (the store key records it).
+NETWORK_BATCH = 1
+
+
 def network_key(args, backend: str, device: str) -> str:
-    """``network|backend|device|model|a<alpha>|s<size>|rules|filters``: one measured rewrite."""
+    """``network|backend|device|model|a<alpha>|s<size>|top|b<batch>|rules|filters``: one measured rewrite.
+
+    Everything that changes the measured networks is in it: a model file is
+    named by its content's SHA-256 (a file saved again under the same name is
+    another model), and ``include_top`` is there when given.
+    """
+    model = args.model
+    if model_file.names_a_file(model):
+        model = f"{pathlib.Path(model).name}@sha256:{model_file.content_hash(model)}"
     filters = [
         f"layers={args.layers}" if args.layers != "*" else "",
         f"kind={','.join(args.kind)}" if args.kind else "",
@@ -220,9 +239,11 @@ def network_key(args, backend: str, device: str) -> str:
         "network",
         backend,
         device,
-        args.model,
+        model,
         f"a{args.alpha:g}" if args.alpha else "",
         f"s{args.input_size}" if args.input_size else "",
+        {None: "", True: "top", False: "notop"}[args.include_top],
+        f"b{NETWORK_BATCH}",
         args.apply or "",
         *filters,
     ]
@@ -286,7 +307,11 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
             print(f"{PROGRAM}: {notice}", file=sys.stderr)
         device = devices[0]
     model = network_reader.load_model(
-        args.model, alpha=args.alpha, input_size=args.input_size, include_top=args.include_top
+        args.model,
+        alpha=args.alpha,
+        input_size=args.input_size,
+        include_top=args.include_top,
+        limits=network_options.file_limits(args),
     )
     counted = count(model, skip_unknown=args.skip_unknown, check_flops=backend.flops_profiler)
     profile = _profile(args) if (args.advise or args.apply) else None
@@ -303,6 +328,8 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
         "macs": counted.network.macs,
     }
     output: list[str] = []
+    if (args.apply or args.advise) and not (args.json or args.csv):
+        output += summary_lines(counted)  # what was counted, what was not, and how it was checked
     if not (args.apply or args.advise) or args.json or args.csv:
         document.update(layer_document(counted))
         if args.csv and not (args.apply or args.advise):
@@ -344,7 +371,8 @@ def run_network(args, argv: list[str], backend: Backend) -> int:
         output += [
             "",
             f"rewrite {args.apply}: {len(rewritten.changes)} change(s), rebuilt in Keras and checked "
-            "(parameters and MACs equal the cost model's, same output shapes)",
+            "(parameters and MACs equal the cost model's, same output shapes); the rebuilt network has fresh, "
+            "randomly initialized weights: its timings do not depend on them, its outputs are not the original's",
             render.table(rewrite_rows(rewritten)),
             _ratio_line(row, profile),
         ]

@@ -19,7 +19,7 @@ import pathlib
 
 from costmodel.checks import positive_int, positive_seconds
 from validate.experiments import plans
-from validate.frameworks import backends
+from validate.frameworks import backends, model_file
 
 KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
 
@@ -66,12 +66,28 @@ def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentPa
         action="store_true",
         help="list layers the cost model cannot count as not counted, instead of failing",
     )
+    files = parser.add_argument_group("model files (checked before Keras reads them; see docs/networks.md)")
+    files.add_argument(
+        "--max-file-mb", type=positive_int, default=4096, help="largest .keras file read (default 4096)"
+    )
+    files.add_argument(
+        "--max-unzipped-mb",
+        type=positive_int,
+        default=4096,
+        help="most megabytes a .keras file's members may inflate to, all together (default 4096)",
+    )
+    files.add_argument(
+        "--max-config-mb",
+        type=positive_int,
+        default=64,
+        help="most megabytes its config.json may inflate to (default 64)",
+    )
     rewrite = parser.add_argument_group("rewriting")
     rewrite.add_argument(
         "--apply", metavar="RULES", help="e.g. 5x5:stack,7x7:asymmetric,3x3:depthwise-separable, or fuse"
     )
     rewrite.add_argument("--layers", default="*", metavar="GLOB", help="only layers whose name matches")
-    rewrite.add_argument("--kind", type=_kinds, help="only these kinds, e.g. Conv2D")
+    rewrite.add_argument("--kind", type=_kinds, help="only these kinds, e.g. Conv2D (not with fuse)")
     rewrite.add_argument(
         "--min-channels", type=positive_int, default=1, help="only layers with this many input channels or more"
     )
@@ -105,6 +121,15 @@ def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentPa
     return parser
 
 
+def file_limits(args) -> model_file.FileLimits:
+    """The ``--max-*-mb`` options as the bounds a model file is checked against."""
+    return model_file.FileLimits(
+        max_file_bytes=args.max_file_mb * model_file.MB,
+        max_unzipped_bytes=args.max_unzipped_mb * model_file.MB,
+        max_config_bytes=args.max_config_mb * model_file.MB,
+    )
+
+
 def check_combinations(args) -> None:
     """Options that only make sense together."""
     if args.measure and not args.apply:
@@ -116,6 +141,10 @@ def check_combinations(args) -> None:
 def main_network(args, argv: list[str]) -> int:
     """Select the backend before anything imports Keras, then run the command."""
     check_combinations(args)
+    if model_file.names_a_file(args.model):
+        # A hostile or broken file is refused here, before any framework is imported: in a fraction
+        # of a second and a few megabytes, whatever it would inflate to.
+        model_file.check_model_file(args.model, file_limits(args))
     backends.select_keras_backend(args.backend)
     backend = backends.get_backend(args.backend)
     if args.measure:

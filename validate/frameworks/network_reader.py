@@ -30,7 +30,7 @@ import pathlib
 from costmodel.counts import count_layer
 from costmodel.layer import ConvLayer
 from costmodel.network import Network, NetworkLayer
-from validate.frameworks import crosscheck
+from validate.frameworks import crosscheck, model_file
 from validate.frameworks.keras_build import import_keras
 
 __all__ = [
@@ -158,32 +158,29 @@ def _application(name: str):
 
 
 def load_model(
-    model: str, *, alpha: float | None = None, input_size: int | None = None, include_top: bool | None = None
+    model: str,
+    *,
+    alpha: float | None = None,
+    input_size: int | None = None,
+    include_top: bool | None = None,
+    limits: model_file.FileLimits = model_file.DEFAULT_LIMITS,
 ):
     """A Keras model: a ``keras.applications`` name built with ``weights=None``, or a ``.keras`` file.
 
     ``alpha``, ``input_size`` (square RGB input) and ``include_top`` are passed
     to a constructor that takes them; giving one to a constructor that does
-    not, or to a file, is an error.
+    not, or to a file, is an error.  A file is checked and loaded by
+    :mod:`validate.frameworks.model_file` (bounded, then safe mode).
     """
-    keras = import_keras()
     path = pathlib.Path(model)
-    if path.suffix in (".keras", ".h5") or path.exists():
+    if model_file.names_a_file(model):
         if alpha is not None or input_size is not None or include_top is not None:
             raise ValueError(
                 "--alpha, --input-size and --include-top/--no-top apply to keras.applications "
                 f"names, not to the file {model}"
             )
-        if not path.exists():
-            raise ValueError(f"{model} does not exist")
-        try:
-            loaded = keras.saving.load_model(path, compile=False)
-        except Exception as error:  # Keras raises many types for a bad file
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ValueError(f"{model} is not a Keras model: {first[:200]}") from None
-        if not isinstance(loaded, keras.Model):
-            raise ValueError(f"{model} is not a Keras model")
-        return loaded
+        checked = model_file.check_model_file(path, limits)  # before Keras is even imported
+        return model_file.load_checked_file(checked, import_keras())
     constructor = _application(model)
     accepted = inspect.signature(constructor).parameters
     options: dict = {"weights": None}

@@ -102,6 +102,7 @@ __all__ = [
     "grouped_kernel",
     "profiler_flops",
     "profiler_flops_by_op",
+    "op_type_counts",
 ]
 
 #: Op types whose profiler FLOPs follow the cost model's convention (2 x MACs, bias adds).
@@ -257,6 +258,14 @@ def profiler_flops_by_op(model, batch: int) -> dict[str, int]:
     Raises :class:`UncountedOpsError` for a call whose graph cannot be opened.
     """
     return _profile_following_calls(_forward_graph(model, batch))
+
+
+def op_type_counts(model, batch: int) -> dict[str, int]:
+    """How many ops of each type the model's traced forward graph holds (its own graph, calls not followed)."""
+    counts: dict[str, int] = {}
+    for op in _forward_graph(model, batch).get_operations():
+        counts[op.type] = counts.get(op.type, 0) + 1
+    return counts
 
 
 def profiler_flops(model, batch: int, *, follow_calls: bool = False) -> int:

@@ -230,7 +230,7 @@ class Savings:
         return self.closed_form("macs")
 
     @property
-    def receptive_field(self) -> tuple[Size, Size]:
+    def receptive_field(self) -> tuple[Size, ...]:
         return self.block.receptive_field
 
 

@@ -112,9 +112,7 @@ def _stack_depth(layer: ConvLayer, m: int) -> Size:
     """How many m x m layers reach the layer's kernel: n with n(m-1)+1 = k."""
     spans = [k for k in layer.kernel_shape if k != 1]
     if any(not same_size(spans[0], other) for other in spans[1:]):
-        raise ValueError(
-            f"stack covers kernels of equal sides (k x k, 1 x k, k x k x k, ...), not {layer.kernel_text}"
-        )
+        raise ValueError(f"stack covers kernels of equal sides (k x k, 1 x k, k x k x k, ...), not {layer.kernel_text}")
     if not spans:
         raise ValueError(f"stack needs a kernel larger than {layer.kernel_text}")
     kernel = spans[0]
@@ -200,7 +198,9 @@ def asymmetric(layer: ConvLayer, mid: Size | None = None, order: str = "1xk-firs
     if layer.rank == 3:
         return _asymmetric_3d(layer, mid, reverse=order == "kx1-first")
     if layer.rank == 1:
-        raise ValueError(f"asymmetric splits a kernel along two or three axes; a 1-D kernel {layer.kernel_text} has one")
+        raise ValueError(
+            f"asymmetric splits a kernel along two or three axes; a 1-D kernel {layer.kernel_text} has one"
+        )
     if layer.kernel_h == 1 or layer.kernel_w == 1:
         raise ValueError(f"asymmetric splits a kernel wider than 1 on both axes, got {layer.kernel_h}x{layer.kernel_w}")
     mid = layer.c_out if mid is None else as_size("mid", mid)

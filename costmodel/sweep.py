@@ -167,7 +167,9 @@ def _grid_layers(
 
 
 def _counts(layers: list[ConvLayer], columns: dict, fixed: dict) -> dict:
-    depth, height, width = (columns.get(SYMBOL_NAMES[name], fixed.get(name, 1)) for name in ("depth", "height", "width"))
+    depth, height, width = (
+        columns.get(SYMBOL_NAMES[name], fixed.get(name, 1)) for name in ("depth", "height", "width")
+    )
     grid_layers, fits, divides = _grid_layers(layers, columns, depth, height, width)
     total_params: Any = sum(params(layer) for layer in grid_layers)
     total_macs: Any = sum(macs(layer) for layer in grid_layers)

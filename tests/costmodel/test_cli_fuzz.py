@@ -170,7 +170,7 @@ def profile_bytes(draw) -> bytes:
 @given(
     content=profile_bytes(),
     scheme=st.sampled_from([name for name, scheme in SCHEMES.items() if 2 in scheme.ranks]),  # for the 3x3 below
-    output=st.sampled_from([[], ["--json"], ["--csv"]])
+    output=st.sampled_from([[], ["--json"], ["--csv"]]),
 )
 def test_any_profile_gives_a_prediction_or_one_line_naming_the_file(tmp_path_factory, content, scheme, output):
     path = tmp_path_factory.mktemp("profile") / "profile.json"

@@ -67,9 +67,7 @@ def add_network_parser(commands, add_common_options=None) -> argparse.ArgumentPa
         help="list layers the cost model cannot count as not counted, instead of failing",
     )
     files = parser.add_argument_group("model files (checked before Keras reads them; see docs/networks.md)")
-    files.add_argument(
-        "--max-file-mb", type=positive_int, default=4096, help="largest .keras file read (default 4096)"
-    )
+    files.add_argument("--max-file-mb", type=positive_int, default=4096, help="largest .keras file read (default 4096)")
     files.add_argument(
         "--max-unzipped-mb",
         type=positive_int,

@@ -82,7 +82,6 @@ OTHER_KINDS = frozenset(
                 "SpatialDropout",
             )
         ),
-
         "Add",
         "Subtract",
         "Multiply",

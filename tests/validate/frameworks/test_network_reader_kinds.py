@@ -206,7 +206,9 @@ def test_transposed_valid_padding_is_crossed_with_the_profilers_own_rule(keras, 
 
 
 def test_output_padding_is_refused_by_name(keras, reader):
-    model = one_layer_model(keras, "Conv2DTranspose", dict(filters=2, kernel_size=3, strides=2, output_padding=1), (4, 4, 1))
+    model = one_layer_model(
+        keras, "Conv2DTranspose", dict(filters=2, kernel_size=3, strides=2, output_padding=1), (4, 4, 1)
+    )
     with pytest.raises(reader.UncountableLayerError, match="layer 'layer' is a Conv2DTranspose with output_padding"):
         reader.read_network(model)
 
@@ -219,7 +221,11 @@ def test_raw_operations_count_no_macs_and_a_matmul_between_activations_is_refuse
     model = keras.Model(inputs, pooled)
     network = reader.read_network(model)
     assert network.macs == 6 * 6 * 4 * 4 and network.params == model.count_params() == 20
-    assert sorted(layer.kind for layer in network.layers if not layer.is_conv) == ["ops.Add", "ops.Mean", "ops.Multiply"]
+    assert sorted(layer.kind for layer in network.layers if not layer.is_conv) == [
+        "ops.Add",
+        "ops.Mean",
+        "ops.Multiply",
+    ]
     assert reader.check_network(network, model).checked
     flat = keras.layers.Reshape((36, 4))(conv)
     attention = keras.ops.matmul(flat, keras.ops.transpose(flat, (0, 2, 1)))

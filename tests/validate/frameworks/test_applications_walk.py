@@ -16,13 +16,6 @@ pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 OPEN_SIZE = {"MobileNetV3Large", "MobileNetV3Small"}
 
 
-@pytest.fixture(scope="module")
-def reader():
-    from validate.frameworks import network_reader
-
-    return network_reader
-
-
 def test_every_application_is_counted_or_refused_in_one_line(reader):
     from validate.frameworks.keras_build import import_keras
 

@@ -17,20 +17,6 @@ from costmodel.network_papers import PUBLISHED
 pytestmark = pytest.mark.tensorflow
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from validate.frameworks.keras_build import import_keras
-
-    return import_keras()
-
-
-@pytest.fixture(scope="module")
-def reader():
-    from validate.frameworks import network_reader
-
-    return network_reader
-
-
 def branchy_model(keras):
     """Grouped conv, depthwise with multiplier, separable, a residual add, a concat, dense on positions."""
     layers = keras.layers

@@ -54,13 +54,6 @@ def models(draw):
     return rank, sizes, specs, draw(st.booleans())
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from validate.frameworks.keras_build import import_keras
-
-    return import_keras()
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=models())
 def test_random_models_count_as_keras_and_the_profiler_do(keras, drawn):

@@ -13,20 +13,6 @@ import pytest
 pytestmark = pytest.mark.tensorflow
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from validate.frameworks.keras_build import import_keras
-
-    return import_keras()
-
-
-@pytest.fixture(scope="module")
-def reader():
-    from validate.frameworks import network_reader
-
-    return network_reader
-
-
 # (id, layer class, arguments, input shape without the batch, params, MACs, output shape)
 KINDS = [
     # valid: floor((23 - 5) / 2) + 1 = 10 positions x 5 taps x 4 in x 6 out; params 5*4*6 + 6

@@ -119,7 +119,7 @@ def test_a_file_that_is_not_a_keras_model(capsys, tmp_path):
     path = tmp_path / "notes.keras"
     path.write_text("hello")
     status, _, err = run(capsys, "network", str(path))
-    assert status == 2 and "is not a Keras model" in error_line(err)
+    assert status == 2 and "notes.keras is not a zip archive, so not a .keras file" in error_line(err)
 
 
 def test_an_uncountable_layer_is_named_unless_skipped(keras, capsys, tmp_path):
@@ -146,3 +146,39 @@ def test_mobilenet_json_in_a_fresh_process_under_20_seconds():
     assert document["params"] == 4_253_864  # the figure: Keras count_params()
     assert abs(document["macs"] / 569e6 - 1) < 0.002  # Howard et al. 2017, Table 6: 569 M
     assert seconds < 20
+
+
+def test_the_store_key_names_everything_that_changes_the_network(tmp_path):
+    import argparse
+
+    from validate.experiments.network import network_key
+
+    def key(model, **changes):
+        options = dict(model=model, alpha=None, input_size=None, include_top=None, apply="fuse", layers="*")
+        options.update(kind=None, min_channels=1, **changes)
+        return network_key(argparse.Namespace(**options), "tensorflow", "cpu")
+
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"first")
+    first = key(str(path))
+    path.write_bytes(b"second")  # saved again under the same name: another model, another key
+    assert first != key(str(path)) and first.startswith("network|tensorflow|cpu|model.keras@sha256:")
+    assert first.endswith("|b1|fuse")
+    assert key("MobileNet", include_top=False) == "network|tensorflow|cpu|MobileNet|notop|b1|fuse"
+    assert key("MobileNet", input_size=128, alpha=0.5) == "network|tensorflow|cpu|MobileNet|a0.5|s128|b1|fuse"
+
+
+def conv_then_recurrent(keras):
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c3")(inputs)
+    x = keras.layers.Reshape((64, 4))(x)
+    return inputs, keras.layers.GRU(2, name="rnn")(x)
+
+
+def test_apply_lists_what_was_not_counted_and_says_the_weights_are_fresh(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "mixed", conv_then_recurrent)
+    status, out, _ = run(capsys, "network", path, "--skip-unknown", "--apply", "3x3:asymmetric")
+    assert status == 0
+    assert "NOT COUNTED: 1 layer(s) the cost model has no formula for" in out and "rnn (GRU)" in out
+    assert "checked by: not checked: uncounted layers (rnn)" in out
+    assert "fresh, randomly initialized weights: its timings do not depend on them" in out

@@ -140,11 +140,31 @@ def test_unknown_application_lists_close_matches(reader):
         reader.load_model("MobileNetV4")
 
 
-def test_a_file_that_is_not_a_keras_model(reader, tmp_path):
+def test_a_zip_keras_cannot_load_is_refused_in_one_line(reader, tmp_path):
+    import zipfile
+
     path = tmp_path / "notes.keras"
-    path.write_text("not a model")
-    with pytest.raises(ValueError, match="is not a Keras model"):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "not json")
+    with pytest.raises(ValueError, match="notes.keras is not a Keras model Keras can load: ") as refused:
         reader.load_model(str(path))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_lambda_layer_is_refused_and_its_code_never_runs(keras, reader, tmp_path):
+    marker = tmp_path / "the lambda ran"
+
+    def leave_a_mark(tensor):
+        marker.write_text("ran")
+        return tensor
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(leave_a_mark)])
+    marker.unlink()  # building the model called it once, here, before saving
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match="holds Python code .* which is never run: safe mode refuses it"):
+        reader.load_model(str(path))
+    assert not marker.exists()
 
 
 def test_an_uncountable_layer_is_named_or_listed(keras, reader):

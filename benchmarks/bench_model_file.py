@@ -4,7 +4,7 @@
 
 Builds a .keras-looking zip whose config.json inflates to the given size (spaces, about 1000:1),
 then runs ``python -m validate network BOMB`` in fresh processes and reports each run's wall time
-and the process's peak resident memory, as reported by the process itself (ru_maxrss), with the
+and the process's peak resident memory, as reported by the process itself (VmHWM), with the
 median and range.  The refusal must come before any framework is imported.
 """
 
@@ -22,12 +22,14 @@ import zipfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 WRAPPER = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = ["validate", *sys.argv[1:]]
 try:
     runpy.run_module("validate", run_name="__main__", alter_sys=True)
 finally:
-    print(f"PEAK_KIB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    # VmHWM: this process's own peak (ru_maxrss would carry over a large parent's across exec).
+    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(f"PEAK_KIB={peak}", file=sys.stderr)
 """
 
 

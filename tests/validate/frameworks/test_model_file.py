@@ -111,12 +111,13 @@ def test_a_bad_limit_is_refused():
 # Runs the command as ``python -m validate`` does, then reports its own peak memory and whether it
 # imported TensorFlow, on a last stderr line of its own.
 WRAPPER = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = ["validate", *sys.argv[1:]]
 try:
     runpy.run_module("validate", run_name="__main__", alter_sys=True)
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: this process's own peak (ru_maxrss would carry over a large parent's across exec).
+    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     print(f"PEAK_KIB={peak} TENSORFLOW={'tensorflow' in sys.modules}", file=sys.stderr)
 """
 

@@ -28,7 +28,7 @@ from costmodel.block import Block
 from costmodel.counts import Counts, count_layer
 from costmodel.exact import as_float, is_symbolic, symbolic
 from costmodel.kernel import parse_kernel_shape
-from costmodel.layer import ConvLayer, Size
+from costmodel.layer import AXES_OF_RANK, ConvLayer, Size
 from costmodel.polynomial import Poly, Unsupported, ratio_value
 from costmodel.polynomial import ratio_text as poly_ratio_text
 from costmodel.schemes import factorize, scheme_names
@@ -370,8 +370,7 @@ def savings_record(result: Savings) -> dict[str, Any]:
 def _poly_comparison(kernel: Any, scheme: str, values: dict) -> tuple[ConvLayer, Any]:
     """The layer and its factorization with the sympy-free symbols, or Unsupported."""
     rank = len(kernel_shape(kernel, values.get("rank")))
-    open_axes = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}[rank]
-    values = {**{field: poly_symbol_for(field) for field in open_axes}, **values}
+    values = {**{field: poly_symbol_for(field) for field in AXES_OF_RANK[rank]}, **values}
     layer, options = _layer_and_options(kernel, scheme, values, symbol=poly_symbol_for)
     block = factorize(layer, scheme, **options)
     for each in [layer, *block.layers()]:

@@ -20,7 +20,7 @@ from typing import Any, Union
 
 from costmodel.counts import Counts, count_layer
 from costmodel.exact import exact, is_symbolic, same_size
-from costmodel.layer import ConvLayer, Size, as_size
+from costmodel.layer import AXES_OF_RANK, ConvLayer, Size, as_size
 
 __all__ = ["Block", "Stage", "Unit", "same_size"]
 
@@ -152,8 +152,7 @@ class Block:
 
         (height, width) for 2-D layers; (width,) for 1-D and (depth, height, width) for 3-D ones.
         """
-        axes = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}[self.first.rank]
-        return tuple(_expanded(1 + _reach(self, axis)[0]) for axis in axes)
+        return tuple(_expanded(1 + _reach(self, axis)[0]) for axis in AXES_OF_RANK[self.first.rank])
 
     def describe(self) -> str:
         """One line: each stage's label, with its repeat count when not 1."""

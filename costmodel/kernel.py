@@ -24,6 +24,7 @@ from typing import Any
 from costmodel.exact import is_integer, is_symbolic
 
 _KERNEL = re.compile(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*")
+_SEPARATOR = re.compile(r"[xX×]")
 _KERNEL_3D = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*[xX×]\s*(\d+)\s*")
 
 
@@ -68,8 +69,9 @@ def parse_kernel_shape(text: Any, rank: int | None = None) -> tuple[Any, ...]:
     """
     if rank is not None and (isinstance(rank, bool) or rank not in (1, 2, 3)):
         raise ValueError(f"rank must be 1, 2 or 3, got {rank!r}")
-    if isinstance(text, str) and _KERNEL_3D.fullmatch(text):
-        shape: tuple[Any, ...] = tuple(int(side) for side in _KERNEL_3D.fullmatch(text).groups())  # type: ignore[union-attr]
+    cube = _KERNEL_3D.fullmatch(text) if isinstance(text, str) else None
+    if cube:
+        shape: tuple[Any, ...] = tuple(int(side) for side in cube.groups())
         if min(shape) < 1:
             raise ValueError(f"kernel size must be at least 1x1x1, got {text!r}")
     elif isinstance(text, (tuple, list)) and len(text) in (1, 3):
@@ -77,11 +79,8 @@ def parse_kernel_shape(text: Any, rank: int | None = None) -> tuple[Any, ...]:
             raise TypeError(f"kernel size must be positive integers, got {tuple(text)!r}")
         shape = tuple(int(item) for item in text)
     else:
-        try:
-            bare = is_integer(text) or (isinstance(text, str) and _KERNEL.fullmatch(text).group(2) is None)  # type: ignore[union-attr]
-        except AttributeError:  # no match: parse_kernel says why
-            bare = False
-        shape = parse_kernel(text)
+        shape = parse_kernel(text)  # refuses anything else, saying why
+        bare = is_integer(text) or (isinstance(text, str) and not _SEPARATOR.search(text))
         if bare and rank in (1, 3):
             return (shape[0],) * rank
     if rank is not None and len(shape) != rank:

@@ -106,6 +106,7 @@ def as_padding(value: Any) -> Padding:
 
 
 __all__ = [
+    "AXES_OF_RANK",
     "RANKS",
     "ConvLayer",
     "Padding",
@@ -120,6 +121,8 @@ __all__ = [
 
 #: Spatial ranks a layer may have: 1-D (audio, sequences), 2-D (images), 3-D (video, volumes).
 RANKS = (1, 2, 3)
+#: The input axes a layer of each rank has (a 1-D layer runs along the width).
+AXES_OF_RANK = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
 def output_length(length: Size, kernel: Size, stride: Size, dilation: Size, padding: Any) -> Size:
@@ -154,11 +157,11 @@ def transposed_output_length(length: Size, kernel: Size, stride: Size, dilation:
     if padding == "same":
         return exact(length * stride)
     if padding == "valid":
-        return exact(length * stride + max_size(span - stride, 0))
+        return exact(length * stride + _at_least(span - stride, 0))
     return exact((length - 1) * stride + span - 2 * padding)
 
 
-def max_size(value: Size, floor: int) -> Size:
+def _at_least(value: Size, floor: int) -> Size:
     """``max(value, floor)`` for a number; a symbolic value is kept (assumed >= floor)."""
     return max(value, floor) if is_known(value) else value
 

@@ -33,16 +33,14 @@ from costmodel.analysis import SYMBOL_NAMES, poly_symbol_for, savings, symbol_fo
 from costmodel.counts import macs, params
 from costmodel.exact import is_symbolic
 from costmodel.kernel import parse_kernel_shape
-from costmodel.layer import ConvLayer, output_length
+from costmodel.layer import AXES_OF_RANK, ConvLayer, output_length
 from costmodel.polynomial import Poly
 
 SWEEPABLE = ("c_in", "c_out", "mid", "depth", "height", "width", "batch")
 SWEPT_METRICS = ("params", "macs")
 # A sweep evaluates numbers, so sizes left out take the seed experiment's values.
 SWEEP_DEFAULTS = {"c_in": 64, "c_out": 64, "height": 32, "width": 32, "batch": 1}
-# The axes a kernel of each rank has (a 1-D layer runs along the width), and a 3-D layer's depth
-# when none is given: 16 frames, as in the video networks' clips (Tran et al. 2018).
-RANK_AXES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+# A 3-D layer's depth when none is given: 16 frames, as in the video networks' clips (Tran et al. 2018).
 DEFAULT_DEPTH = 16
 INT64_SAFE = 2**62  # below this every count and every intermediate product fits in int64
 
@@ -241,7 +239,7 @@ def sweep_arrays(kernels: Iterable, schemes: Iterable[str], **values: Any) -> li
 def _sweep_kernel(kernel: Any, schemes: Iterable[str], values: dict) -> list[dict]:
     """:func:`sweep_arrays` for one kernel: its rank says which of depth, height and width it has."""
     rank = len(parse_kernel_shape(kernel, values.get("rank")))
-    absent = [name for name in ("depth", "height", "width") if name not in RANK_AXES[rank]]
+    absent = [name for name in ("depth", "height", "width") if name not in AXES_OF_RANK[rank]]
     given = [name for name in absent if values.get(name) is not None]
     if given:
         raise ValueError(f"kernel {kernel!r} is {rank}-D: it has no {given[0]} axis (a 1-D layer runs along the width)")

@@ -21,16 +21,7 @@ import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
-WRAPPER = """
-import runpy, sys
-sys.argv = ["validate", *sys.argv[1:]]
-try:
-    runpy.run_module("validate", run_name="__main__", alter_sys=True)
-finally:
-    # VmHWM: this process's own peak (ru_maxrss would carry over a large parent's across exec).
-    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    print(f"PEAK_KIB={peak}", file=sys.stderr)
-"""
+PEAK_MEMORY = ROOT / "scripts" / "peak_memory.py"  # runs the command, reports its own peak
 
 
 def main() -> int:
@@ -48,11 +39,14 @@ def main() -> int:
         for _ in range(args.runs):
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-c", WRAPPER, "network", str(bomb)], capture_output=True, text=True, cwd=ROOT
+                [sys.executable, str(PEAK_MEMORY), "validate", "network", str(bomb)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
             )
             seconds.append(time.perf_counter() - started)
             *lines, report = done.stderr.strip().splitlines()
-            peaks.append(int(report.removeprefix("PEAK_KIB=")) / 1024)
+            peaks.append(int(report.split()[0].removeprefix("PEAK_KIB=")) / 1024)
             if done.returncode != 2 or len(lines) != 1:
                 print(f"unexpected outcome: exit {done.returncode}, stderr {done.stderr!r}")
                 return 1

@@ -29,6 +29,7 @@ that says what the file is.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import pathlib
@@ -84,7 +85,7 @@ def _megabytes(size: int) -> str:
 
 
 def names_a_file(model: str) -> bool:
-    """Whether a model argument is a file (a model file's suffix, or a path that exists), not a name."""
+    """Whether a model argument is a file (a model file's suffix, a path with a separator, or one that exists)."""
     path = pathlib.Path(model)
     return path.suffix.lower() in (".keras", *HDF5_SUFFIXES) or path.exists() or os.sep in model
 
@@ -118,11 +119,19 @@ def check_model_file(path: str | os.PathLike[str], limits: FileLimits = DEFAULT_
         if head.startswith(b"PK"):
             raise ModelFileError(f"{path} is a damaged or truncated zip archive: it has no zip directory at its end")
         raise ModelFileError(f"{path} is not a zip archive, so not a .keras file (it starts with {head[:4]!r})")
-    _check_members(path, limits)
+    _check_members(path, _identity(status), limits)
     return path
 
 
-def _check_members(path: pathlib.Path, limits: FileLimits) -> None:
+def _identity(status: os.stat_result) -> tuple:
+    """What tells one version of a file from another: the same inode, size and modification time."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+# The command checks a file before importing a framework, and the loader checks it again for its
+# other callers; a file that has not changed since it passed is not read twice.
+@functools.lru_cache(maxsize=16)
+def _check_members(path: pathlib.Path, identity: tuple, limits: FileLimits) -> None:
     """The archive's directory first (members, names, declared sizes), then config.json inflated up to its limit."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -187,9 +196,18 @@ def load_checked_file(path: pathlib.Path, keras):
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
-    """The file's SHA-256, its first 16 hex digits: what identifies a model file in the store."""
+    """The file's SHA-256, its first 16 hex digits: what identifies a model file in the store.
+
+    Read once per version of the file: a run asks for its key more than once.
+    """
+    path = pathlib.Path(path)
+    return _hash(path, _identity(path.stat()))
+
+
+@functools.lru_cache(maxsize=16)
+def _hash(path: pathlib.Path, identity: tuple) -> str:
     digest = hashlib.sha256()
-    with pathlib.Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(MB), b""):
             digest.update(block)
     return digest.hexdigest()[:16]

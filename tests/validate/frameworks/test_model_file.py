@@ -8,6 +8,7 @@ refused before TensorFlow is imported, and bound its time and peak memory.
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -108,25 +109,19 @@ def test_a_bad_limit_is_refused():
         FileLimits(max_config_bytes=0)
 
 
-# Runs the command as ``python -m validate`` does, then reports its own peak memory and whether it
-# imported TensorFlow, on a last stderr line of its own.
-WRAPPER = """
-import runpy, sys
-sys.argv = ["validate", *sys.argv[1:]]
-try:
-    runpy.run_module("validate", run_name="__main__", alter_sys=True)
-finally:
-    # VmHWM: this process's own peak (ru_maxrss would carry over a large parent's across exec).
-    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    print(f"PEAK_KIB={peak} TENSORFLOW={'tensorflow' in sys.modules}", file=sys.stderr)
-"""
+# Runs ``python -m validate`` and reports its peak memory and whether it imported TensorFlow.
+PEAK_MEMORY = pathlib.Path(__file__).resolve().parents[3] / "scripts" / "peak_memory.py"
 
 
 def _cli(*argv: str) -> tuple[subprocess.CompletedProcess, float, str]:
     """``validate ARGV`` in a fresh process: its result (without the wrapper's line), wall seconds, that line."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+        [sys.executable, str(PEAK_MEMORY), "validate", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
     seconds = time.perf_counter() - started
     *lines, report = done.stderr.strip().splitlines()

@@ -1,6 +1,7 @@
 """The import layering, read from the source (every import, lazy ones inside functions included).
 
 costmodel            the theory: no validate, no framework, no pandas/matplotlib
+                     (costmodel.latency: each module imports only those before it in LATENCY_ORDER)
 validate.harness     timing and statistics: numpy, scipy, the standard library and costmodel.checks only
 validate.frameworks  backends, Keras building, cross-checks: no experiments, results or report
 validate.results     schema, store, summaries: no framework, no experiments, no report
@@ -85,3 +86,19 @@ def test_the_check_finds_a_forbidden_import(tmp_path, monkeypatch):
         "validate/harness/bad.py imports validate.report",
         "validate/harness/bad.py imports validate.report.x",
     ]
+
+
+# costmodel.latency, one module per job: each may import only those before it (so no cycle).
+LATENCY_ORDER = ("kernel_factors", "profile", "predict", "explanation", "calibration")
+
+
+def test_the_latency_modules_import_only_those_before_them():
+    package = REPO_ROOT / "costmodel" / "latency"
+    assert sorted(path.stem for path in package.glob("*.py")) == sorted((*LATENCY_ORDER, "__init__"))
+    found = []
+    for index, name in enumerate(LATENCY_ORDER):
+        for module in sorted(imported_modules(package / f"{name}.py")):
+            later = [other for other in LATENCY_ORDER[index:] if module.startswith(f"costmodel.latency.{other}")]
+            if later or module in ("costmodel.latency", "costmodel.latency.__init__"):
+                found.append(f"costmodel/latency/{name}.py imports {module}")
+    assert found == []

@@ -8,9 +8,7 @@ import pytest
 from helpers import SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 
 from costmodel import ConvLayer, factorize
-from costmodel.calibration import Observation, fit_profile, synthetic_observations
 from costmodel.cli import main
-from costmodel.kernel_factor import KernelFactor, fit_kernel_factor, output_positions
 from costmodel.latency import (
     MODELS,
     DeviceProfile,
@@ -21,6 +19,8 @@ from costmodel.latency import (
     predict_layer,
     predict_time_ratio,
 )
+from costmodel.latency.calibration import Observation, fit_profile, synthetic_observations
+from costmodel.latency.kernel_factors import KernelFactor, fit_kernel_factor, output_positions
 
 CEILINGS, CURVES = SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 KERNELS = [(3, 3, False), (5, 5, False), (7, 7, False), (1, 1, False), (1, 7, False), (7, 1, False), (3, 3, True)]

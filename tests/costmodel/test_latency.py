@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from costmodel import ConvLayer, factorize
-from costmodel.calibration import Observation, accuracy, fit_profile, fit_seconds_per_mac, synthetic_observations
 from costmodel.cli import main
 from costmodel.latency import (
     DeviceProfile,
@@ -16,6 +15,13 @@ from costmodel.latency import (
     predict_seconds,
     predict_time_ratio,
     tensor_bytes,
+)
+from costmodel.latency.calibration import (
+    Observation,
+    accuracy,
+    fit_profile,
+    fit_seconds_per_mac,
+    synthetic_observations,
 )
 
 EFFICIENCY = {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.45, "asymmetric": 0.25}

@@ -21,11 +21,11 @@ Microbenchmarks, each timed in the backend's natural mode (``graph``: see
   in each cell, its anchor alone against its stack of ``CALIBRATION_REPEATS``
   gives the call's cost at that cell's tensor sizes.  The call's cost is
   then fitted as a line in the bytes handed in and out
-  (:func:`costmodel.calibration.fit_call_overhead`).
+  (:func:`costmodel.latency.calibration.fit_call_overhead`).
 
 Then a calibration set of conv layers of every kind (dense k x k, pointwise
 1x1, depthwise, asymmetric 1 x k / k x 1) is measured as stacks of
-``CALIBRATION_REPEATS`` layers, and :func:`costmodel.calibration.fit_profile`
+``CALIBRATION_REPEATS`` layers, and :func:`costmodel.latency.calibration.fit_profile`
 fits one efficiency curve per kind and, where cross-validation finds they
 predict better, a kernel factor per kernel shape.  The calibration set has the
 preset's channel widths at sizes no experiment preset uses, so no calibration
@@ -41,9 +41,9 @@ import itertools
 from typing import Any
 
 from costmodel import ConvLayer
-from costmodel.calibration import Observation, fit_call_overhead, fit_profile, fit_seconds_per_mac, residuals
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile, channel_width, layer_kind, tensor_bytes
+from costmodel.latency.calibration import Observation, fit_call_overhead, fit_profile, fit_seconds_per_mac, residuals
 from validate.experiments import plans
 from validate.frameworks import keras_build
 from validate.frameworks.backends import Backend

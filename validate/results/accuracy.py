@@ -15,7 +15,7 @@ percentage error, and the same for the factorized / original time ratios.
 
 from __future__ import annotations
 
-from costmodel.calibration import accuracy
+from costmodel.latency.calibration import accuracy
 
 QUANTITIES = ("block latency", "time ratio")
 

@@ -59,7 +59,7 @@ def ceiling(retest: dict) -> list[dict]:
     ceiling a perfect latency model could reach on this machine (issue: a model's error is judged
     against the measurement's own).  One row per device of the retested factorization rows.
     """
-    from costmodel.calibration import accuracy
+    from costmodel.latency.calibration import accuracy
 
     rows = []
     for entry in retest.get("tables", []):

@@ -56,7 +56,7 @@ def test_the_calls_cost_comes_from_the_anchor_alone_against_its_stack():
 
 
 def test_the_call_cost_line_refuses_a_negative_slope_and_floors_the_errors():
-    from costmodel.calibration import fit_call_overhead
+    from costmodel.latency.calibration import fit_call_overhead
 
     # Falling with the bytes: no slope, the mean weighted by 1 / (10% of each value)^2.
     weights = [1 / (5e-5) ** 2, 1 / (3e-5) ** 2]
@@ -68,7 +68,7 @@ def test_the_call_cost_line_refuses_a_negative_slope_and_floors_the_errors():
 
 
 def test_the_call_cost_line_leaves_out_what_it_cannot_weigh():
-    from costmodel.calibration import fit_call_overhead
+    from costmodel.latency.calibration import fit_call_overhead
 
     # A one-pixel cost clamped to 0 (a noisy microbenchmark) must not pin the line to the origin.
     per_call, per_byte = fit_call_overhead([0, 1e6, 4e6], [0.0, 5e-4, 8e-4], [0.0, 1e-5, 1e-5])

@@ -5,8 +5,8 @@ import pytest
 from helpers import SYNTHETIC_CEILINGS, SYNTHETIC_CURVES
 
 from costmodel import ConvLayer
-from costmodel.calibration import Observation, fit_profile, synthetic_observations
 from costmodel.latency import efficiency_at
+from costmodel.latency.calibration import Observation, fit_profile, synthetic_observations
 from validate.harness.relative import RelativeTimer
 from validate.harness.timing import TimingPolicy, measure
 

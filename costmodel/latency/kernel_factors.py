@@ -1,6 +1,6 @@
 """The latency model's data-driven part: a measured factor per kernel shape.
 
-One efficiency curve per kind (:mod:`costmodel.latency`) averages over the
+One efficiency curve per kind (:mod:`costmodel.latency.predict`) averages over the
 algorithms a library picks by shape: oneDNN runs a 5x5 and a 7x7 kernel, or a
 narrow and a wide one, through different code, and their times do not lie on
 one roofline curve.  A *kernel factor* is what the calibration measured on top
@@ -18,7 +18,7 @@ piecewise-linearly in log C and log P between the measured points
 changes of algorithm from one width to the next, which no smooth curve does).
 ``C`` and ``P`` are clamped to the range the shape was measured over: beyond
 it the factor stays at the edge's value, and
-:func:`costmodel.latency.extrapolation` says so.
+:func:`costmodel.latency.predict.extrapolation` says so.
 
 The factor predicts but does not explain; the roofline terms it multiplies
 still do, and ``explain`` names a factor far from 1 as what it is: this

@@ -1,6 +1,6 @@
 """Fitting a device profile to measurements, and scoring predictions honestly.
 
-Pure numpy: the measurements come from :mod:`validate.calibrate` (which runs
+Pure numpy: the measurements come from :mod:`validate.experiments.calibrate` (which runs
 TensorFlow); the fitting and the scoring are here so they are tested on
 synthetic data with known answers.
 
@@ -16,7 +16,7 @@ twice around its minimum (the ``max`` in the model makes it piecewise, so a
 closed form would need cases; the search resolves 0.1% and is instant).  Relative errors make a 10 ms layer
 and a 0.1 ms layer count alike, as the accuracy figures do.
 
-Then, per kernel shape, a kernel factor (:mod:`costmodel.kernel_factor`) on
+Then, per kernel shape, a kernel factor (:mod:`costmodel.latency.kernel_factors`) on
 top of the roofline, if cross-validation says it predicts better: each cell of
 the calibration grid (one channel width and size, every shape) that lies
 between others in width or in size, and within their range in both, is left
@@ -48,19 +48,16 @@ from typing import Any
 import numpy as np
 
 from costmodel.counts import count_layer
-from costmodel.kernel_factor import GridFactor, KernelFactor, fit_kernel_factor, output_positions
-from costmodel.latency import (
-    KINDS,
-    MODELS,
-    DeviceProfile,
+from costmodel.latency.kernel_factors import GridFactor, KernelFactor, fit_kernel_factor, output_positions
+from costmodel.latency.predict import (
     call_seconds,
     channel_width,
     efficiency_at,
     kernel_shape,
     layer_kind,
-    model_of,
     predict_seconds,
 )
+from costmodel.latency.profile import KINDS, MODELS, DeviceProfile, model_of
 from costmodel.layer import ConvLayer
 
 

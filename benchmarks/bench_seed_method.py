@@ -58,7 +58,7 @@ def harness_seconds(config: plans.SeedConfig, policy) -> float:
     outcome = runner.measure_seed(config, policy, backend=get_backend("tensorflow"))
     if outcome.row.get("error"):
         raise RuntimeError(outcome.row["error"])
-    return float(outcome.row["median_seconds"])
+    return float(outcome.row["geomean_seconds"])
 
 
 def harness_ratio(config: plans.SeedConfig, reference: plans.SeedConfig, policy) -> float:

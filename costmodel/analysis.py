@@ -65,14 +65,6 @@ def poly_symbol_for(field: str) -> Poly:
     return Poly.var(SYMBOL_NAMES[field])
 
 
-def __getattr__(name: str) -> Any:
-    # SYMBOL_FOR, as importers have always seen it, built on first use so that importing this
-    # module does not import sympy.
-    if name == "SYMBOL_FOR":
-        return {field: symbol_for(field) for field in SYMBOL_NAMES}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def exact_ratio(before: Counts, after: Counts, metric: str) -> Any:
     """after / before for one metric: a Fraction for numbers (no sympy), else a factored sympy expression.
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
+from typing import Any, ClassVar
 
 from costmodel import ConvLayer, factorize
 from costmodel.block import Block
 from costmodel.counts import count_layer
+from validate.results import schema
 from validate.results.ratios import SEED_REFERENCE
 
 # The seed's six layer types (Uchida's conv-benchmark, 2017): kernel and whether depthwise.
@@ -47,8 +48,27 @@ class Case:
 
     @property
     def name(self) -> str:
-        extra = "".join(f",{name}={value}" for name, value in self.options)
-        return f"{self.kernel}x{self.kernel} {self.scheme}{extra}"
+        return f"{self.kernel}x{self.kernel} {self.scheme_key}"
+
+    @property
+    def options_text(self) -> str:
+        """The options as the ``options`` column stores them: 'm=2', '' for none."""
+        return ",".join(f"{name}={value}" for name, value in self.options)
+
+    @property
+    def scheme_key(self) -> str:
+        """The scheme and its options, without the kernel: 'stack,m=2'."""
+        return ",".join(filter(None, (self.scheme, self.options_text)))
+
+    @classmethod
+    def from_columns(cls, kernel: int, scheme: str, options: str) -> Case:
+        """The case of a stored row, from its typed columns.
+
+        >>> Case.from_columns(3, "stack", "m=2").name
+        '3x3 stack,m=2'
+        """
+        pairs = (option.split("=") for option in options.split(",") if option)
+        return cls(int(kernel), scheme, tuple(sorted((name, int(value)) for name, value in pairs)))
 
 
 # The factorizations every run covers: the textbook claims and the seed's own question (2x2).
@@ -178,9 +198,19 @@ class SeedConfig:
     filters: int
     backend: str = "tensorflow"
 
+    table: ClassVar[schema.MeasuredTable] = schema.SEED
+
     @property
     def key(self) -> str:
         return f"seed|{self.backend}|{self.device}|{self.mode}|{self.layer_type}|f{self.filters}"
+
+    def identity(self) -> dict:
+        """The columns that say which configuration a row is about."""
+        return {
+            "config_key": self.key, "backend": self.backend, "device": self.device, "mode": self.mode,
+            "layer_type": self.layer_type, "filters": self.filters, "layers": self.repeats,
+            "batch": self.batch, "image": self.unit.height,
+        }  # fmt: skip
 
     @property
     def unit(self) -> ConvLayer:
@@ -226,6 +256,17 @@ class FactorizationConfig:
     repeats: int
     activation: str | None
     backend: str = "tensorflow"
+
+    table: ClassVar[schema.MeasuredTable] = schema.FACTORIZATIONS
+
+    def identity(self) -> dict:
+        """The columns that say which configuration a row is about; the case as typed columns."""
+        return {
+            "config_key": self.key, "backend": self.backend, "device": self.device, "mode": self.mode,
+            "case": self.case.name, "kernel": self.case.kernel, "scheme": self.case.scheme,
+            "options": self.case.options_text, "channels": self.channels, "size": self.size,
+            "batch": self.batch, "repeats": self.repeats, "activation": self.activation or "linear",
+        }  # fmt: skip
 
     @property
     def key(self) -> str:

@@ -12,49 +12,44 @@ row.  Every raw sample is kept, with the process that took it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from costmodel.latency import DeviceProfile
 from validate.experiments import runner
 from validate.harness.combine import Combined, combine_processes
 from validate.harness.stats import Measurement
-from validate.results.divergence import judge
+from validate.results.schema import MeasuredTable, Timed
 
-#: The timed quantities of each table: (column prefix, sample role).
-TIMED = {"seed": (("", "network"),), "factorizations": (("original_", "original"), ("factorized_", "factorized"))}
-#: The rerun interval's columns, per table.
-RERUN = {"seed": ("rerun_low_seconds", "rerun_high_seconds"), "factorizations": ("rerun_low", "rerun_high")}
+#: What an experiment adds to a combined row once its value is known (a verdict, the latency
+#: model's columns): ``finish(config, row) -> columns``.
+Finish = Callable[[object, dict], dict]
 
 
 def pool(
-    table: str,
+    table: MeasuredTable,
     plan: Sequence,
     process_rows: Sequence[dict[str, dict]],
     process_samples: Sequence[Sequence[dict]],
     *,
-    profiles: dict[str, DeviceProfile] | None = None,
+    finish: Finish | None = None,
 ) -> list[runner.Outcome]:
     """One outcome per configuration of ``plan``, from every process's rows and samples.
 
     ``process_rows[k]`` maps config keys to process k+1's row; ``process_samples[k]``
     is its samples.  The statistics are combined over all configurations at once
     (their variances inform one another; see :mod:`validate.harness.combine`).
+    What is combined, and into which columns, is the table's descriptor's.
     """
     measured = {
         config.key: [(k + 1, rows[config.key]) for k, rows in enumerate(process_rows) if config.key in rows]
         for config in plan
     }
     good = {key: [(k, row) for k, row in rows if not row.get("error")] for key, rows in measured.items()}
+    # Each timed quantity's time, and a ratio's value from each process's own (interleaved) ratio.
+    quantities = [timed.seconds for timed in table.timed] + ([table.value] if table.is_ratio else [])
     combined = {
-        prefix: combine_processes(
-            {key: [row[f"{prefix}median_seconds"] for _, row in rows] for key, rows in good.items() if rows}
-        )
-        for prefix, _ in TIMED[table]
+        column: combine_processes({key: [row[column] for _, row in rows] for key, rows in good.items() if rows})
+        for column in quantities
     }
-    if table == "factorizations":
-        combined["ratio"] = combine_processes(
-            {key: [row["measured_ratio"] for _, row in rows] for key, rows in good.items() if rows}
-        )
     samples: dict[str, list[dict]] = {}
     for k, process in enumerate(process_samples):
         for sample in process:
@@ -72,49 +67,45 @@ def pool(
             row = runner.identity(config) | {"error": reason[:1000], "processes": len(rows)}
             outcomes.append(runner.Outcome(row, [], check_failed=checked_failed))
             continue
-        row = _pooled_row(table, config, rows, samples.get(config.key, []), combined, profiles or {})
+        row = _pooled_row(table, config, rows, samples.get(config.key, []), combined)
+        if finish is not None:
+            row |= finish(config, row)
         row["process_errors"] = "; ".join(errors)[:1000]
         outcomes.append(runner.Outcome(row, samples.get(config.key, [])))
     return outcomes
 
 
-def _pooled_row(
-    table: str, config, rows: list[tuple[int, dict]], samples: list[dict], combined: dict, profiles
-) -> dict:
-    checked = [row for _, row in rows if row.get("params") is not None or row.get("params_original") is not None]
+def _pooled_row(table: MeasuredTable, config, rows: list[tuple[int, dict]], samples: list[dict], combined) -> dict:
+    checked = [row for _, row in rows if row.get(table.checked_count) is not None]
     row = dict(checked[0] if checked else rows[0][1])
     if not checked:
-        row["flops_checked_by"] = "not checked: the cross-checking process failed on this configuration"
+        row[table.checked_by] = "not checked: the cross-checking process failed on this configuration"
     row["processes"] = len(rows)
-    for prefix, role in TIMED[table]:
+    for timed in table.timed:
         _set_measurement(
-            row, prefix, [s["seconds"] for s in samples if s["role"] == role], combined[prefix].get(config.key)
+            row,
+            timed,
+            [s["seconds"] for s in samples if s["role"] == timed.role],
+            combined[timed.seconds].get(config.key),
         )
-    low_name, high_name = RERUN[table]
-    if table == "seed":
-        estimate = combined[""].get(config.key)
-        row[low_name], row[high_name] = (estimate.rerun_low, estimate.rerun_high) if estimate else (None, None)
-        return row
-    ratio: Combined | None = combined["ratio"].get(config.key)
-    row[low_name] = row[high_name] = None  # one process: no rerun interval can be known
-    if ratio is not None:
-        row["measured_ratio"], row["ratio_ci_low"], row["ratio_ci_high"] = ratio.estimate, ratio.low, ratio.high
-        row[low_name], row[high_name] = ratio.rerun_low, ratio.rerun_high
-    verdict = judge(config.predicted_ratio(), row["measured_ratio"], row["ratio_ci_low"], row["ratio_ci_high"])
-    row |= verdict.as_row() | runner.model_columns(config, profiles.get(config.device), verdict.diverges)
+    low, high = table.interval
+    rerun_low, rerun_high = table.rerun
+    value: Combined | None = combined[table.value].get(config.key)
+    row[rerun_low] = row[rerun_high] = None  # one process: no rerun interval can be known
+    if value is not None:
+        row[table.value], row[low], row[high] = value.estimate, value.low, value.high
+        row[rerun_low], row[rerun_high] = value.rerun_low, value.rerun_high
     return row
 
 
-def _set_measurement(row: dict, prefix: str, seconds: list[float], estimate: Combined | None) -> None:
-    """Spread (IQR) over every process's samples; median and interval combined over processes."""
+def _set_measurement(row: dict, timed: Timed, seconds: list[float], estimate: Combined | None) -> None:
+    """Spread (IQR) over every process's samples; the time and its interval combined over processes."""
+    prefix = timed.prefix
     if seconds:
         pooled = Measurement(
-            prefix.rstrip("_") or "network",
-            tuple(seconds),
-            row.get(f"{prefix}stop_reason") or "",
-            row.get(f"{prefix}calls_per_sample") or 1,
+            timed.role, tuple(seconds), row.get(f"{prefix}stop_reason") or "", row.get(f"{prefix}calls_per_sample") or 1
         )
         row |= runner.measurement_columns(pooled, prefix)
     if estimate is not None:
-        row[f"{prefix}median_seconds"] = estimate.estimate
+        row[timed.seconds] = estimate.estimate
         row[f"{prefix}ci_low_seconds"], row[f"{prefix}ci_high_seconds"] = estimate.low, estimate.high

@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 from validate.experiments import runner, workers
-from validate.experiments.plans import SeedConfig
 from validate.experiments.progress import Progress
 from validate.harness.timing import TimingPolicy
 from validate.results.schema import Value
@@ -130,7 +129,7 @@ def measure_in_processes(store: ResultStore, plan: list, todo: list, count: int,
         process_samples = [s for s in read_database(folder, "samples") if s["config_key"] in wanted] if stored else []
         for key in wanted.keys() & stored.keys():
             own = [sample for sample in process_samples if sample["config_key"] == key]
-            timed += runner.timed_seconds(runner.Outcome(stored[key], own))
+            timed += runner.timed_seconds(runner.Outcome(stored[key], own), wanted[key].table)
         rows.append(stored)
         samples.append(process_samples)
     return Measured(rows, samples, timed, clock["wall"], lost)
@@ -187,8 +186,8 @@ def _read_rows(folder: Path, plan: list, keys: set[str]) -> dict[str, dict[str, 
 
 
 def table_of(config) -> str:
-    """The table a configuration's row goes to."""
-    return "seed" if isinstance(config, SeedConfig) else "factorizations"
+    """The name of the table a configuration's row goes to (its type's descriptor)."""
+    return config.table.name
 
 
 def _advance(progress: Progress, index: int, key: str) -> None:

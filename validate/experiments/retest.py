@@ -25,7 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from validate.results.agreement import RETEST_FILE, VALUES, agreement, summary
+from validate.results.agreement import RETEST_FILE, agreement, retest_document, summary
+from validate.results.schema import MEASURED_TABLES
 from validate.results.store import ResultStore, StoreCorruptError, read_database, read_metadata
 
 RETEST_FOLDER = "retest"
@@ -38,16 +39,18 @@ class RetestError(ValueError):
 def stored_rows(folder: Path, table: str) -> list[dict]:
     """The folder's successful rows of ``table`` (none when it has no such table)."""
     try:
-        return [row for row in read_database(folder, table) if not row["error"] and row[VALUES[table][0]]]
+        return [row for row in read_database(folder, table) if not row["error"] and row[MEASURED_TABLES[table].value]]
     except StoreCorruptError:
         return []
 
 
 def stored_command(metadata: dict, table: str) -> list[str]:
-    """The arguments of the last run in the folder that measured ``table``."""
+    """The arguments of the last run in the folder that measured ``table`` (one of its descriptor's commands)."""
+    described = MEASURED_TABLES[table]
     for run in reversed(metadata.get("runs") or []):
         words = shlex.split(str(run.get("command", "")))
-        if words[1:2] in ([table], ["sweep"]) and "--worker" not in words:
+        measured = words[1:2] and words[1] in described.commands and set(described.measuring_options) <= set(words)
+        if measured and "--worker" not in words:
             return words[1:]
     raise RetestError(f"no run in the folder's metadata.json measured {table}; cannot tell how to measure it again")
 
@@ -102,8 +105,8 @@ def retest(folder: Path, *, sample: int, seed: int, tables: tuple[str, ...], sto
                         f"measuring again stored no row for {len(missing)} {table} configuration(s), e.g. "
                         f"{missing[0]}; see {out / f'run-{number}'}"
                     )
-                results.append(agreement(table, chosen[table], again))
-        store.write_file(RETEST_FILE, json.dumps({"tables": results}, indent=2, allow_nan=False) + "\n")
+                results.append(agreement(MEASURED_TABLES[table], chosen[table], again))
+        store.write_file(RETEST_FILE, json.dumps(retest_document(results), indent=2, allow_nan=False) + "\n")
     return results
 
 
@@ -121,7 +124,7 @@ def main_retest(args, argv: list[str]) -> int:
     from validate.results.environment import run_info
 
     store_metadata = {"machine": machine_metadata(backend), **run_info(["validate", *argv], {})}
-    tables = tuple(table for table in args.tables if table in VALUES)
+    tables = tuple(args.tables)
     results = retest(args.results, sample=args.sample, seed=args.seed, tables=tables, store_metadata=store_metadata)
     print(summary(results))
     print(f"retest: {(args.results / RETEST_FILE).resolve()}")

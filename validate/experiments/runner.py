@@ -49,13 +49,12 @@ def measurement_columns(measurement: Measurement, prefix: str = "") -> dict:
     return dict(zip(names, values, strict=True))
 
 
-def timed_seconds(outcome: Outcome) -> float:
+def timed_seconds(outcome: Outcome, table: schema.MeasuredTable) -> float:
     """Seconds spent inside timed calls for one configuration: samples x calls per sample x seconds per call.
 
     The rest of a run's wall time is imports, model building, tracing, cross-checks and warm-up.
     """
-    calls = {role: outcome.row.get(f"{role}_calls_per_sample") or 1 for role in ("original", "factorized")}
-    calls["network"] = outcome.row.get("calls_per_sample") or 1
+    calls = {timed.role: outcome.row.get(f"{timed.prefix}calls_per_sample") or 1 for timed in table.timed}
     return sum(sample["seconds"] * calls.get(sample["role"], 1) for sample in outcome.samples)
 
 
@@ -109,26 +108,8 @@ def guarded(measure_config: Callable[..., Outcome]) -> Callable[..., Outcome]:
 
 
 def identity(config) -> dict:
-    """The columns that say which configuration a row is about."""
-    common = {"config_key": config.key, "backend": config.backend, "device": config.device, "mode": config.mode}
-    if isinstance(config, SeedConfig):
-        return common | {
-            "layer_type": config.layer_type,
-            "filters": config.filters,
-            "layers": config.repeats,
-            "batch": config.batch,
-            "image": config.unit.height,
-        }
-    return common | {
-        "case": config.case.name,
-        "kernel": config.case.kernel,
-        "scheme": config.case.scheme,
-        "channels": config.channels,
-        "size": config.size,
-        "batch": config.batch,
-        "repeats": config.repeats,
-        "activation": config.activation or "linear",
-    }
+    """The columns that say which configuration a row is about (each configuration type knows its own)."""
+    return config.identity()
 
 
 FLOPS_PROFILER = "tensorflow profiler"
@@ -235,6 +216,12 @@ def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, di
     }
 
 
+def judged_columns(config: FactorizationConfig, row: dict, profile: DeviceProfile | None) -> dict:
+    """The verdict on a row's measured ratio, and the latency model's columns, from the row's interval."""
+    verdict = judge(config.predicted_ratio(), row["measured_ratio"], row["ratio_ci_low"], row["ratio_ci_high"])
+    return verdict.as_row() | model_columns(config, profile, verdict.diverges)
+
+
 @guarded
 def measure_factorization(
     config: FactorizationConfig,
@@ -267,12 +254,15 @@ def measure_factorization(
         timing = measure_interleaved(
             *calls, policy=policy, labels=("original", "factorized"), sync=backend.synchronizer(config.device)
         )
-    verdict = judge(config.predicted_ratio(), timing.ratio, timing.ratio_ci_low, timing.ratio_ci_high)
+    interval = {
+        "measured_ratio": timing.ratio,
+        "ratio_ci_low": timing.ratio_ci_low,
+        "ratio_ci_high": timing.ratio_ci_high,
+    }
     macs = [int(count.macs) * config.repeats for count in (count_layer(original), factorized.counts())]
     row = (
         identity(config)
-        | verdict.as_row()
-        | model_columns(config, profile, verdict.diverges)
+        | judged_columns(config, interval, profile)
         | {
             "macs_original": macs[0],
             "macs_factorized": macs[1],

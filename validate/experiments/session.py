@@ -16,9 +16,10 @@ import json
 import pathlib
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from costmodel.latency import DeviceProfile
-from validate.experiments import plans, pooling, process_runs, runner, workers
+from validate.experiments import network_measure, plans, pooling, process_runs, runner, workers
 from validate.experiments.progress import Progress
 from validate.frameworks.backends import Backend
 from validate.harness.timing import TimingPolicy
@@ -33,24 +34,44 @@ GUARANTEED_SAMPLES = 5  # even a call slower than the budget gets a median and a
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """What an experiment is made of, and what it needs; the session treats every one alike."""
+    """What an experiment is made of, and what it needs; the session treats every one alike.
 
-    table: str  # the results table its rows go to
+    ``plan(preset, devices, args, backend name)`` lists its configurations; ``finish(config, row,
+    profile)``, when given, adds what is judged once a row's value is combined over processes.
+    """
+
+    table: schema.MeasuredTable  # where its rows go, and how they are pooled and retested
     plan: Callable[..., list]
     measure: Callable[..., runner.Outcome]
     summarise: Callable[[list[dict]], str]
+    finish: Callable[[Any, dict, DeviceProfile | None], dict] | None = None
     uses_device_profile: bool = False  # rows carry the latency model's prediction and reasons
 
 
 EXPERIMENTS = {
-    "seed": Experiment("seed", plans.seed_plan, runner.measure_seed, summary.seed_summary),
-    "factorizations": Experiment(
-        "factorizations",
-        plans.factorization_plan,
-        runner.measure_factorization,
-        summary.factorization_summary,
-        uses_device_profile=True,
-    ),
+    experiment.table.name: experiment
+    for experiment in (
+        Experiment(
+            schema.SEED,
+            lambda chosen, devices, args, backend: plans.seed_plan(chosen, devices, backend=backend),
+            runner.measure_seed,
+            summary.seed_summary,
+        ),
+        Experiment(
+            schema.FACTORIZATIONS,
+            lambda chosen, devices, args, backend: plans.factorization_plan(chosen, devices, backend=backend),
+            runner.measure_factorization,
+            summary.factorization_summary,
+            finish=runner.judged_columns,
+            uses_device_profile=True,
+        ),
+        Experiment(
+            schema.NETWORKS,
+            network_measure.network_plan,
+            network_measure.measure_network,
+            summary.network_summary,
+        ),
+    )
 }
 #: Commands that run several experiments in the same worker processes (one framework import each).
 SWEEPS = {"sweep": ("seed", "factorizations")}
@@ -62,7 +83,7 @@ def experiments_of(name: str) -> list[Experiment]:
 
 def experiment_for(config) -> Experiment:
     """The experiment a configuration of a (mixed) plan belongs to."""
-    return EXPERIMENTS[process_runs.table_of(config)]
+    return EXPERIMENTS[config.table.name]
 
 
 def timing_policy(chosen: plans.Preset) -> TimingPolicy:
@@ -156,39 +177,72 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
     devices, notice = backend.resolve_devices(args.device)
     if notice:
         print(f"validate: {notice}", file=sys.stderr)
-    with open_store(args, [experiment.table for experiment in experiments], threads, argv, backend) as store:
+    with open_store(args, [experiment.table.name for experiment in experiments], threads, argv, backend) as store:
         uses_profile = any(experiment.uses_device_profile for experiment in experiments)
         profiles = device_profiles(args, devices, backend) if uses_profile else {}
         plan = experiment_plan(experiments, chosen, devices, args, backend)
-        done = {key for experiment in experiments for key in store.completed_keys(experiment.table)}
-        todo = [config for config in plan if config.key not in done]
-        clock = environment.RunClock()
-        measured = process_runs.measure_in_processes(
-            store, plan, todo, processes_of(args, chosen), args=args, argv=argv
-        )
-        failed_checks = 0
-        todo_keys = {config.key for config in todo}
-        held = {key for rows in measured.rows for key in rows}
-        for experiment in experiments:
-            # Everything the workers hold is pooled (all variances inform each interval); what is new is stored.
-            own = [c for c in plan if experiment_for(c) is experiment and (c.key in todo_keys or c.key in held)]
-            own_keys = {config.key for config in own}
-            process_rows = [{key: row for key, row in rows.items() if key in own_keys} for rows in measured.rows]
-            for outcome in pooling.pool(experiment.table, own, process_rows, measured.samples, profiles=profiles):
-                if outcome.row["config_key"] in todo_keys:
-                    store.record(outcome.row["config_key"], experiment.table, [outcome.row], outcome.samples)
-                    failed_checks += outcome.check_failed
-        facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts()
-        store.finish_run(facts)
-        print(_time_split(facts), file=sys.stderr)
+        failed_checks = measure_plan(store, experiments, plan, chosen, args, argv, profiles)
         keys = {config.key for config in plan}
         for experiment in experiments:
-            rows = [row for row in store.read(experiment.table) if row["config_key"] in keys]
+            rows = [row for row in store.read(experiment.table.name) if row["config_key"] in keys]
             print(experiment.summarise(rows))
             if experiment.uses_device_profile:
                 for device, profile in profiles.items():
                     report_accuracy(store, device, profile, [row for row in rows if row["device"] == device])
     print(f"results: {args.out.resolve()}")
+    return report_failed_checks(failed_checks)
+
+
+def measure_plan(
+    store: ResultStore,
+    experiments: list[Experiment],
+    plan: list,
+    chosen: plans.Preset,
+    args,
+    argv: list[str],
+    profiles: dict,
+    finish: Callable[[Any, dict], dict] | None = None,
+) -> int:
+    """Measure what ``store`` lacks of ``plan`` in worker processes, pool and store it; failed checks.
+
+    Each experiment's rows are pooled with its own ``finish`` (and ``profiles``); ``finish``, when
+    given, adds the caller's own columns after that.
+    """
+    done = {key for experiment in experiments for key in store.completed_keys(experiment.table.name)}
+    todo = [config for config in plan if config.key not in done]
+    clock = environment.RunClock()
+    measured = process_runs.measure_in_processes(store, plan, todo, processes_of(args, chosen), args=args, argv=argv)
+    failed_checks = 0
+    todo_keys = {config.key for config in todo}
+    held = {key for rows in measured.rows for key in rows}
+    for experiment in experiments:
+        # Everything the workers hold is pooled (all variances inform each interval); what is new is stored.
+        own = [c for c in plan if experiment_for(c) is experiment and (c.key in todo_keys or c.key in held)]
+        own_keys = {config.key for config in own}
+        process_rows = [{key: row for key, row in rows.items() if key in own_keys} for rows in measured.rows]
+        pooled = pooling.pool(
+            experiment.table, own, process_rows, measured.samples, finish=_finisher(experiment, profiles, finish)
+        )
+        for outcome in pooled:
+            if outcome.row["config_key"] in todo_keys:
+                store.record(outcome.row["config_key"], experiment.table.name, [outcome.row], outcome.samples)
+                failed_checks += outcome.check_failed
+    facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts()
+    store.finish_run(facts)
+    print(_time_split(facts), file=sys.stderr)
+    return failed_checks
+
+
+def _finisher(experiment: Experiment, profiles: dict, extra: Callable[[Any, dict], dict] | None):
+    def finish(config, row: dict) -> dict:
+        columns = experiment.finish(config, row, profiles.get(config.device)) if experiment.finish else {}
+        return columns | (extra(config, row | columns) if extra else {})
+
+    return finish
+
+
+def report_failed_checks(failed_checks: int) -> int:
+    """The exit status of a run: 1, with a line, when a configuration failed a cross-check."""
     if failed_checks:
         print(
             f"validate: {failed_checks} configuration(s) failed a cross-check against the cost "
@@ -208,7 +262,7 @@ def experiment_plan(
     experiments: list[Experiment], chosen: plans.Preset, devices: list[str], args, backend: Backend
 ) -> list:
     """The plan, this machine's shard of it, and (in a worker) only the keys it was given."""
-    plan = [config for experiment in experiments for config in experiment.plan(chosen, devices, backend=backend.name)]
+    plan = [config for experiment in experiments for config in experiment.plan(chosen, devices, args, backend.name)]
     if getattr(args, "shard", None):
         plan = plans.shard(plan, *args.shard)
     keys_file = getattr(args, "keys", None)
@@ -231,7 +285,7 @@ def run_worker(name: str, chosen: plans.Preset, args, argv: list[str], backend: 
     devices, _ = backend.resolve_devices(args.device)
     with open_store(args, [], threads, argv, backend) as store:
         plan = process_runs.worker_order(experiment_plan(experiments, chosen, devices, args, backend), index)
-        done = {key for experiment in experiments for key in store.completed_keys(experiment.table)}
+        done = {key for experiment in experiments for key in store.completed_keys(experiment.table.name)}
         policy = process_runs.per_process_policy(timing_policy(chosen), count)
         # The framework's objects stay alive all run: freezing them keeps every later garbage
         # collection (Keras's clear_session runs one per configuration) from walking them again.
@@ -244,8 +298,8 @@ def run_worker(name: str, chosen: plans.Preset, args, argv: list[str], backend: 
             workers.announce(workers.MEASURING, config.key)
             experiment = experiment_for(config)
             outcome = experiment.measure(config, policy, backend=backend, cross_check=index == 1)
-            store.record(config.key, experiment.table, [outcome.row], outcome.samples)
-            timed += runner.timed_seconds(outcome)
+            store.record(config.key, experiment.table.name, [outcome.row], outcome.samples)
+            timed += runner.timed_seconds(outcome, experiment.table)
             workers.announce(workers.MEASURED, config.key)
         facts = clock.finish(timed_seconds=timed)
         store.finish_run(facts)

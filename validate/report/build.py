@@ -21,11 +21,12 @@ from typing import Callable
 
 from costmodel.checks import OneLineParser, UsageError
 from validate.report import charts, narrative, networks, tables
-from validate.report.data import (ACCURACY_PATTERN, FACTORIZATION_FILE, METADATA_FILE, PROFILE_PATTERN,
-                                  RETEST_FILE, SAMPLES_FILE, SEED_FILE, Results, load_results, measured)
+from validate.report.data import (ACCURACY_PATTERN, METADATA_FILE, PROFILE_PATTERN, RETEST_FILE, SAMPLES_FILE,
+                                  Results, load_results, measured)
 from validate.report.document import ChartEntry, Document, TableEntry
 from validate.report.html import render_html
 from validate.report.markdown import render_markdown
+from validate.results import schema
 
 PROGRAM = "python -m validate.report"
 TITLE = "Factorized convolutions: theory against measurement"
@@ -125,8 +126,8 @@ TABLE_PARTS = {
     "environment": Part("Environment", "The machines and runs the results come from.",
                         compute=tables.environment_table),
 }
-DATA_FILES = (SEED_FILE, FACTORIZATION_FILE, SAMPLES_FILE, METADATA_FILE, ACCURACY_PATTERN, PROFILE_PATTERN,
-              networks.NETWORKS_FILE, networks.PAPERS_FILE, RETEST_FILE)
+DATA_FILES = (*(table.file_name for table in schema.MEASURED_TABLES.values()), SAMPLES_FILE, METADATA_FILE,
+              ACCURACY_PATTERN, PROFILE_PATTERN, networks.PAPERS_FILE, RETEST_FILE)
 
 
 def _copy_inputs(results: Results, data_dir: pathlib.Path) -> list[pathlib.Path]:

@@ -260,7 +260,7 @@ def kernel_saving_chart(results: Results) -> Figure:
     counts measured, nudged sideways per scheme so they do not hide each other.
     """
     frame = measured(results.factorizations).copy()
-    frame["scheme_key"] = frame["case"].map(derived.scheme_key)
+    frame["scheme_key"] = derived.scheme_keys(frame)
     keys = list(dict.fromkeys([*derived.THEORY_SCHEMES, *frame["scheme_key"]]))
     theory = derived.theory_savings(keys)
     colours = palette(keys)

@@ -1,10 +1,12 @@
 """Results folders read into tidy pandas frames, never mixing machines silently.
 
-A results folder is what ``python -m validate`` writes under ``--out``:
-``seed.csv``, ``factorizations.csv``, ``samples.csv``, ``metadata.json``,
-and, after ``validate calibrate``, ``device_profile_<device>.json`` and
-``accuracy_<device>.csv``.  Every file is optional, but a folder holding none
-of them is an error: a typo in a path must not give an empty report.
+A results folder is what ``python -m validate`` writes under ``--out``: a
+CSV file per measured table (``seed.csv``, ``factorizations.csv``,
+``networks.csv``: :data:`validate.results.schema.MEASURED_TABLES` names them),
+``samples.csv``, ``metadata.json``, and, after ``validate calibrate``,
+``device_profile_<device>.json`` and ``accuracy_<device>.csv``.  Every file is
+optional, but a folder holding none of them is an error: a typo in a path
+must not give an empty report.
 
 Several folders are several machines (this machine's CPU run, a GPU run
 committed under ``docs/results/<name>/``).  Each row gets a ``machine``
@@ -15,9 +17,10 @@ machines' timings under one name.
 
 Each CSV is read strictly with its table's schema
 (:mod:`validate.results.schema`): a value that does not have its column's
-type is an error naming the file and the line.  In the frames, numbers are
-floats (no value is NaN), flags pandas' nullable ``boolean``, text ``str``
-with empty strings for missing values.
+type is an error naming the file and the line.  In the frames, whole numbers
+are pandas' nullable ``Int64`` (no value is ``<NA>``), other numbers floats (no
+value is NaN), flags the nullable ``boolean``, text ``str`` with empty strings
+for missing values.
 """
 
 from __future__ import annotations
@@ -31,12 +34,9 @@ import pandas as pd
 
 from costmodel.latency import DeviceProfile, ProfileVersionError
 from validate.results import agreement, schema
-from costmodel.jsonfile import load_json_file
 from validate.results.store import read_csv_strictly, read_metadata
 
-SEED_FILE = "seed.csv"
-FACTORIZATION_FILE = "factorizations.csv"
-SAMPLES_FILE = "samples.csv"
+SAMPLES_FILE = schema.SAMPLES.file_name
 METADATA_FILE = "metadata.json"
 ACCURACY_PATTERN = "accuracy_*.csv"
 PROFILE_PATTERN = "device_profile_*.json"
@@ -48,10 +48,11 @@ class Results:
 
     Attributes
     ----------
-    seed, factorizations : pandas.DataFrame
-        One row per configuration, with the columns of
-        :data:`validate.results.schema.SEED` / ``FACTORIZATIONS`` (columns an
-        older run lacks have no value), plus ``machine`` and ``folder``.  Rows whose ``error`` is not empty failed to measure.
+    tables : dict of pandas.DataFrame
+        Per measured table (:data:`validate.results.schema.MEASURED_TABLES`), one row per
+        configuration with the table's columns (columns an older run lacks have no value), plus
+        ``machine`` and ``folder``.  Rows whose ``error`` is not empty failed to measure.
+        ``seed``, ``factorizations`` and ``networks`` name them.
     samples : pandas.DataFrame or None
         Every raw sample (``config_key``, ``role``, ``sample``, ``seconds``,
         ``machine``, ``folder``); None when no folder has ``samples.csv``.
@@ -67,8 +68,7 @@ class Results:
         Each folder's ``retest.json`` (``validate retest``), or None, in folder order.
     """
 
-    seed: pd.DataFrame
-    factorizations: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
     samples: pd.DataFrame | None
     accuracy: pd.DataFrame
     profiles: dict
@@ -77,11 +77,22 @@ class Results:
     retests: list = dataclasses.field(default_factory=list)
 
     @property
+    def seed(self) -> pd.DataFrame:
+        return self.tables[schema.SEED.name]
+
+    @property
+    def factorizations(self) -> pd.DataFrame:
+        return self.tables[schema.FACTORIZATIONS.name]
+
+    @property
+    def networks(self) -> pd.DataFrame:
+        return self.tables[schema.NETWORKS.name]
+
+    @property
     def devices(self) -> list[str]:
         """Every device label that has rows or a profile, in first-seen order."""
-        labels = [*self.seed.get("device", []), *self.factorizations.get("device", []),
-                  *self.accuracy.get("device", []), *self.profiles]
-        return list(dict.fromkeys(labels))
+        labels = [label for frame in (*self.tables.values(), self.accuracy) for label in frame.get("device", [])]
+        return list(dict.fromkeys([*labels, *self.profiles]))
 
 
 def measured(frame: pd.DataFrame) -> pd.DataFrame:
@@ -90,10 +101,13 @@ def measured(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def typed(rows: list[dict], table: schema.Table) -> pd.DataFrame:
-    """Typed rows as a frame: numbers as floats (NaN for no value), flags as ``boolean``, text as str."""
+    """Typed rows as a frame: whole numbers ``Int64``, other numbers floats (NaN for no value), flags
+    ``boolean``, text str."""
     frame = pd.DataFrame(rows, columns=table.column_names)
     for column in table.columns:
-        if column.kind in ("int", "float"):
+        if column.kind == "int":
+            frame[column.name] = frame[column.name].astype("Int64")
+        elif column.kind == "float":
             frame[column.name] = pd.to_numeric(frame[column.name]).astype(float)
         elif column.kind == "bool":
             frame[column.name] = frame[column.name].astype("boolean")
@@ -141,15 +155,14 @@ class _Folder:
 
     path: pathlib.Path
     metadata: dict
-    seed: pd.DataFrame | None = None
-    factorizations: pd.DataFrame | None = None
+    tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     samples: pd.DataFrame | None = None
     accuracy: list = dataclasses.field(default_factory=list)
     profiles: dict = dataclasses.field(default_factory=dict)
     retest: dict | None = None
 
     def frames(self) -> list[pd.DataFrame]:
-        return [f for f in (self.seed, self.factorizations, *self.accuracy) if f is not None]
+        return [*self.tables.values(), *self.accuracy]
 
     def device_labels(self) -> set[str]:
         labels = {label for frame in self.frames() for label in frame["device"]}
@@ -164,15 +177,14 @@ def _read_folder(path: pathlib.Path) -> _Folder:
     if not path.is_dir():
         raise ValueError(f"results folder {path} does not exist")
     folder = _Folder(path, _read_metadata(path))
-    if (path / SEED_FILE).exists():
-        folder.seed = _read_csv(path / SEED_FILE, schema.SEED)
-    if (path / FACTORIZATION_FILE).exists():
-        folder.factorizations = _read_csv(path / FACTORIZATION_FILE, schema.FACTORIZATIONS)
+    for table in schema.MEASURED_TABLES.values():
+        if (path / table.file_name).exists():
+            folder.tables[table.name] = _read_csv(path / table.file_name, table)
     if (path / SAMPLES_FILE).exists():
         folder.samples = _read_csv(path / SAMPLES_FILE, schema.SAMPLES)
     folder.accuracy = [_read_csv(file, schema.ACCURACY) for file in sorted(path.glob(ACCURACY_PATTERN))]
     if (path / RETEST_FILE).exists():
-        folder.retest = load_json_file(path / RETEST_FILE, what="retest results")
+        folder.retest = agreement.read_retest(path / RETEST_FILE)
         ceiling = agreement.ceiling(folder.retest)
         if ceiling:
             folder.accuracy.append(typed(ceiling, schema.ACCURACY))
@@ -189,8 +201,9 @@ def _read_folder(path: pathlib.Path) -> _Folder:
         raise ValueError(f"results folder {path} holds only device profiles of an older latency model "
                          f"({', '.join(older)}): recalibrate with python -m validate calibrate")
     if not folder.frames() and not folder.profiles:
-        raise ValueError(f"results folder {path} holds no results (none of {SEED_FILE}, "
-                         f"{FACTORIZATION_FILE}, {ACCURACY_PATTERN}, {PROFILE_PATTERN})")
+        files = [table.file_name for table in schema.MEASURED_TABLES.values()]
+        raise ValueError(f"results folder {path} holds no results (none of {', '.join(files)}, "
+                         f"{ACCURACY_PATTERN}, {PROFILE_PATTERN})")
     if not folder.metadata and folder.profiles:
         # A folder with only a calibration: the profile records its machine too.
         first = next(iter(folder.profiles.values()))
@@ -253,18 +266,19 @@ def load_results(*folders) -> Results:
         raise ValueError("load_results needs at least one results folder")
     read = [_read_folder(pathlib.Path(folder)) for folder in folders]
     renames = _unique_labels(read)
-    tagged: dict[str, list[pd.DataFrame]] = {"seed": [], "factorizations": [], "samples": [], "accuracy": []}
+    tagged: dict[str, list[pd.DataFrame]] = {name: [] for name in schema.STORED_TABLES}
+    accuracy: list[pd.DataFrame] = []
     profiles = {}
     for folder, rename in zip(read, renames):
-        for name in ("seed", "factorizations", "samples"):
-            frame = getattr(folder, name)
-            if frame is not None:
-                tagged[name].append(_tag(frame, folder, rename))
-        tagged["accuracy"].extend(_tag(frame, folder, rename) for frame in folder.accuracy)
+        for name, frame in folder.tables.items():
+            tagged[name].append(_tag(frame, folder, rename))
+        if folder.samples is not None:
+            tagged[schema.SAMPLES.name].append(_tag(folder.samples, folder, rename))
+        accuracy.extend(_tag(frame, folder, rename) for frame in folder.accuracy)
         profiles.update({rename[device]: profile for device, profile in folder.profiles.items()})
-    return Results(seed=_concat(tagged["seed"], schema.SEED),
-                   factorizations=_concat(tagged["factorizations"], schema.FACTORIZATIONS),
-                   samples=_concat(tagged["samples"], schema.SAMPLES) if tagged["samples"] else None,
-                   accuracy=_concat(tagged["accuracy"], schema.ACCURACY),
+    samples = tagged[schema.SAMPLES.name]
+    return Results(tables={name: _concat(tagged[name], table) for name, table in schema.MEASURED_TABLES.items()},
+                   samples=_concat(samples, schema.SAMPLES) if samples else None,
+                   accuracy=_concat(accuracy, schema.ACCURACY),
                    profiles=profiles, metadata=[folder.metadata for folder in read],
                    folders=[folder.path for folder in read], retests=[folder.retest for folder in read])

@@ -14,7 +14,7 @@ import pandas as pd
 
 from costmodel.counts import count_layer
 from costmodel.sweep import sweep
-from validate.experiments.plans import Case, FactorizationConfig, case_from_text
+from validate.experiments.plans import Case, FactorizationConfig
 from validate.results.ratios import SEED_REFERENCE
 from validate.report.data import Results, measured
 
@@ -24,23 +24,11 @@ THEORY_KERNELS = tuple(range(2, 12))
 THEORY_WIDTH = 64  # equal input, intermediate and output widths, Szegedy et al.'s assumption
 
 
-@functools.lru_cache(maxsize=None)
-def case_from_name(name: str) -> Case:
-    """The case a ``case`` column names: '3x3 stack,m=2' -> Case(3, 'stack', (('m', 2),)).
-
-    >>> case_from_name("3x3 stack,m=2")
-    Case(kernel=3, scheme='stack', options=(('m', 2),))
-    """
-    kernel, _, rest = name.strip().partition(" ")
-    scheme, *options = rest.split(",")
-    if not scheme:
-        raise ValueError(f"a case name looks like '5x5 stack' or '3x3 stack,m=2', got {name!r}")
-    return case_from_text(":".join([kernel, scheme, *options]))
-
-
-def scheme_key(case_name: str) -> str:
-    """The scheme and its options without the kernel: '3x3 stack,m=2' -> 'stack,m=2'."""
-    return case_name.strip().partition(" ")[2]
+def scheme_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's scheme and options, without the kernel ('stack,m=2'), from its typed columns."""
+    return pd.Series([",".join(filter(None, (scheme, options)))
+                      for scheme, options in zip(frame["scheme"], frame["options"], strict=True)],
+                     index=frame.index, dtype=str)
 
 
 def scheme_label(key: str) -> str:
@@ -54,10 +42,9 @@ def _intensity(counts) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def _stack_counts(case_name: str, channels: int, size: int, batch: int) -> dict:
+def _stack_counts(case: Case, channels: int, size: int, batch: int) -> dict:
     """FLOPs per stacked unit and arithmetic intensity of the original layer and its block."""
-    config = FactorizationConfig("any", "graph", case_from_name(case_name), channels, size, batch,
-                                 repeats=1, activation=None)
+    config = FactorizationConfig("any", "graph", case, channels, size, batch, repeats=1, activation=None)
     original, factorized = count_layer(config.original), config.factorized.counts()
     return {"original": (float(original.flops), _intensity(original)),
             "factorized": (float(factorized.flops), _intensity(factorized))}
@@ -72,13 +59,14 @@ def roofline_points(results: Results) -> pd.DataFrame:
     """
     rows = []
     for row in measured(results.factorizations).itertuples(index=False):
-        counts = _stack_counts(row.case, int(row.channels), int(row.size), int(row.batch))
+        case = Case.from_columns(row.kernel, row.scheme, row.options)
+        counts = _stack_counts(case, int(row.channels), int(row.size), int(row.batch))
         for role in ("original", "factorized"):
             unit_flops, intensity = counts[role]
             flops = getattr(row, f"flops_{role}")
             if pd.isna(flops):
                 flops = unit_flops * row.repeats
-            seconds = getattr(row, f"{role}_median_seconds")
+            seconds = getattr(row, f"{role}_geomean_seconds")
             rows.append({"device": row.device, "case": row.case, "role": role,
                          "channels": row.channels, "size": row.size, "batch": row.batch,
                          "intensity": intensity, "flops": flops, "seconds": seconds,
@@ -115,9 +103,9 @@ def seed_expectation(seed: pd.DataFrame) -> pd.DataFrame:
     filters x the layer type's MAC ratio to conv3x3: the seed's "theory"
     column turned into a time.  NaN where conv3x3 was not measured.
     """
-    frame = measured(seed)[["device", "mode", "layer_type", "filters", "median_seconds",
+    frame = measured(seed)[["device", "mode", "layer_type", "filters", "geomean_seconds",
                             "macs_ratio_vs_conv3x3"]].copy()
-    frame["measured_ms"] = 1000 * frame["median_seconds"]
+    frame["measured_ms"] = 1000 * frame["geomean_seconds"]
     if frame.empty:
         return frame.assign(expected_ms=frame["measured_ms"])
     reference = (frame[frame["layer_type"] == SEED_REFERENCE]

@@ -84,7 +84,7 @@ def _seed_findings(seed: pd.DataFrame) -> list[str]:
     frame = measured(seed)
     for (device, mode), part in frame.groupby(["device", "mode"], sort=False):
         widest = part[part["filters"] == part["filters"].max()].set_index("layer_type")
-        measured_ratio = ratios_to_reference(widest["median_seconds"].to_dict()).get(DEPTHWISE_SEED_TYPE)
+        measured_ratio = ratios_to_reference(widest["geomean_seconds"].to_dict()).get(DEPTHWISE_SEED_TYPE)
         if measured_ratio is None:
             continue
         lines.append(f"In the seed's experiment on {device} ({mode} mode, {part['filters'].max():g} "

@@ -204,7 +204,7 @@ def seed_comparison_table(results: Results) -> pd.DataFrame:
     for (device, mode), part in frame.groupby(["device", "mode"], sort=False):
         filters = SEED_PUBLISHED_FILTERS if (part["filters"] == SEED_PUBLISHED_FILTERS).any() \
             else part["filters"].max()
-        at = part[part["filters"] == filters].groupby("layer_type")["median_seconds"].median()
+        at = part[part["filters"] == filters].groupby("layer_type")["geomean_seconds"].median()
         totals = {layer: SEED_PUBLISHED_CALLS * seconds for layer, seconds in at.items()}
         where = f"measured: {device}, {mode}, {filters:g} filters"
         rows.append(_seed_row(f"{where}: s per {SEED_PUBLISHED_CALLS} calls", totals))

@@ -35,7 +35,7 @@ def score(rows: list[dict], seconds_per_mac: float | None) -> list[dict]:
     rows = _scored(rows)
     if not rows:
         return []
-    measured_blocks = [row[f"{role}_median_seconds"] for row in rows
+    measured_blocks = [row[f"{role}_geomean_seconds"] for row in rows
                        for role in ("original", "factorized")]
     model_blocks = [row[f"model_{role}_seconds"] for row in rows
                     for role in ("original", "factorized")]

@@ -8,27 +8,37 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
+
+from costmodel.jsonfile import load_json_file
+from validate.results.schema import MEASURED_TABLES, MeasuredTable, SchemaError
 
 RETEST_FILE = "retest.json"
+#: The layout of ``retest.json``: ``{"schema": RETEST_SCHEMA, "version": RETEST_VERSION, "tables": [entry,
+#: ...]}``, one entry per table as :func:`agreement` returns it.  A file without a version is the
+#: first layout (the same entries, no header), read as version 0.
+RETEST_SCHEMA = "validate.retest"
+RETEST_VERSION = 1
+#: Every entry has these; one that compared something has the scores too (:data:`SCORES`).
+ENTRY_KEYS = ("table", "compared")
+SCORES = (
+    "inside_confidence_interval", "inside_rerun_interval", "within_5_percent", "within_10_percent",
+    "median_absolute_change", "median_confidence_width", "median_rerun_width", "rows",
+)  # fmt: skip
+ROW_KEYS = ("config_key", "device", "stored", "low", "high", "rerun_low", "rerun_high", "retest")
 
-#: Per table: the measured value, its confidence and rerun interval columns.
-VALUES = {
-    "factorizations": ("measured_ratio", ("ratio_ci_low", "ratio_ci_high"), ("rerun_low", "rerun_high")),
-    "seed": ("median_seconds", ("ci_low_seconds", "ci_high_seconds"), ("rerun_low_seconds", "rerun_high_seconds")),
-}
 
-
-def agreement(table: str, first: list[dict], second: dict[str, dict]) -> dict:
+def agreement(table: MeasuredTable, first: list[dict], second: dict[str, dict]) -> dict:
     """How well ``second`` (key -> row) reproduces ``first``: coverage, ±5%/±10%, interval widths."""
-    value, (low, high), (rerun_low, rerun_high) = VALUES[table]
+    value, (low, high), (rerun_low, rerun_high) = table.value, table.interval, table.rerun
     pairs = [(row, second[row["config_key"]]) for row in first if row["config_key"] in second]
     pairs = [(old, new) for old, new in pairs if not new["error"] and new[value]]
     if not pairs:
-        return {"table": table, "compared": 0}
+        return {"table": table.name, "compared": 0}
     changes = [new[value] / old[value] - 1 for old, new in pairs]
     rerun = [(old, new) for old, new in pairs if old[rerun_low] is not None]
     return {
-        "table": table,
+        "table": table.name,
         "compared": len(pairs),
         "inside_confidence_interval": _share(old[low] <= new[value] <= old[high] for old, new in pairs),
         "inside_rerun_interval": _share(old[rerun_low] <= new[value] <= old[rerun_high] for old, new in rerun)
@@ -48,6 +58,48 @@ def agreement(table: str, first: list[dict], second: dict[str, dict]) -> dict:
     }  # fmt: skip
 
 
+def retest_document(results: list[dict]) -> dict:
+    """What ``retest.json`` holds: the entries of :func:`agreement`, with the layout's name and version."""
+    return {"schema": RETEST_SCHEMA, "version": RETEST_VERSION, "tables": results}
+
+
+def read_retest(path: Path) -> dict:
+    """A ``retest.json``, checked against its layout; a file of an unknown version or shape is refused.
+
+    Raises
+    ------
+    SchemaError
+        Naming the file and what is wrong with it.
+    """
+    document = load_json_file(path, what="retest results")
+    version = document.get("version", 0) if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("schema", RETEST_SCHEMA) != RETEST_SCHEMA:
+        raise SchemaError(f"{path}: not a retest file ({RETEST_SCHEMA})")
+    if version not in (0, RETEST_VERSION):
+        raise SchemaError(f"{path}: retest file version {version!r} is not one this code reads (0, {RETEST_VERSION})")
+    tables = document.get("tables")
+    if not isinstance(tables, list):
+        raise SchemaError(f"{path}: 'tables' must be a list")
+    for number, entry in enumerate(tables, 1):
+        where = f"{path}, table entry {number}"
+        _require(entry, ENTRY_KEYS, where)
+        if entry["table"] not in MEASURED_TABLES:
+            raise SchemaError(f"{where}: unknown table {entry['table']!r}")
+        if entry["compared"]:
+            _require(entry, SCORES, where)
+            for row in entry["rows"]:
+                _require(row, ROW_KEYS, f"{where}, row")
+    return {"schema": RETEST_SCHEMA, "version": RETEST_VERSION, "tables": tables}
+
+
+def _require(entry: object, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(entry, dict):
+        raise SchemaError(f"{where}: expected an object, got {type(entry).__name__}")
+    missing = [key for key in keys if key not in entry]
+    if missing:
+        raise SchemaError(f"{where}: missing {', '.join(missing)}")
+
+
 #: The accuracy table's name for the measurement scored against itself.
 TEST_RETEST = "test-retest"
 
@@ -57,13 +109,15 @@ def ceiling(retest: dict) -> list[dict]:
 
     No model can predict a rerun better than the first measurement does, so these figures are the
     ceiling a perfect latency model could reach on this machine (issue: a model's error is judged
-    against the measurement's own).  One row per device of the retested factorization rows.
+    against the measurement's own).  One row per device of the retested rows of every table whose
+    value the latency model predicts (``scored`` in its descriptor).
     """
     from costmodel.latency.calibration import accuracy
 
     rows = []
     for entry in retest.get("tables", []):
-        if entry.get("table") != "factorizations" or not entry.get("compared"):
+        table = MEASURED_TABLES.get(entry.get("table", ""))
+        if table is None or not table.scored or not entry.get("compared"):
             continue
         devices = sorted({row["device"] for row in entry["rows"] if row.get("device")})
         for device in devices:

@@ -54,8 +54,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from costmodel.jsonfile import JSONFileError, load_json_file
-from validate.results.schema import (CONFIG_KEY, MEASURED_TABLES, SAMPLES, SCHEMA_VERSION, STORED_TABLES,
-                                     SchemaError, Table, Value, check_version)
+from validate.results.schema import (
+    CONFIG_KEY,
+    MEASURED_TABLES,
+    SAMPLES,
+    SCHEMA_VERSION,
+    STORED_TABLES,
+    SchemaError,
+    Table,
+    Value,
+    check_version,
+)
 
 __all__ = [
     "DATABASE_FILE",
@@ -131,10 +140,10 @@ class ResultStore:
     >>> out = tempfile.mkdtemp()
     >>> machine = {"cpu_model": "Example CPU"}
     >>> with ResultStore(out, {"machine": machine, "command": "validate seed"}) as store:
-    ...     store.record("conv3x3-f16", "seed", [{"layer_type": "conv3x3", "median_seconds": 0.0021}],
+    ...     store.record("conv3x3-f16", "seed", [{"layer_type": "conv3x3", "geomean_seconds": 0.0021}],
     ...                  [{"role": "network", "sample": 0, "seconds": 0.0020}])
     ...     row = store.read("seed")[0]
-    >>> row["config_key"], row["median_seconds"], row["filters"]
+    >>> row["config_key"], row["geomean_seconds"], row["filters"]
     ('conv3x3-f16', 0.0021, None)
     >>> with ResultStore(out, {"machine": machine}, resume=True) as store:
     ...     sorted(store.completed_keys("seed"))
@@ -173,12 +182,16 @@ class ResultStore:
         self._db = _connect(database_path)
         existing = self._tables_with_rows() or legacy_tables
         if existing and not resume:
-            raise ResultsExistError(f"{self.out_dir} already holds results ({', '.join(existing)}); "
-                                    "pass --resume to continue them or choose another --out")
+            raise ResultsExistError(
+                f"{self.out_dir} already holds results ({', '.join(existing)}); "
+                "pass --resume to continue them or choose another --out"
+            )
         if existing and stored is None:
-            raise ResultsExistError(f"{self.out_dir} holds results ({', '.join(existing)}) but no "
-                                    f"{METADATA_FILE}, so the machine that measured them is unknown and "
-                                    "they cannot be resumed; choose another --out")
+            raise ResultsExistError(
+                f"{self.out_dir} holds results ({', '.join(existing)}) but no "
+                f"{METADATA_FILE}, so the machine that measured them is unknown and "
+                "they cannot be resumed; choose another --out"
+            )
         runs: list = []
         if resume and stored is not None:
             _check_same_machine(self.out_dir, stored.get("machine"), machine)
@@ -199,8 +212,9 @@ class ResultStore:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def record(self, config_key: str, table: str, rows: Sequence[Mapping[str, object]],
-               samples: Sequence[Mapping[str, object]]) -> None:
+    def record(
+        self, config_key: str, table: str, rows: Sequence[Mapping[str, object]], samples: Sequence[Mapping[str, object]]
+    ) -> None:
         """Store one measured configuration, its rows and its raw samples, in one transaction.
 
         Parameters
@@ -228,8 +242,9 @@ class ResultStore:
             raise ValueError(f"config_key must be a non-empty str, got {config_key!r}")
         schema = _measured_table(table)
         if not rows:
-            raise ValueError(f"rows of {config_key!r} is empty: without a row the configuration "
-                             "would never count as complete")
+            raise ValueError(
+                f"rows of {config_key!r} is empty: without a row the configuration would never count as complete"
+            )
         typed_rows = [schema.row(_keyed(config_key, row), f"{table} row {config_key}") for row in rows]
         typed_samples = [SAMPLES.row(_keyed(config_key, row), f"sample of {config_key}") for row in samples]
         assert self._db is not None
@@ -238,15 +253,19 @@ class ResultStore:
                 _insert(self._db, SAMPLES, typed_samples)
                 _insert(self._db, schema, typed_rows)
         except sqlite3.Error as error:
-            raise StoreWriteError(f"could not store {config_key} in {self.out_dir / DATABASE_FILE}: {error}; "
-                                  "nothing of it was kept, the earlier results are intact") from None
+            raise StoreWriteError(
+                f"could not store {config_key} in {self.out_dir / DATABASE_FILE}: {error}; "
+                "nothing of it was kept, the earlier results are intact"
+            ) from None
         # The exports follow the database; a failure here is repaired on the next open.
         try:
             _append_csv(self.out_dir / SAMPLES.file_name, SAMPLES, typed_samples)
             _append_csv(self.out_dir / schema.file_name, schema, typed_rows)
         except OSError as error:
-            raise StoreWriteError(f"{config_key} is stored in {DATABASE_FILE}, but its CSV export failed "
-                                  f"({error.strerror}); the next run rewrites the CSV files") from None
+            raise StoreWriteError(
+                f"{config_key} is stored in {DATABASE_FILE}, but its CSV export failed "
+                f"({error.strerror}); the next run rewrites the CSV files"
+            ) from None
 
     def write_file(self, name: str, text: str) -> Path:
         """Write ``<out>/<name>`` atomically (unique temporary file, fsync, rename).
@@ -330,23 +349,28 @@ class ResultStore:
             for row in imported.get(name, []):
                 unique.setdefault(row[CONFIG_KEY], row)
             if len(unique) < len(imported.get(name, [])):
-                self.repairs.append(f"{name}.csv: kept the first of {len(imported[name]) - len(unique)} "
-                                    "repeated configuration row(s)")
+                self.repairs.append(
+                    f"{name}.csv: kept the first of {len(imported[name]) - len(unique)} repeated configuration row(s)"
+                )
             imported[name] = list(unique.values())
             complete |= set(unique)
         samples = imported.get(SAMPLES.name, [])
         kept = [row for row in samples if row[CONFIG_KEY] in complete]
         if len(kept) < len(samples):
             orphans = {row[CONFIG_KEY] for row in samples} - complete
-            self.repairs.append(f"samples.csv: dropped {len(samples) - len(kept)} sample(s) of "
-                                f"{len(orphans)} configuration(s) that never completed")
+            self.repairs.append(
+                f"samples.csv: dropped {len(samples) - len(kept)} sample(s) of "
+                f"{len(orphans)} configuration(s) that never completed"
+            )
         imported[SAMPLES.name] = kept
         db = self._connection()
         with db:
             for name, rows in imported.items():
                 _insert(db, STORED_TABLES[name], rows)
-        self.repairs.append(f"imported {sum(len(rows) for name, rows in imported.items() if name != SAMPLES.name)} "
-                            f"row(s) from the CSV files (schema version {version}) into {DATABASE_FILE}")
+        self.repairs.append(
+            f"imported {sum(len(rows) for name, rows in imported.items() if name != SAMPLES.name)} "
+            f"row(s) from the CSV files (schema version {version}) into {DATABASE_FILE}"
+        )
 
     def _export_all(self) -> None:
         """Rewrite each table's CSV from the database, keeping a CSV that was edited by hand."""
@@ -366,12 +390,15 @@ class ResultStore:
             if old and not text.startswith(complete_lines):
                 kept = path.with_name(path.name + ".replaced")
                 os.replace(path, kept)
-                self.repairs.append(f"{path.name} differed from {DATABASE_FILE} (edited by hand?): "
-                                    f"kept it as {kept.name} and wrote it anew from the database")
+                self.repairs.append(
+                    f"{path.name} differed from {DATABASE_FILE} (edited by hand?): "
+                    f"kept it as {kept.name} and wrote it anew from the database"
+                )
             self.write_file(table.file_name, text)
 
 
 # --- the lock ------------------------------------------------------------------------------------
+
 
 def _acquire_lock(out_dir: Path, command: object) -> io.TextIOWrapper:
     path = out_dir / LOCK_FILE
@@ -385,8 +412,9 @@ def _acquire_lock(out_dir: Path, command: object) -> io.TextIOWrapper:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise StoreBusyError(f"{out_dir} is being written by {holder}; wait for it to finish or "
-                             "choose another --out") from None
+        raise StoreBusyError(
+            f"{out_dir} is being written by {holder}; wait for it to finish or choose another --out"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"process {os.getpid()} ({command or 'validate'})\n")
@@ -395,6 +423,7 @@ def _acquire_lock(out_dir: Path, command: object) -> io.TextIOWrapper:
 
 
 # --- files ---------------------------------------------------------------------------------------
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that readers see the old file or the new, never a part."""
@@ -532,18 +561,23 @@ def _parsed(path: Path, table: Table, records: list[tuple[int, list[str]]]) -> l
     header = records[0][1]
     following = [line for line, _ in records[1:]] + [None]
     try:
-        return [_parse_record(path, table, header, line, record, next_line)
-                for (line, record), next_line in zip(records[1:], following[1:], strict=True)]
+        return [
+            _parse_record(path, table, header, line, record, next_line)
+            for (line, record), next_line in zip(records[1:], following[1:], strict=True)
+        ]
     except SchemaError as error:
         raise StoreCorruptError(f"{error}; fix or remove the line, then resume") from None
 
 
-def _parse_record(path: Path, table: Table, header: list[str], line: int, record: list[str],
-                  next_line: int | None) -> dict[str, Value]:
+def _parse_record(
+    path: Path, table: Table, header: list[str], line: int, record: list[str], next_line: int | None
+) -> dict[str, Value]:
     if len(record) != len(header):
         joined = next_line is not None and next_line > line + 1
-        raise SchemaError(f"{path} line {line}: {len(record)} fields where the header has {len(header)}"
-                          + (" (a stray quote character joins it to the lines after it)" if joined else ""))
+        raise SchemaError(
+            f"{path} line {line}: {len(record)} fields where the header has {len(header)}"
+            + (" (a stray quote character joins it to the lines after it)" if joined else "")
+        )
     row = table.parse(dict(zip(header, record, strict=True)), where=f"{path} line {line}")
     if CONFIG_KEY in row and not row[CONFIG_KEY]:
         raise SchemaError(f"{path} line {line}: empty {CONFIG_KEY}")
@@ -582,6 +616,7 @@ def _fsync_directory(directory: Path) -> None:
 
 # --- the database --------------------------------------------------------------------------------
 
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path)
@@ -590,6 +625,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         for table in STORED_TABLES.values():
             columns = ", ".join(f'"{column.name}" {_SQL_TYPES[column.kind]}' for column in table.columns)
             db.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})')
+            _rename_former_columns(db, table)
             _add_missing_columns(db, table)
         db.commit()
     except sqlite3.DatabaseError as error:
@@ -597,8 +633,20 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _present_columns(db: sqlite3.Connection, table: Table) -> set[str]:
+    return {row[1] for row in db.execute(f'PRAGMA table_info("{table.name}")')}
+
+
+def _rename_former_columns(db: sqlite3.Connection, table: Table) -> None:
+    """An older version's column names (:attr:`Column.formerly`) become the current ones, values kept."""
+    present = _present_columns(db, table)
+    for old, new in table.renamed().items():
+        if old in present and new not in present:
+            db.execute(f'ALTER TABLE "{table.name}" RENAME COLUMN "{old}" TO "{new}"')
+
+
 def _add_missing_columns(db: sqlite3.Connection, table: Table) -> None:
-    present = {row[1] for row in db.execute(f'PRAGMA table_info("{table.name}")')}
+    present = _present_columns(db, table)
     for column in table.columns:
         if column.name not in present:
             db.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {_SQL_TYPES[column.kind]}')
@@ -610,13 +658,17 @@ def _insert(db: sqlite3.Connection, table: Table, rows: list[dict[str, Value]]) 
     names = table.column_names
     quoted = ", ".join(f'"{name}"' for name in names)
     marks = ", ".join("?" for _ in names)
-    db.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})',
-                   [[row[name] for name in names] for row in rows])
+    db.executemany(
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', [[row[name] for name in names] for row in rows]
+    )
 
 
 def _select(db: sqlite3.Connection, table: Table) -> list[dict[str, Value]]:
-    names = table.column_names
-    quoted = ", ".join(f'"{name}"' for name in names)
+    """Every row, typed; a database another (older) version wrote is read by its columns' former names."""
+    present = _present_columns(db, table)
+    former = {new: old for old, new in table.renamed().items() if old in present}
+    names = [name if name in present else former.get(name) for name in table.column_names]
+    quoted = ", ".join(f'"{name}"' if name else "NULL" for name in names)
     rows = []
     for values in db.execute(f'SELECT {quoted} FROM "{table.name}" ORDER BY rowid'):
         row: dict[str, Value] = {}
@@ -626,7 +678,7 @@ def _select(db: sqlite3.Connection, table: Table) -> list[dict[str, Value]]:
             elif column.kind == "text" and value is None:
                 value = ""
             row[column.name] = value
-        rows.append(row)
+        rows.append(table.filled(row))
     return rows
 
 
@@ -647,6 +699,7 @@ def _keyed(config_key: str, row: Mapping[str, object]) -> dict[str, object]:
 
 # --- metadata ------------------------------------------------------------------------------------
 
+
 def _split_metadata(metadata: dict) -> tuple[dict, dict]:
     """(machine, this run's info), both normalised through JSON."""
     if not isinstance(metadata, dict):
@@ -666,11 +719,17 @@ def _split_metadata(metadata: dict) -> tuple[dict, dict]:
 
 def _check_same_machine(out_dir: Path, stored: object, current: dict) -> None:
     stored = stored if isinstance(stored, dict) else {}
-    differences = {field: (stored.get(field), current.get(field))
-                   for field in sorted(set(stored) | set(current)) if stored.get(field) != current.get(field)}
+    differences = {
+        field: (stored.get(field), current.get(field))
+        for field in sorted(set(stored) | set(current))
+        if stored.get(field) != current.get(field)
+    }
     if differences:
-        described = "; ".join(f"{field}: {old!r} in the folder, {new!r} here"
-                              for field, (old, new) in differences.items())
-        raise MachineMismatchError(f"{out_dir} holds results measured on a different machine ({described}); "
-                                   "results from different machines are never mixed: choose another --out",
-                                   differences)
+        described = "; ".join(
+            f"{field}: {old!r} in the folder, {new!r} here" for field, (old, new) in differences.items()
+        )
+        raise MachineMismatchError(
+            f"{out_dir} holds results measured on a different machine ({described}); "
+            "results from different machines are never mixed: choose another --out",
+            differences,
+        )

@@ -80,7 +80,7 @@ def test_apply_prints_before_and_after(keras, capsys, tmp_path):
     assert "rewrite 5x5:stack,fuse: 2 change(s)" in out and "MAC ratio" in out
 
 
-def test_measure_without_a_device_uses_the_cpu_with_a_notice(keras, capsys, tmp_path):
+def test_measure_without_a_device_measures_on_the_cpu_in_worker_processes(keras, capsys, tmp_path):
     path = saved(keras, tmp_path, "small", small_net)
     status, out, err = run(
         capsys,
@@ -97,8 +97,16 @@ def test_measure_without_a_device_uses_the_cpu_with_a_notice(keras, capsys, tmp_
         str(tmp_path / "results"),
     )
     assert status == 0
-    assert "--measure without --device: measuring on the CPU" in err
-    assert "measured time ratio" in out
+    assert "measured time ratio" in out and "over 2 process(es)" in out  # the quick preset's two workers
+    from validate.results.store import read_database
+
+    (row,) = read_database(tmp_path / "results", "networks")
+    assert row["device"] == "cpu" and row["processes"] == 2 and not row["error"]
+    assert row["rerun_low"] <= row["measured_ratio"] <= row["rerun_high"]
+    assert row["macs_checked_by"].startswith("tensorflow profiler")  # by worker 1, the one that cross-checks
+    samples = read_database(tmp_path / "results", "samples")
+    assert {sample["process"] for sample in samples} == {1, 2}
+    assert {sample["role"] for sample in samples} == {"original", "rewritten"}
 
 
 @pytest.mark.parametrize(
@@ -151,12 +159,13 @@ def test_mobilenet_json_in_a_fresh_process_under_20_seconds():
 def test_the_store_key_names_everything_that_changes_the_network(tmp_path):
     import argparse
 
-    from validate.experiments.network import network_key
+    from validate.experiments.network_measure import NetworkConfig
+    from validate.frameworks.model_file import FileLimits
 
     def key(model, **changes):
         options = dict(model=model, alpha=None, input_size=None, include_top=None, apply="fuse", layers="*")
-        options.update(kind=None, min_channels=1, **changes)
-        return network_key(argparse.Namespace(**options), "tensorflow", "cpu")
+        options.update(kind=None, min_channels=1, skip_unknown=False, **changes)
+        return NetworkConfig.from_args(argparse.Namespace(**options), "tensorflow", "cpu", FileLimits()).key
 
     path = tmp_path / "model.keras"
     path.write_bytes(b"first")

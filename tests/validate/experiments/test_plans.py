@@ -84,6 +84,7 @@ def test_bad_cases(text, message):
 
 def test_timed_seconds_counts_every_call_of_every_sample():
     from validate.experiments.runner import Outcome, timed_seconds
+    from validate.results.schema import FACTORIZATIONS, NETWORKS, SEED
 
     outcome = Outcome(
         {"original_calls_per_sample": 4, "factorized_calls_per_sample": 2},
@@ -93,8 +94,10 @@ def test_timed_seconds_counts_every_call_of_every_sample():
             {"role": "factorized", "seconds": 1.0},
         ],
     )
-    assert timed_seconds(outcome) == 0.5 * 4 * 2 + 1.0 * 2
-    assert timed_seconds(Outcome({"calls_per_sample": 3}, [{"role": "network", "seconds": 2.0}])) == 6.0
+    assert timed_seconds(outcome, FACTORIZATIONS) == 0.5 * 4 * 2 + 1.0 * 2
+    assert timed_seconds(Outcome({"calls_per_sample": 3}, [{"role": "network", "seconds": 2.0}]), SEED) == 6.0
+    rewritten = Outcome({"rewritten_calls_per_sample": 5}, [{"role": "rewritten", "seconds": 1.0}])
+    assert timed_seconds(rewritten, NETWORKS) == 5.0  # each table's own roles and prefixes
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 7])

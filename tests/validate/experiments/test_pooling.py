@@ -10,6 +10,10 @@ from validate.results import schema
 PLAN = plans.factorization_plan(plans.preset("quick"), ["cpu"])
 
 
+def JUDGE(config, row):  # what the factorization experiment adds once a row is pooled
+    return runner.judged_columns(config, row, None)
+
+
 def process_row(config, ratio: float, *, checked: bool, error: str = "") -> dict:
     """A worker's row for ``config``: its own ratio, both stacks' times, counts if it cross-checked."""
     if error:
@@ -44,7 +48,7 @@ def test_rows_of_three_processes_become_one_with_an_interval_over_processes():
     ratios = {config.key: [0.5, 0.55, 0.6] for config in PLAN}
     rows = [{c.key: process_row(c, ratios[c.key][k], checked=k == 0) for c in PLAN} for k in range(3)]
     samples = [[{"config_key": c.key, "role": "original", "sample": 0, "seconds": 1e-3} for c in PLAN]] * 3
-    outcomes = pooling.pool("factorizations", PLAN, rows, samples)
+    outcomes = pooling.pool(schema.FACTORIZATIONS, PLAN, rows, samples, finish=JUDGE)
     assert [outcome.row["config_key"] for outcome in outcomes] == [config.key for config in PLAN]
     for outcome in outcomes:
         row = schema.FACTORIZATIONS.row(outcome.row)
@@ -65,7 +69,7 @@ def test_a_process_that_failed_is_named_and_the_others_are_combined():
         {config.key: process_row(config, 0.0, checked=False, error=died)},
         {config.key: process_row(config, 0.52, checked=False)},
     ]
-    (outcome,) = pooling.pool("factorizations", [config], rows, [[], [], []])
+    (outcome,) = pooling.pool(schema.FACTORIZATIONS, [config], rows, [[], [], []], finish=JUDGE)
     assert outcome.row["processes"] == 2 and not outcome.row["error"]
     assert outcome.row["process_errors"] == f"process 2: {died}"
 
@@ -76,7 +80,7 @@ def test_a_configuration_no_process_measured_is_an_error_row():
         {config.key: process_row(config, 0.0, checked=k == 0, error=f"ResourceExhaustedError: OOM {k}")}
         for k in range(2)
     ]
-    (outcome,) = pooling.pool("factorizations", [config], rows + [{}], [[], [], []])
+    (outcome,) = pooling.pool(schema.FACTORIZATIONS, [config], rows + [{}], [[], [], []], finish=JUDGE)
     assert outcome.row["error"] == (
         "process 1: ResourceExhaustedError: OOM 0; process 2: ResourceExhaustedError: OOM 1; "
         "process 3: no row (it stopped before this configuration)"
@@ -100,13 +104,13 @@ def test_a_failed_cross_check_fails_the_configuration(error):
         {config.key: process_row(config, 0.0, checked=True, error=failure)},
         {config.key: process_row(config, 0.5, checked=False)},
     ]
-    (outcome,) = pooling.pool("factorizations", [config], rows, [[], []])
+    (outcome,) = pooling.pool(schema.FACTORIZATIONS, [config], rows, [[], []], finish=JUDGE)
     assert outcome.check_failed and f"process 1: {failure}" in outcome.row["error"]
 
 
 def test_one_process_keeps_its_own_interval():
     config = PLAN[0]
-    (outcome,) = pooling.pool("factorizations", [config], [{config.key: process_row(config, 0.5, checked=True)}], [[]])
+    (outcome,) = pooling.pool(schema.FACTORIZATIONS, [config], [{config.key: process_row(config, 0.5, checked=True)}], [[]], finish=JUDGE)
     assert outcome.row["processes"] == 1
     assert (outcome.row["ratio_ci_low"], outcome.row["ratio_ci_high"]) == (0.495, 0.505)
     assert outcome.row["rerun_low"] is None
@@ -121,9 +125,9 @@ def test_seed_rows_combine_their_times():
         return runner.identity(config) | runner.measurement_columns(timing) | {"error": ""}
 
     rows = [{config.key: seed_row(config, seconds) for config in configs} for seconds in times]
-    outcomes = pooling.pool("seed", configs, rows, [[], [], []])
+    outcomes = pooling.pool(schema.SEED, configs, rows, [[], [], []])
     for outcome in outcomes:
         row = schema.SEED.row(outcome.row)
-        assert row["median_seconds"] == pytest.approx((1e-3 * 1.2e-3 * 1.1e-3) ** (1 / 3))
+        assert row["geomean_seconds"] == pytest.approx((1e-3 * 1.2e-3 * 1.1e-3) ** (1 / 3))
         assert row["ci_low_seconds"] < 1e-3 and row["ci_high_seconds"] > 1.2e-3
         assert row["rerun_low_seconds"] < row["ci_low_seconds"] and row["processes"] == 3

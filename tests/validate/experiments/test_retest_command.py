@@ -11,6 +11,7 @@ import time
 import pytest
 from helpers import REPO_ROOT, read, validate
 
+from validate.results import schema
 from validate.results.agreement import agreement
 
 
@@ -22,13 +23,13 @@ def row(key, value, low, high, rerun=(None, None), error=""):
 def test_agreement_counts_coverage_changes_and_widths():
     stored = [row("a", 1.0, 0.9, 1.1, (0.85, 1.15)), row("b", 0.5, 0.49, 0.51, (0.48, 0.52)), row("c", 2.0, 1.9, 2.1)]
     again = {"a": row("a", 1.04, 0, 0), "b": row("b", 0.53, 0, 0), "c": row("c", 2.0, 0, 0, error="OOM")}
-    scores = agreement("factorizations", stored, again)
+    scores = agreement(schema.FACTORIZATIONS, stored, again)
     assert scores["compared"] == 2  # c failed the second time: not compared
     assert scores["inside_confidence_interval"] == 0.5  # a inside [0.9, 1.1]; b's 0.53 outside [0.49, 0.51]
     assert scores["inside_rerun_interval"] == 0.5  # and outside [0.48, 0.52]
     assert scores["within_5_percent"] == 0.5 and scores["within_10_percent"] == 1.0  # +4% and +6%
     assert scores["median_confidence_width"] == pytest.approx((0.2 + 0.04) / 2)
-    assert agreement("factorizations", stored, {})["compared"] == 0
+    assert agreement(schema.FACTORIZATIONS, stored, {})["compared"] == 0
 
 
 def test_retest_of_a_folder_without_results_is_one_line(tmp_path):

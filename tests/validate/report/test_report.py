@@ -60,7 +60,7 @@ def _write_csv(path, columns, rows):
 
 
 def _measurement(prefix, seconds):
-    return {f"{prefix}median_seconds": seconds, f"{prefix}iqr_seconds": seconds * 0.04,
+    return {f"{prefix}geomean_seconds": seconds, f"{prefix}iqr_seconds": seconds * 0.04,
             f"{prefix}relative_iqr": 0.04, f"{prefix}ci_low_seconds": seconds * 0.98,
             f"{prefix}ci_high_seconds": seconds * 1.02, f"{prefix}noisy": False, f"{prefix}samples": 20,
             f"{prefix}calls_per_sample": 1, f"{prefix}stop_reason": "converged"}
@@ -153,7 +153,7 @@ def write_retest(folder):
     stored = [{"config_key": f"k{index}", "device": "cpu", "measured_ratio": 0.5, "ratio_ci_low": 0.47, "ratio_ci_high": 0.53,
                "rerun_low": 0.45, "rerun_high": 0.55, "error": ""} for index in range(3)]
     again = {f"k{index}": {"measured_ratio": value, "error": ""} for index, value in enumerate((0.5, 0.52, 0.6))}
-    (folder / RETEST_FILE).write_text(json.dumps({"tables": [agreement("factorizations", stored, again)]}))
+    (folder / RETEST_FILE).write_text(json.dumps({"tables": [agreement(FACTORIZATIONS, stored, again)]}))
 
 
 def write_networks(folder, device):
@@ -166,8 +166,8 @@ def write_networks(folder, device):
            "device": device, "model": "mobilenet_1.00_128", "input_size": 128, "rules": "fuse", "changes": 13,
            "params_original": 4253864, "params_rewritten": 29306056, "macs_original": 186400768,
            "macs_rewritten": 1590009856, "macs_ratio": 8.53, "params_ratio": 6.889, "predicted_ratio": 8.58,
-           "measured_ratio": 5.1, "ratio_ci_low": 4.9, "ratio_ci_high": 5.2, "original_median_seconds": 0.0099,
-           "rewritten_median_seconds": 0.0515, "error": ""}
+           "measured_ratio": 5.1, "ratio_ci_low": 4.9, "ratio_ci_high": 5.2, "original_geomean_seconds": 0.0099,
+           "rewritten_geomean_seconds": 0.0515, "error": ""}
     _write_csv(folder / NETWORKS.file_name, NETWORKS.column_names, [row])
     stored = pathlib.Path(__file__).resolve().parents[2] / "data" / "mobilenet_1.00_224.network.json"
     network = Network.from_dict(json.loads(stored.read_text()))
@@ -323,7 +323,7 @@ def test_model_errors_name_the_worst_row_of_each_kind(loaded):
     frame = loaded.factorizations.copy()
     worst = frame.index[(frame["scheme"] == "stack") & (frame["channels"] == CHANNELS[-1])][0]
     frame.loc[worst, "model_time_ratio"] = 2 * frame.loc[worst, "measured_ratio"]
-    table = tables.model_errors_table(dataclasses.replace(loaded, factorizations=frame)).set_index("kind")
+    table = tables.model_errors_table(dataclasses.replace(loaded, tables={**loaded.tables, "factorizations": frame})).set_index("kind")
     assert table.loc["stack", "error (%)"] == pytest.approx(100.0)
     assert table.loc["stack", "worst row"].startswith(f"{frame.loc[worst, 'case']}, {CHANNELS[-1]} channels")
     assert table.loc["depthwise-separable", "error (%)"] == pytest.approx(-5.0)

@@ -28,7 +28,7 @@ def metadata(**run):
 
 
 def record(store, key, samples=3, seconds=0.002):
-    store.record(key, "seed", [{"layer_type": "conv3x3", "filters": 16, "median_seconds": seconds,
+    store.record(key, "seed", [{"layer_type": "conv3x3", "filters": 16, "geomean_seconds": seconds,
                                 "noisy": False, "error": ""}],
                  [{"role": "network", "sample": index, "seconds": seconds * (1 + index / 100)}
                   for index in range(samples)])
@@ -44,11 +44,11 @@ def test_rows_come_back_typed_and_floats_round_trip_exactly(tmp_path):
     with ResultStore(tmp_path, metadata()) as store:
         record(store, "c1", seconds=0.1 + 0.2)
         row = store.read("seed")[0]
-    assert row["median_seconds"] == 0.1 + 0.2 and isinstance(row["filters"], int)
+    assert row["geomean_seconds"] == 0.1 + 0.2 and isinstance(row["filters"], int)
     assert row["noisy"] is False and row["macs"] is None and row["backend"] == ""
     frame = pd.read_csv(tmp_path / "seed.csv")
     assert list(frame.columns) == SEED.column_names
-    assert frame["median_seconds"][0] == 0.1 + 0.2
+    assert frame["geomean_seconds"][0] == 0.1 + 0.2
     assert len(pd.read_csv(tmp_path / "samples.csv")) == 3
 
 
@@ -196,7 +196,7 @@ WRITER = textwrap.dedent("""
                                       "command": "writer"}, resume=True)
     for index in range(10000):
         key = f"{sys.argv[2]}-{index}"
-        store.record(key, "seed", [{"layer_type": "conv3x3", "median_seconds": 0.001 * (index + 1)}],
+        store.record(key, "seed", [{"layer_type": "conv3x3", "geomean_seconds": 0.001 * (index + 1)}],
                      [{"role": "network", "sample": sample, "seconds": 0.001} for sample in range(7)])
         print(key, flush=True)  # printed only once record() has returned: this key is complete
 """)

@@ -17,12 +17,20 @@ import pathlib
 import shutil
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from costmodel.checks import OneLineParser, UsageError
 from validate.report import charts, narrative, networks, tables
-from validate.report.data import (ACCURACY_PATTERN, METADATA_FILE, PROFILE_PATTERN, RETEST_FILE, SAMPLES_FILE,
-                                  Results, load_results, measured)
+from validate.report.data import (
+    ACCURACY_PATTERN,
+    METADATA_FILE,
+    PROFILE_PATTERN,
+    RETEST_FILE,
+    SAMPLES_FILE,
+    Results,
+    load_results,
+    measured,
+)
 from validate.report.document import ChartEntry, Document, TableEntry
 from validate.report.html import render_html
 from validate.report.markdown import render_markdown
@@ -53,81 +61,124 @@ class Part:
 
 _NO_FACTORIZATIONS = "no measured factorization rows (python -m validate factorizations)"
 CHART_PARTS = {
-    "seed": Part("The seed's experiment, redone",
-                 "Time per call of 16 stacked layers of each type (solid) and what MACs predict from the "
-                 "measured conv3x3 (dashed), per device and execution mode.",
-                 lambda results: not measured(results.seed).empty, "no seed results (python -m validate seed)"),
-    "ratios": Part("Predicted vs measured ratio",
-                   "Every factorization row: circles at the MAC model's ratio, hollow squares at the latency "
-                   "model's, error bars the 95% interval of the measured ratio; grey: ±10%.",
-                   _has_factorizations, _NO_FACTORIZATIONS),
-    "roofline": Part("Roofline per device",
-                     "The device's measured compute ceiling and bandwidth, and each measured stack's achieved "
-                     "FLOP/s at its arithmetic intensity (circles: original, triangles: factorized).",
-                     lambda results: bool(results.profiles), "no device profile (python -m validate calibrate)"),
-    "kernel_savings": Part("Saving against kernel size",
-                           "MAC saving of each scheme for k = 2..11 at equal widths of 64 channels (lines), and "
-                           "the measured time saving of each factorization row (points, 95% interval)."),
-    "divergence": Part("Divergence heat maps",
-                       "Mean divergence (measured / predicted) per case over channels x spatial size; hatched "
-                       "cells: the factorized block was slower than the original.",
-                       _has_factorizations, _NO_FACTORIZATIONS),
+    "seed": Part(
+        "The seed's experiment, redone",
+        "Time per call of 16 stacked layers of each type (solid) and what MACs predict from the "
+        "measured conv3x3 (dashed), per device and execution mode.",
+        lambda results: not measured(results.seed).empty,
+        "no seed results (python -m validate seed)",
+    ),
+    "ratios": Part(
+        "Predicted vs measured ratio",
+        "Every factorization row: circles at the MAC model's ratio, hollow squares at the latency "
+        "model's, error bars the 95% interval of the measured ratio; grey: ±10%.",
+        _has_factorizations,
+        _NO_FACTORIZATIONS,
+    ),
+    "roofline": Part(
+        "Roofline per device",
+        "The device's measured compute ceiling and bandwidth, and each measured stack's achieved "
+        "FLOP/s at its arithmetic intensity (circles: original, triangles: factorized).",
+        lambda results: bool(results.profiles),
+        "no device profile (python -m validate calibrate)",
+    ),
+    "kernel_savings": Part(
+        "Saving against kernel size",
+        "MAC saving of each scheme for k = 2..11 at equal widths of 64 channels (lines), and "
+        "the measured time saving of each factorization row (points, 95% interval).",
+    ),
+    "divergence": Part(
+        "Divergence heat maps",
+        "Mean divergence (measured / predicted) per case over channels x spatial size; hatched "
+        "cells: the factorized block was slower than the original.",
+        _has_factorizations,
+        _NO_FACTORIZATIONS,
+    ),
 }
 TABLE_PARTS = {
-    "literature": Part("The literature's claims against this machine",
-                       "Quoted figures, the cost model's exact MAC ratio at equal widths of 64 channels, and the "
-                       "measured median time ratio of the matching case per device.",
-                       compute=tables.literature_table),
-    "divergence": Part("Divergence, largest first",
-                       "Every measured factorization row, sorted by |divergence - 1|, with the verdict and the "
-                       "latency model's reason.", _has_factorizations, _NO_FACTORIZATIONS,
-                       compute=tables.divergence_table),
-    "accuracy": Part("Latency model against the naive MACs model",
-                     "Share of held-out predictions within ±10% and ±20% of the measurement, and the median "
-                     "absolute percentage error, for block latencies and time ratios; test-retest (after "
-                     "python -m validate retest): the stored ratios scored against their rerun, the most a "
-                     "perfect model could reach on this machine.",
-                     lambda results: not results.accuracy.empty,
-                     "no accuracy scores (calibrate, then run factorizations into the same folder)",
-                     compute=tables.accuracy_table),
-    "model_errors": Part("Where the latency model errs most, per kind",
-                         "Per kind of factorization: the latency model's time ratios within ±10% of the measured "
-                         "ones, their median absolute error, and the row it misses by most (error: model / "
-                         "measured - 1).",
-                         lambda results: not tables.model_errors_table(results).empty,
-                         "no latency-model predictions (calibrate, then run factorizations into the same folder)",
-                         compute=tables.model_errors_table),
-    "seed_2017": Part("The seed's 2017 published numbers beside this machine",
-                      "Uchida's conv-benchmark (2017) as published, ratios to conv3x3 computed from it, the cost "
-                      "model's MAC ratios, and the seed results measured here (seconds per 100 calls).",
-                      compute=tables.seed_comparison_table),
-    "networks": Part("Networks: factorizations applied to a whole model",
-                     "Each measured rewrite of a whole network (python -m validate network MODEL --apply RULES "
-                     "--measure), end to end at batch 1, interleaved: its MAC ratio, the latency model's predicted "
-                     "time ratio (convolutions only), and the measured median time ratio with its 95% interval "
-                     "(from one process: unlike the sweep's, it leaves out the variation between processes).",
-                     networks.has_networks, "no measured networks (python -m validate network MobileNet "
-                     "--input-size 128 --apply fuse --measure)", compute=networks.networks_table),
-    "networks_papers": Part("Networks: the MobileNet papers' tables reproduced",
-                            "Published mult-adds and parameters (Howard et al. 2017, Tables 4, 6 and 7; Sandler et "
-                            "al. 2018, Table 4), cited, beside the cost model's counts of the keras.applications "
-                            "networks (Table 4's by fusing every depthwise + pointwise pair), with the reason for "
-                            "any difference over 1%.", networks.has_papers,
-                            "no reproduced papers' table (python -m validate network MobileNet --papers --out ...)",
-                            compute=networks.papers_table),
-    "reproducibility": Part("Reproducibility: the same configurations measured again",
-                            "python -m validate retest measured a sample of the stored configurations again, in "
-                            "fresh processes: the share of rerun values inside the stored 95% confidence interval "
-                            "(about 83% for an honest interval and a rerun of equal size) and inside the 95% rerun "
-                            "interval (built to hold a rerun 95% of the time), within ±5% and ±10%, and the "
-                            "intervals' median widths.", tables.has_retest,
-                            "no retest (python -m validate retest RESULTS_DIR)",
-                            compute=tables.reproducibility_table),
-    "environment": Part("Environment", "The machines and runs the results come from.",
-                        compute=tables.environment_table),
+    "literature": Part(
+        "The literature's claims against this machine",
+        "Quoted figures, the cost model's exact MAC ratio at equal widths of 64 channels, and the "
+        "measured median time ratio of the matching case per device.",
+        compute=tables.literature_table,
+    ),
+    "divergence": Part(
+        "Divergence, largest first",
+        "Every measured factorization row, sorted by |divergence - 1|, with the verdict and the "
+        "latency model's reason.",
+        _has_factorizations,
+        _NO_FACTORIZATIONS,
+        compute=tables.divergence_table,
+    ),
+    "accuracy": Part(
+        "Latency model against the naive MACs model",
+        "Share of held-out predictions within ±10% and ±20% of the measurement, and the median "
+        "absolute percentage error, for block latencies and time ratios; test-retest (after "
+        "python -m validate retest): the stored ratios scored against their rerun, the most a "
+        "perfect model could reach on this machine.",
+        lambda results: not results.accuracy.empty,
+        "no accuracy scores (calibrate, then run factorizations into the same folder)",
+        compute=tables.accuracy_table,
+    ),
+    "model_errors": Part(
+        "Where the latency model errs most, per kind",
+        "Per kind of factorization: the latency model's time ratios within ±10% of the measured "
+        "ones, their median absolute error, and the row it misses by most (error: model / "
+        "measured - 1).",
+        lambda results: not tables.model_errors_table(results).empty,
+        "no latency-model predictions (calibrate, then run factorizations into the same folder)",
+        compute=tables.model_errors_table,
+    ),
+    "seed_2017": Part(
+        "The seed's 2017 published numbers beside this machine",
+        "Uchida's conv-benchmark (2017) as published, ratios to conv3x3 computed from it, the cost "
+        "model's MAC ratios, and the seed results measured here (seconds per 100 calls).",
+        compute=tables.seed_comparison_table,
+    ),
+    "networks": Part(
+        "Networks: factorizations applied to a whole model",
+        "Each measured rewrite of a whole network (python -m validate network MODEL --apply RULES "
+        "--measure), end to end at batch 1, interleaved: its MAC ratio, the latency model's predicted "
+        "time ratio (convolutions only), and the measured median time ratio with its 95% interval "
+        "(from one process: unlike the sweep's, it leaves out the variation between processes).",
+        networks.has_networks,
+        "no measured networks (python -m validate network MobileNet --input-size 128 --apply fuse --measure)",
+        compute=networks.networks_table,
+    ),
+    "networks_papers": Part(
+        "Networks: the MobileNet papers' tables reproduced",
+        "Published mult-adds and parameters (Howard et al. 2017, Tables 4, 6 and 7; Sandler et "
+        "al. 2018, Table 4), cited, beside the cost model's counts of the keras.applications "
+        "networks (Table 4's by fusing every depthwise + pointwise pair), with the reason for "
+        "any difference over 1%.",
+        networks.has_papers,
+        "no reproduced papers' table (python -m validate network MobileNet --papers --out ...)",
+        compute=networks.papers_table,
+    ),
+    "reproducibility": Part(
+        "Reproducibility: the same configurations measured again",
+        "python -m validate retest measured a sample of the stored configurations again, in "
+        "fresh processes: the share of rerun values inside the stored 95% confidence interval "
+        "(about 83% for an honest interval and a rerun of equal size) and inside the 95% rerun "
+        "interval (built to hold a rerun 95% of the time), within ±5% and ±10%, and the "
+        "intervals' median widths.",
+        tables.has_retest,
+        "no retest (python -m validate retest RESULTS_DIR)",
+        compute=tables.reproducibility_table,
+    ),
+    "environment": Part(
+        "Environment", "The machines and runs the results come from.", compute=tables.environment_table
+    ),
 }
-DATA_FILES = (*(table.file_name for table in schema.MEASURED_TABLES.values()), SAMPLES_FILE, METADATA_FILE,
-              ACCURACY_PATTERN, PROFILE_PATTERN, networks.PAPERS_FILE, RETEST_FILE)
+DATA_FILES = (
+    *(table.file_name for table in schema.MEASURED_TABLES.values()),
+    SAMPLES_FILE,
+    METADATA_FILE,
+    ACCURACY_PATTERN,
+    PROFILE_PATTERN,
+    networks.PAPERS_FILE,
+    RETEST_FILE,
+)
 
 
 def _copy_inputs(results: Results, data_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -193,23 +244,39 @@ def build_report(result_folders, out_dir) -> dict:
     notes: list[str] = []
     chart_entries, figure_files = _charts(results, out_dir / "figures", notes)
     table_entries = _tables(results, notes)
-    document = Document(TITLE, narrative.intro(results), narrative.findings(results), chart_entries,
-                        table_entries, notes)
+    document = Document(
+        TITLE, narrative.intro(results), narrative.findings(results), chart_entries, table_entries, notes
+    )
     html_path, markdown_path = out_dir / "index.html", out_dir / "report.md"
     html_path.write_text(render_html(document, out_dir / "figures"), encoding="utf-8")
     markdown_path.write_text(render_markdown(document), encoding="utf-8")
     copied = _copy_inputs(results, out_dir / "data")
-    return {"html": html_path, "markdown": markdown_path, "figures": figure_files,
-            "tables": {entry.name: len(entry.frame) for entry in table_entries}, "data": copied,
-            "notes": notes, "seconds": time.perf_counter() - started}
+    return {
+        "html": html_path,
+        "markdown": markdown_path,
+        "figures": figure_files,
+        "tables": {entry.name: len(entry.frame) for entry in table_entries},
+        "data": copied,
+        "notes": notes,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROGRAM, description="Render the validation results as HTML and Markdown.")
-    parser.add_argument("--results", type=pathlib.Path, action="append", required=True,
-                        help="a results folder (repeat for several machines)")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("report"),
-                        help="folder to write the report into (default report/)")
+    parser.add_argument(
+        "--results",
+        type=pathlib.Path,
+        action="append",
+        required=True,
+        help="a results folder (repeat for several machines)",
+    )
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path("report"),
+        help="folder to write the report into (default report/)",
+    )
     return parser
 
 
@@ -221,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, OSError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
-    print(f"report: {built['html']} and {built['markdown']} ({len(built['figures'])} charts, "
-          f"{len(built['tables'])} tables) in {built['seconds']:.1f} s")
+    print(
+        f"report: {built['html']} and {built['markdown']} ({len(built['figures'])} charts, "
+        f"{len(built['tables'])} tables) in {built['seconds']:.1f} s"
+    )
     for note in built["notes"]:
         print(f"left out: {note}")
     return 0

@@ -12,11 +12,10 @@ or a reader of the SVG, can find what was drawn from which rows.
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
 import pathlib
 import textwrap
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -27,11 +26,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from validate.results.divergence import TOLERANCE
 from validate.experiments.plans import SEED_LAYER_TYPES
-from validate.results.ratios import SEED_REFERENCE
 from validate.report import derived
 from validate.report.data import Results, measured
+from validate.results.divergence import TOLERANCE
+from validate.results.ratios import SEED_REFERENCE
 
 PANEL_INCHES = (5.0, 3.8)  # one panel; two side by side fill a page at a readable font size
 PNG_DPI = 110
@@ -47,9 +46,11 @@ def palette(names) -> dict:
 
 def _case_order(cases) -> list[str]:
     """Cases by kernel, then scheme: '3x3 ...' before '5x5 ...' before '7x7 ...'."""
+
     def kernel(name: str) -> int:
         size = name.partition("x")[0]
         return int(size) if size.isdigit() else 0
+
     return sorted(set(cases), key=lambda name: (kernel(name), name))
 
 
@@ -76,13 +77,12 @@ def _legend_below(figure: Figure, axes, extra=(), ncols: int = 3) -> None:
     """One legend under all panels, each label once: it never hides a data point."""
     handles: dict[str, Any] = {}
     for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=False):
             handles.setdefault(label, handle)
     for handle in extra:
         handles.setdefault(handle.get_label(), handle)
     ncols = max(1, min(ncols, int(figure.get_figwidth() // 3)))  # about 3 inches per legend column
-    figure.legend(list(handles.values()), list(handles), loc="outside lower center",
-                  ncols=ncols, fontsize="small")
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=ncols, fontsize="small")
 
 
 def _minor_log_label(value: float, _position=None) -> str:
@@ -111,17 +111,29 @@ def seed_chart(results: Results) -> Figure:
     colours = palette(SEED_LAYER_TYPES)
     panels = _groups(frame, ["device", "mode"])
     figure, axes = _panels(len(panels))
-    for ax, (device, mode) in zip(axes, panels):
+    for ax, (device, mode) in zip(axes, panels, strict=False):
         part = frame[(frame["device"] == device) & (frame["mode"] == mode)]
         for layer_type in SEED_LAYER_TYPES:
             rows = part[part["layer_type"] == layer_type].sort_values("filters")
             if rows.empty:
                 continue
-            ax.plot(rows["filters"], rows["measured_ms"], marker="o", color=colours[layer_type],
-                    label=layer_type, gid="measured")
+            ax.plot(
+                rows["filters"],
+                rows["measured_ms"],
+                marker="o",
+                color=colours[layer_type],
+                label=layer_type,
+                gid="measured",
+            )
             if layer_type != SEED_REFERENCE:  # its expectation is itself
-                ax.plot(rows["filters"], rows["expected_ms"], linestyle="--", color=colours[layer_type],
-                        alpha=0.8, gid="expected")
+                ax.plot(
+                    rows["filters"],
+                    rows["expected_ms"],
+                    linestyle="--",
+                    color=colours[layer_type],
+                    alpha=0.8,
+                    gid="expected",
+                )
         filters = sorted(part["filters"].unique())
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -132,8 +144,9 @@ def seed_chart(results: Results) -> Figure:
         ax.set_ylabel("time per call (ms)")
         ax.grid(True, which="both", alpha=0.3)
     handles = [Line2D([], [], color=colours[name], marker="o", label=name) for name in SEED_LAYER_TYPES]
-    handles.append(Line2D([], [], color="black", linestyle="--",
-                          label="expected from MACs (conv3x3 measured x MAC ratio)"))
+    handles.append(
+        Line2D([], [], color="black", linestyle="--", label="expected from MACs (conv3x3 measured x MAC ratio)")
+    )
     figure.legend(handles=handles, loc="outside lower center", ncols=4, fontsize="small")
     _title(figure, "The seed's experiment: 16 identical layers, 32x32 input, batch 32")
     return figure
@@ -166,22 +179,36 @@ def ratio_chart(results: Results) -> Figure:
     values = values[np.isfinite(values) & (values > 0)]
     low, high = values.min() / 1.3, values.max() * 1.3
     line = np.geomspace(low, high, 50)
-    for ax, device in zip(axes, devices):
+    for ax, device in zip(axes, devices, strict=False):
         part = frame[frame["device"] == device]
-        ax.fill_between(line, line * (1 - TOLERANCE), line * (1 + TOLERANCE), color="0.85",
-                        label=f"±{TOLERANCE:.0%} of prediction")
+        ax.fill_between(
+            line, line * (1 - TOLERANCE), line * (1 + TOLERANCE), color="0.85", label=f"±{TOLERANCE:.0%} of prediction"
+        )
         ax.plot(line, line, color="0.4", linewidth=1, label="measured = predicted")
         for case in _case_order(part["case"]):
             rows = part[part["case"] == case]
             errors = _ci_errors(rows)
-            bars = ax.errorbar(rows["predicted_ratio"], rows["measured_ratio"], yerr=errors, fmt="o",
-                               color=colours[case], capsize=2, label=case)
+            bars = ax.errorbar(
+                rows["predicted_ratio"],
+                rows["measured_ratio"],
+                yerr=errors,
+                fmt="o",
+                color=colours[case],
+                capsize=2,
+                label=case,
+            )
             bars.lines[0].set_gid("mac-model")
             modelled = rows["model_time_ratio"].notna().to_numpy()
             if modelled.any():
-                model = ax.errorbar(rows["model_time_ratio"][modelled], rows["measured_ratio"][modelled],
-                                    yerr=errors[:, modelled], fmt="s", mfc="none", color=colours[case],
-                                    capsize=2)
+                model = ax.errorbar(
+                    rows["model_time_ratio"][modelled],
+                    rows["measured_ratio"][modelled],
+                    yerr=errors[:, modelled],
+                    fmt="s",
+                    mfc="none",
+                    color=colours[case],
+                    capsize=2,
+                )
                 model.lines[0].set_gid("latency-model")
         ax.axhline(1, color="0.5", linestyle=":", linewidth=1)
         ax.set_xscale("log")
@@ -195,9 +222,10 @@ def ratio_chart(results: Results) -> Figure:
         ax.set_xlabel("predicted ratio, factorized / original")
         ax.set_ylabel("measured time ratio, factorized / original")
         ax.grid(True, which="both", alpha=0.3)
-    markers = [Line2D([], [], color="black", marker="o", linestyle="none", label="at the MAC model's ratio"),
-               Line2D([], [], color="black", marker="s", mfc="none", linestyle="none",
-                      label="at the latency model's ratio")]
+    markers = [
+        Line2D([], [], color="black", marker="o", linestyle="none", label="at the MAC model's ratio"),
+        Line2D([], [], color="black", marker="s", mfc="none", linestyle="none", label="at the latency model's ratio"),
+    ]
     _legend_below(figure, axes, markers)
     _title(figure, "Predicted vs measured time ratio (95% CI); under the dotted line the factorization is faster")
     return figure
@@ -220,33 +248,51 @@ def roofline_chart(results: Results) -> Figure:
     colours = palette(_case_order(points["case"])) if not points.empty else {}
     devices = list(results.profiles)
     figure, axes = _panels(len(devices), inches=(6.0, 4.6))
-    for ax, device in zip(axes, devices):
+    for ax, device in zip(axes, devices, strict=False):
         profile = results.profiles[device]
         part = points[points["device"] == device]
         intensities = [*part["intensity"], profile.ridge_point / 20, profile.ridge_point * 20]
         x = np.geomspace(min(intensities) / 1.5, max(intensities) * 1.5, 200)
         ceiling = np.minimum(profile.peak_flops_per_second, profile.bandwidth_bytes_per_second * x)
-        ax.plot(x, _gflops(ceiling), color="black", linewidth=2, gid="roofline",
-                label="roofline: min(peak, bandwidth x intensity)")
+        ax.plot(
+            x,
+            _gflops(ceiling),
+            color="black",
+            linewidth=2,
+            gid="roofline",
+            label="roofline: min(peak, bandwidth x intensity)",
+        )
         ax.axvline(profile.ridge_point, color="0.5", linestyle=":", linewidth=1, label="ridge point")
         for case in _case_order(part["case"]):
             for role, marker in (("original", "o"), ("factorized", "^")):
                 rows = part[(part["case"] == case) & (part["role"] == role)]
                 if rows.empty:
                     continue
-                ax.scatter(rows["intensity"], _gflops(rows["achieved_flops_per_second"]), marker=marker,
-                           color=colours[case], edgecolors="black", linewidths=0.4, gid=role,
-                           label=case if role == "original" else None)
+                ax.scatter(
+                    rows["intensity"],
+                    _gflops(rows["achieved_flops_per_second"]),
+                    marker=marker,
+                    color=colours[case],
+                    edgecolors="black",
+                    linewidths=0.4,
+                    gid=role,
+                    label=case if role == "original" else None,
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(f"{device}: peak {profile.peak_flops_per_second / 1e9:.3g} GFLOP/s, "
-                     f"{profile.bandwidth_bytes_per_second / 1e9:.3g} GB/s, "
-                     f"ridge {profile.ridge_point:.3g} FLOP/byte", fontsize="medium")
+        ax.set_title(
+            f"{device}: peak {profile.peak_flops_per_second / 1e9:.3g} GFLOP/s, "
+            f"{profile.bandwidth_bytes_per_second / 1e9:.3g} GB/s, "
+            f"ridge {profile.ridge_point:.3g} FLOP/byte",
+            fontsize="medium",
+        )
         ax.set_xlabel("arithmetic intensity (FLOP/byte of minimal traffic)")
         ax.set_ylabel("achieved GFLOP/s")
         ax.grid(True, which="both", alpha=0.3)
-    roles = [Line2D([], [], color="0.3", marker=m, linestyle="none", label=f"{role} stack")
-             for role, m in (("original", "o"), ("factorized", "^"))]
+    roles = [
+        Line2D([], [], color="0.3", marker=m, linestyle="none", label=f"{role} stack")
+        for role, m in (("original", "o"), ("factorized", "^"))
+    ]
     _legend_below(figure, axes, roles)
     _title(figure, "Roofline: achieved FLOP/s of every measured stack against the device's measured ceilings")
     return figure
@@ -266,18 +312,31 @@ def kernel_saving_chart(results: Results) -> Figure:
     colours = palette(keys)
     devices = list(dict.fromkeys(frame["device"])) or ["theory only"]
     figure, axes = _panels(len(devices), inches=(6.0, 4.6))
-    for ax, device in zip(axes, devices):
+    for ax, device in zip(axes, devices, strict=False):
         for index, key in enumerate(keys):
             curve = theory[theory["scheme_key"] == key]
-            ax.plot(curve["kernel"], 100 * curve["macs_saving"], color=colours[key], marker=".",
-                    gid="theory", label=f"{derived.scheme_label(key)}: MACs")
+            ax.plot(
+                curve["kernel"],
+                100 * curve["macs_saving"],
+                color=colours[key],
+                marker=".",
+                gid="theory",
+                label=f"{derived.scheme_label(key)}: MACs",
+            )
             rows = frame[(frame["device"] == device) & (frame["scheme_key"] == key)]
             if rows.empty:
                 continue
             nudge = 0.08 * (index - (len(keys) - 1) / 2)
-            bars = ax.errorbar(rows["kernel"] + nudge, 100 * (1 - rows["measured_ratio"]),
-                               yerr=100 * _ci_errors(rows)[::-1], fmt="o", color=colours[key],
-                               mec="black", capsize=2, label=f"{derived.scheme_label(key)}: measured")
+            bars = ax.errorbar(
+                rows["kernel"] + nudge,
+                100 * (1 - rows["measured_ratio"]),
+                yerr=100 * _ci_errors(rows)[::-1],
+                fmt="o",
+                color=colours[key],
+                mec="black",
+                capsize=2,
+                label=f"{derived.scheme_label(key)}: measured",
+            )
             bars.lines[0].set_gid("measured")
         ax.axhline(0, color="0.4", linewidth=1)
         ax.set_xticks(derived.THEORY_KERNELS)
@@ -286,8 +345,11 @@ def kernel_saving_chart(results: Results) -> Figure:
         ax.set_ylabel("saving (%): MACs, or measured time")
         ax.grid(True, alpha=0.3)
     _legend_below(figure, axes, ncols=2)
-    _title(figure, f"Saving against kernel size (theory at {derived.THEORY_WIDTH} channels, "
-                   "equal widths); under 0 the factorization is slower")
+    _title(
+        figure,
+        f"Saving against kernel size (theory at {derived.THEORY_WIDTH} channels, "
+        "equal widths); under 0 the factorization is slower",
+    )
     return figure
 
 
@@ -301,8 +363,10 @@ _DIVERGENCE_TICKS = (1 / 16, 1 / 8, 0.25, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5
 def _colorbar_ticks(halfrange: float) -> list[float]:
     """Divergence ticks within the range, at least a quarter of the half-range apart (in log2)."""
     ticks = [1.0]
-    for side in (sorted(t for t in _DIVERGENCE_TICKS if t > 1),
-                 sorted((t for t in _DIVERGENCE_TICKS if t < 1), reverse=True)):
+    for side in (
+        sorted(t for t in _DIVERGENCE_TICKS if t > 1),
+        sorted((t for t in _DIVERGENCE_TICKS if t < 1), reverse=True),
+    ):
         last = 1.0
         for tick in side:
             if abs(math.log2(tick)) <= halfrange and abs(math.log2(tick / last)) >= halfrange / 4:
@@ -321,27 +385,44 @@ def divergence_heatmaps(results: Results) -> Figure:
     frame = measured(results.factorizations)
     if frame.empty:
         raise ValueError("no measured factorization rows to chart")
-    panels = [(device, case) for device in dict.fromkeys(frame["device"])
-              for case in _case_order(frame.loc[frame["device"] == device, "case"])]
+    panels = [
+        (device, case)
+        for device in dict.fromkeys(frame["device"])
+        for case in _case_order(frame.loc[frame["device"] == device, "case"])
+    ]
     logs = np.log2(frame["divergence"].to_numpy(float))
     halfrange = max(float(np.nanmax(np.abs(logs))), math.log2(1 + 2 * TOLERANCE))
     norm = colors.CenteredNorm(vcenter=0.0, halfrange=halfrange)
     figure, axes = _panels(len(panels), ncols=4, inches=(3.2, 2.9))
     image = None
-    for ax, (device, case) in zip(axes, panels):
+    for ax, (device, case) in zip(axes, panels, strict=False):
         rows = frame[(frame["device"] == device) & (frame["case"] == case)]
         divergence = _divergence_grid(rows, "divergence")
         ratio = _divergence_grid(rows, "measured_ratio")
-        image = ax.imshow(np.log2(divergence.to_numpy(float)), cmap="RdBu_r", norm=norm, origin="lower",
-                          aspect="auto", gid="divergence")
+        image = ax.imshow(
+            np.log2(divergence.to_numpy(float)),
+            cmap="RdBu_r",
+            norm=norm,
+            origin="lower",
+            aspect="auto",
+            gid="divergence",
+        )
         for (i, j), value in np.ndenumerate(divergence.to_numpy(float)):
             if np.isnan(value):
                 continue
-            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize="small",
-                    color="white" if abs(math.log2(value)) > 0.6 * halfrange else "black")
+            ax.text(
+                j,
+                i,
+                f"{value:.3g}",
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="white" if abs(math.log2(value)) > 0.6 * halfrange else "black",
+            )
             if ratio.iat[i, j] >= 1:
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
-                                       edgecolor="0.35", linewidth=0))
+                ax.add_patch(
+                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.35", linewidth=0)
+                )
         ax.set_xticks(range(divergence.shape[1]), [f"{v:g}" for v in divergence.columns])
         ax.set_yticks(range(divergence.shape[0]), [f"{v:g}" for v in divergence.index])
         ax.set_xlabel("spatial size (px)")
@@ -351,11 +432,16 @@ def divergence_heatmaps(results: Results) -> Figure:
     bar = figure.colorbar(image, ax=axes, shrink=0.8, ticks=[math.log2(t) for t in ticks])
     bar.ax.set_yticklabels([f"{t:g}" for t in ticks])
     bar.set_label("divergence, measured / predicted ratio")
-    figure.legend(handles=[Patch(facecolor="white", edgecolor="0.35", hatch="///",
-                                 label="factorized block slower (measured ratio >= 1)")],
-                  loc="outside lower center", fontsize="small")
-    _title(figure, "Where theory and measurement part: divergence per case (mean over batch, "
-                   "activation and mode)")
+    figure.legend(
+        handles=[
+            Patch(
+                facecolor="white", edgecolor="0.35", hatch="///", label="factorized block slower (measured ratio >= 1)"
+            )
+        ],
+        loc="outside lower center",
+        fontsize="small",
+    )
+    _title(figure, "Where theory and measurement part: divergence per case (mean over batch, activation and mode)")
     return figure
 
 

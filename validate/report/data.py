@@ -42,6 +42,7 @@ ACCURACY_PATTERN = "accuracy_*.csv"
 PROFILE_PATTERN = "device_profile_*.json"
 RETEST_FILE = agreement.RETEST_FILE
 
+
 @dataclasses.dataclass
 class Results:
     """Everything the report shows, from one or more results folders.
@@ -198,12 +199,16 @@ def _read_folder(path: pathlib.Path) -> _Folder:
             continue
         folder.profiles[profile.device] = profile
     if not folder.frames() and not folder.profiles and older:
-        raise ValueError(f"results folder {path} holds only device profiles of an older latency model "
-                         f"({', '.join(older)}): recalibrate with python -m validate calibrate")
+        raise ValueError(
+            f"results folder {path} holds only device profiles of an older latency model "
+            f"({', '.join(older)}): recalibrate with python -m validate calibrate"
+        )
     if not folder.frames() and not folder.profiles:
         files = [table.file_name for table in schema.MEASURED_TABLES.values()]
-        raise ValueError(f"results folder {path} holds no results (none of {', '.join(files)}, "
-                         f"{ACCURACY_PATTERN}, {PROFILE_PATTERN})")
+        raise ValueError(
+            f"results folder {path} holds no results (none of {', '.join(files)}, "
+            f"{ACCURACY_PATTERN}, {PROFILE_PATTERN})"
+        )
     if not folder.metadata and folder.profiles:
         # A folder with only a calibration: the profile records its machine too.
         first = next(iter(folder.profiles.values()))
@@ -219,12 +224,15 @@ def _unique_labels(folders: list[_Folder]) -> list[dict]:
             machines_of.setdefault(device, set()).add(_fingerprint(folder.metadata))
     renames = []
     for folder in folders:
-        renames.append({device: device if len(machines_of[device]) == 1
-                        else f"{device} ({_hardware(folder.metadata, device)})"
-                        for device in folder.device_labels()})
+        renames.append(
+            {
+                device: device if len(machines_of[device]) == 1 else f"{device} ({_hardware(folder.metadata, device)})"
+                for device in folder.device_labels()
+            }
+        )
     # Two machines with the same hardware name (e.g. after a software upgrade): add the folder.
     owners: dict[str, str] = {}
-    for folder, rename in zip(folders, renames):
+    for folder, rename in zip(folders, renames, strict=False):
         for device, label in rename.items():
             if owners.setdefault(label, _fingerprint(folder.metadata)) != _fingerprint(folder.metadata):
                 rename[device] = f"{device} ({_hardware(folder.metadata, device)}, {folder.path.name})"
@@ -269,7 +277,7 @@ def load_results(*folders) -> Results:
     tagged: dict[str, list[pd.DataFrame]] = {name: [] for name in schema.STORED_TABLES}
     accuracy: list[pd.DataFrame] = []
     profiles = {}
-    for folder, rename in zip(read, renames):
+    for folder, rename in zip(read, renames, strict=False):
         for name, frame in folder.tables.items():
             tagged[name].append(_tag(frame, folder, rename))
         if folder.samples is not None:
@@ -277,8 +285,12 @@ def load_results(*folders) -> Results:
         accuracy.extend(_tag(frame, folder, rename) for frame in folder.accuracy)
         profiles.update({rename[device]: profile for device, profile in folder.profiles.items()})
     samples = tagged[schema.SAMPLES.name]
-    return Results(tables={name: _concat(tagged[name], table) for name, table in schema.MEASURED_TABLES.items()},
-                   samples=_concat(samples, schema.SAMPLES) if samples else None,
-                   accuracy=_concat(accuracy, schema.ACCURACY),
-                   profiles=profiles, metadata=[folder.metadata for folder in read],
-                   folders=[folder.path for folder in read], retests=[folder.retest for folder in read])
+    return Results(
+        tables={name: _concat(tagged[name], table) for name, table in schema.MEASURED_TABLES.items()},
+        samples=_concat(samples, schema.SAMPLES) if samples else None,
+        accuracy=_concat(accuracy, schema.ACCURACY),
+        profiles=profiles,
+        metadata=[folder.metadata for folder in read],
+        folders=[folder.path for folder in read],
+        retests=[folder.retest for folder in read],
+    )

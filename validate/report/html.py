@@ -44,26 +44,43 @@ def render_html(document: Document, figures_dir) -> str:
     contents = [(f"chart-{c.name}", c.title) for c in document.charts]
     contents += [(f"table-{t.name}", t.title) for t in document.tables]
     parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{html.escape(document.title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
-        f"<h1>{html.escape(document.title)}</h1>", _paragraphs(document.intro),
-        "<nav><ul>" + "".join(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>'
-                              for anchor, title in contents) + "</ul></nav>",
-        "<h2>Where theory and measurement part</h2>", _paragraphs(document.findings),
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{html.escape(document.title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{html.escape(document.title)}</h1>",
+        _paragraphs(document.intro),
+        "<nav><ul>"
+        + "".join(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>' for anchor, title in contents)
+        + "</ul></nav>",
+        "<h2>Where theory and measurement part</h2>",
+        _paragraphs(document.findings),
     ]
     if document.notes:
         parts += ["<h3>Not shown</h3>", _paragraphs(document.notes)]
     parts.append("<h2>Charts</h2>")
     for chart in document.charts:
-        parts += [f'<figure id="chart-{chart.name}">', f"<h3>{html.escape(chart.title)}</h3>",
-                  f'<img src="{_data_uri(figures_dir / f"{chart.name}.png")}" '
-                  f'alt="{html.escape(chart.title, quote=True)}">',
-                  f"<figcaption>{html.escape(chart.caption)}</figcaption>", "</figure>"]
+        parts += [
+            f'<figure id="chart-{chart.name}">',
+            f"<h3>{html.escape(chart.title)}</h3>",
+            f'<img src="{_data_uri(figures_dir / f"{chart.name}.png")}" alt="{html.escape(chart.title, quote=True)}">',
+            f"<figcaption>{html.escape(chart.caption)}</figcaption>",
+            "</figure>",
+        ]
     parts.append("<h2>Tables</h2>")
     for table in document.tables:
-        parts += [f'<section id="table-{table.name}">', f"<h3>{html.escape(table.title)}</h3>",
-                  f"<p>{html.escape(table.caption)}</p>", '<div class="table-wrap">',
-                  table.frame.to_html(index=False, escape=True, border=0, na_rep="–"),
-                  "</div>", "</section>"]
+        parts += [
+            f'<section id="table-{table.name}">',
+            f"<h3>{html.escape(table.title)}</h3>",
+            f"<p>{html.escape(table.caption)}</p>",
+            '<div class="table-wrap">',
+            table.frame.to_html(index=False, escape=True, border=0, na_rep="–"),
+            "</div>",
+            "</section>",
+        ]
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)

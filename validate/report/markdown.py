@@ -10,7 +10,6 @@ import pandas as pd
 
 from validate.report.document import Document
 
-
 # Characters that start Markdown syntax or raw HTML: a CPU model or a GPU name from a results
 # folder's metadata must show as written, never become a link, an image, markup or a script.
 # Parentheses and "!" need no escape: a link or an image cannot start without an unescaped "[".
@@ -44,23 +43,33 @@ def pipe_table(frame: pd.DataFrame) -> str:
     | --- | --- |
     | 5x5 stack | 0.72\\|x |
     """
-    lines = ["| " + " | ".join(_cell(column) for column in frame.columns) + " |",
-             "| " + " | ".join("---" for _ in frame.columns) + " |"]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |"
-              for row in frame.itertuples(index=False, name=None)]
+    lines = [
+        "| " + " | ".join(_cell(column) for column in frame.columns) + " |",
+        "| " + " | ".join("---" for _ in frame.columns) + " |",
+    ]
+    lines += [
+        "| " + " | ".join(_cell(value) for value in row) + " |" for row in frame.itertuples(index=False, name=None)
+    ]
     return "\n".join(lines)
 
 
 def render_markdown(document: Document) -> str:
     """The report as Markdown text."""
-    parts = [f"# {escape(document.title)}", *map(_paragraph, document.intro),
-             "## Where theory and measurement part", *map(_paragraph, document.findings)]
+    parts = [
+        f"# {escape(document.title)}",
+        *map(_paragraph, document.intro),
+        "## Where theory and measurement part",
+        *map(_paragraph, document.findings),
+    ]
     if document.notes:
         parts += ["### Not shown", *map(_paragraph, document.notes)]
     parts.append("## Charts")
     for chart in document.charts:
-        parts += [f"### {escape(chart.title)}", f"![{escape(chart.title)}](figures/{chart.name}.png)",
-                  _paragraph(chart.caption)]
+        parts += [
+            f"### {escape(chart.title)}",
+            f"![{escape(chart.title)}](figures/{chart.name}.png)",
+            _paragraph(chart.caption),
+        ]
     parts.append("## Tables")
     for table in document.tables:
         parts += [f"### {escape(table.title)}", _paragraph(table.caption), pipe_table(table.frame)]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from validate.results.ratios import ratios_to_reference
 from validate.report.data import Results, machine_label, measured
+from validate.results.ratios import ratios_to_reference
 
 DEPTHWISE_SEED_TYPE = "conv3x3sep"
 
@@ -44,10 +44,12 @@ def intro(results: Results) -> list[str]:
 def _largest(frame: pd.DataFrame) -> str:
     row = frame.loc[(frame["divergence"] - 1).abs().idxmax()]
     reason = row["reason"] or "no reason recorded (the run had no device profile)"
-    return (f"The largest divergence: {row['case']} on {row['device']} at {row['channels']:g} channels, "
-            f"{row['size']:g}x{row['size']:g}, batch {row['batch']:g}: predicted ratio "
-            f"{row['predicted_ratio']:.3g}, measured {row['measured_ratio']:.3g} "
-            f"(divergence {row['divergence']:.2f}; {row['verdict']}). Why: {reason}.")
+    return (
+        f"The largest divergence: {row['case']} on {row['device']} at {row['channels']:g} channels, "
+        f"{row['size']:g}x{row['size']:g}, batch {row['batch']:g}: predicted ratio "
+        f"{row['predicted_ratio']:.3g}, measured {row['measured_ratio']:.3g} "
+        f"(divergence {row['divergence']:.2f}; {row['verdict']}). Why: {reason}."
+    )
 
 
 def _factorization_findings(frame: pd.DataFrame) -> list[str]:
@@ -55,15 +57,20 @@ def _factorization_findings(frame: pd.DataFrame) -> list[str]:
         return ["No factorization was measured, so no divergence can be reported."]
     diverging = int(frame["diverges"].fillna(False).sum())
     flips = int(frame["sign_flip"].fillna(False).sum())
-    lines = [f"{diverging} of {len(frame)} factorization rows diverge from the MAC model (off by more "
-             "than 10% with a 95% interval that excludes the prediction); "
-             f"{_plural(flips, 'sign flip')} (theory and measurement disagree, with confidence, on "
-             "which block is faster).", _largest(frame)]
+    lines = [
+        f"{diverging} of {len(frame)} factorization rows diverge from the MAC model (off by more "
+        "than 10% with a 95% interval that excludes the prediction); "
+        f"{_plural(flips, 'sign flip')} (theory and measurement disagree, with confidence, on "
+        "which block is faster).",
+        _largest(frame),
+    ]
     for device, part in frame.groupby("device", sort=False):
         paid = int((part["measured_ratio"] < 1).sum())
-        lines.append(f"On {device} the factorized block was faster than the original in {paid} of "
-                     f"{len(part)} configurations; MACs promised it in "
-                     f"{int((part['predicted_ratio'] < 1).sum())}.")
+        lines.append(
+            f"On {device} the factorized block was faster than the original in {paid} of "
+            f"{len(part)} configurations; MACs promised it in "
+            f"{int((part['predicted_ratio'] < 1).sum())}."
+        )
     return lines
 
 
@@ -73,9 +80,11 @@ def _accuracy_findings(accuracy: pd.DataFrame) -> list[str]:
     for device, part in ratios.groupby("device", sort=False):
         share = part.set_index("model")["within_10_percent"]
         if {"latency", "naive"} <= set(share.index):
-            lines.append(f"On {device}, the latency model predicts the time ratio within ±10% for "
-                         f"{share['latency']:.0%} of the held-out rows, the naive MACs model for "
-                         f"{share['naive']:.0%}.")
+            lines.append(
+                f"On {device}, the latency model predicts the time ratio within ±10% for "
+                f"{share['latency']:.0%} of the held-out rows, the naive MACs model for "
+                f"{share['naive']:.0%}."
+            )
     return lines
 
 
@@ -87,13 +96,18 @@ def _seed_findings(seed: pd.DataFrame) -> list[str]:
         measured_ratio = ratios_to_reference(widest["geomean_seconds"].to_dict()).get(DEPTHWISE_SEED_TYPE)
         if measured_ratio is None:
             continue
-        lines.append(f"In the seed's experiment on {device} ({mode} mode, {part['filters'].max():g} "
-                     f"filters) the depthwise 3x3 takes {measured_ratio:.2f} of conv3x3's time where "
-                     f"MACs say {widest.at[DEPTHWISE_SEED_TYPE, 'macs_ratio_vs_conv3x3']:.3f}.")
+        lines.append(
+            f"In the seed's experiment on {device} ({mode} mode, {part['filters'].max():g} "
+            f"filters) the depthwise 3x3 takes {measured_ratio:.2f} of conv3x3's time where "
+            f"MACs say {widest.at[DEPTHWISE_SEED_TYPE, 'macs_ratio_vs_conv3x3']:.3f}."
+        )
     return lines
 
 
 def findings(results: Results) -> list[str]:
     """'Where theory and measurement part', one sentence or short paragraph per finding."""
-    return (_factorization_findings(measured(results.factorizations))
-            + _accuracy_findings(results.accuracy) + _seed_findings(results.seed))
+    return (
+        _factorization_findings(measured(results.factorizations))
+        + _accuracy_findings(results.accuracy)
+        + _seed_findings(results.seed)
+    )

@@ -40,21 +40,32 @@ def _interval(low: float, high: float) -> str:
 def networks_table(results: Results) -> pd.DataFrame:
     """One row per measured rewrite: counts before and after, and the MAC, predicted and measured ratios."""
     frame = _network_frames(results)
-    return pd.DataFrame({
-        "model": frame["model"], "input": frame["input_size"], "rules": frame["rules"],
-        "device": frame["device"], "machine": frame["machine"], "layers rewritten": frame["changes"],
-        "params (M)": frame["params_original"] / 1e6, "params rewritten (M)": frame["params_rewritten"] / 1e6,
-        "MACs (M)": frame["macs_original"] / 1e6, "MACs rewritten (M)": frame["macs_rewritten"] / 1e6,
-        "MAC ratio": frame["macs_ratio"], "predicted time ratio": frame["predicted_ratio"],
-        "measured time ratio": frame["measured_ratio"],
-        "95% CI": [_interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"],
-                                                              strict=True)],
-        "rerun interval": [_interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"],
-                                                                      strict=True)],
-        "processes": frame["processes"],
-        "original (ms)": 1e3 * frame["original_geomean_seconds"],
-        "rewritten (ms)": 1e3 * frame["rewritten_geomean_seconds"],
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "model": frame["model"],
+            "input": frame["input_size"],
+            "rules": frame["rules"],
+            "device": frame["device"],
+            "machine": frame["machine"],
+            "layers rewritten": frame["changes"],
+            "params (M)": frame["params_original"] / 1e6,
+            "params rewritten (M)": frame["params_rewritten"] / 1e6,
+            "MACs (M)": frame["macs_original"] / 1e6,
+            "MACs rewritten (M)": frame["macs_rewritten"] / 1e6,
+            "MAC ratio": frame["macs_ratio"],
+            "predicted time ratio": frame["predicted_ratio"],
+            "measured time ratio": frame["measured_ratio"],
+            "95% CI": [
+                _interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"], strict=True)
+            ],
+            "rerun interval": [
+                _interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"], strict=True)
+            ],
+            "processes": frame["processes"],
+            "original (ms)": 1e3 * frame["original_geomean_seconds"],
+            "rewritten (ms)": 1e3 * frame["rewritten_geomean_seconds"],
+        }
+    ).reset_index(drop=True)
 
 
 def papers_table(results: Results) -> pd.DataFrame:

@@ -19,8 +19,8 @@ import pandas as pd
 
 import costmodel
 from validate.experiments.plans import Case, SeedConfig
-from validate.results.ratios import ratios_to_reference
 from validate.report.data import Results, machine_label, measured
+from validate.results.ratios import ratios_to_reference
 
 MISSING = "–"
 CLAIM_WIDTH = 64  # the claims assume equal widths; 64 is the seed's widest layer
@@ -38,35 +38,67 @@ class Claim:
     def predicted_ratio(self, width: int = CLAIM_WIDTH):
         """The cost model's exact MAC ratio at equal widths (a sympy Rational)."""
         kernel = f"{self.case.kernel}x{self.case.kernel}"
-        return costmodel.savings(kernel, self.case.scheme, c_in=width, c_out=width,
-                                 **dict(self.case.options)).macs_ratio
+        return costmodel.savings(
+            kernel, self.case.scheme, c_in=width, c_out=width, **dict(self.case.options)
+        ).macs_ratio
 
 
 CLAIMS = (
-    Claim("two 3x3 instead of a 5x5 are cheaper", "Szegedy et al. 2016, arXiv:1512.00567, §3.1",
-          "28% saving", Case(5, "stack")),
-    Claim("1x3 then 3x1 instead of a 3x3 is cheaper", "Szegedy et al. 2016, §3.2", "33% saving",
-          Case(3, "asymmetric")),
-    Claim("two 2x2 instead of a 3x3 save little", "Szegedy et al. 2016, §3.1", "11% saving",
-          Case(3, "stack", (("m", 2),))),
-    Claim("1 x n then n x 1 costs 2/n of n x n", "Szegedy et al. 2016, §3.2", "ratio 2/7 (n = 7)",
-          Case(7, "asymmetric")),
-    Claim("three 3x3 instead of a 7x7", "Simonyan & Zisserman 2015 (VGG), arXiv:1409.1556, §2.3",
-          "ratio 27/49", Case(7, "stack")),
-    Claim("depthwise separable 3x3 is 8-9x cheaper", "Howard et al. 2017 (MobileNets), "
-          "arXiv:1704.04861, §3.1", "8-9x fewer MACs", Case(3, "depthwise-separable")),
+    Claim(
+        "two 3x3 instead of a 5x5 are cheaper",
+        "Szegedy et al. 2016, arXiv:1512.00567, §3.1",
+        "28% saving",
+        Case(5, "stack"),
+    ),
+    Claim("1x3 then 3x1 instead of a 3x3 is cheaper", "Szegedy et al. 2016, §3.2", "33% saving", Case(3, "asymmetric")),
+    Claim(
+        "two 2x2 instead of a 3x3 save little", "Szegedy et al. 2016, §3.1", "11% saving", Case(3, "stack", (("m", 2),))
+    ),
+    Claim(
+        "1 x n then n x 1 costs 2/n of n x n", "Szegedy et al. 2016, §3.2", "ratio 2/7 (n = 7)", Case(7, "asymmetric")
+    ),
+    Claim(
+        "three 3x3 instead of a 7x7",
+        "Simonyan & Zisserman 2015 (VGG), arXiv:1409.1556, §2.3",
+        "ratio 27/49",
+        Case(7, "stack"),
+    ),
+    Claim(
+        "depthwise separable 3x3 is 8-9x cheaper",
+        "Howard et al. 2017 (MobileNets), arXiv:1704.04861, §3.1",
+        "8-9x fewer MACs",
+        Case(3, "depthwise-separable"),
+    ),
 )
 
 # The seed's published totals (Yusuke Uchida, "conv-benchmark", 2017), as quoted in the
 # project's mission (shared/mission.md): seconds for 100 Keras predict() calls at 64 filters,
 # and the seed's own "theory vs 3x3" row.  Published data, so typed; every ratio below is computed.
 SEED_PUBLISHED_2017 = {
-    "Keras CPU": {"conv1x1": 6.736, "conv3x1": 14.133, "conv1x3": 14.043, "conv3x3sep": 7.184,
-                  "conv3x3": 43.700, "conv5x5": 118.898},
-    "Keras GPU": {"conv1x1": 1.135, "conv3x1": 1.525, "conv1x3": 1.440, "conv3x3sep": 1.556,
-                  "conv3x3": 1.571, "conv5x5": 2.848},
-    "theory vs 3x3": {"conv1x1": 0.111, "conv3x1": 0.333, "conv1x3": 0.333, "conv3x3sep": 0.016,
-                      "conv3x3": 1, "conv5x5": 2.778},
+    "Keras CPU": {
+        "conv1x1": 6.736,
+        "conv3x1": 14.133,
+        "conv1x3": 14.043,
+        "conv3x3sep": 7.184,
+        "conv3x3": 43.700,
+        "conv5x5": 118.898,
+    },
+    "Keras GPU": {
+        "conv1x1": 1.135,
+        "conv3x1": 1.525,
+        "conv1x3": 1.440,
+        "conv3x3sep": 1.556,
+        "conv3x3": 1.571,
+        "conv5x5": 2.848,
+    },
+    "theory vs 3x3": {
+        "conv1x1": 0.111,
+        "conv3x1": 0.333,
+        "conv1x3": 0.333,
+        "conv3x3sep": 0.016,
+        "conv3x3": 1,
+        "conv5x5": 2.778,
+    },
 }
 SEED_PUBLISHED_FILTERS = 64
 SEED_PUBLISHED_CALLS = 100
@@ -84,19 +116,31 @@ def literature_table(results: Results) -> pd.DataFrame:
     rows = []
     for claim in CLAIMS:
         ratio = claim.predicted_ratio()
-        base = {"claim": claim.claim, "source": claim.source, "quoted": claim.quoted,
-                "case": claim.case.name, f"cost model ratio ({CLAIM_WIDTH} ch.)": str(ratio),
-                "cost model saving (%)": 100 * float(1 - ratio),
-                "cost model, x fewer MACs": float(1 / ratio)}
-        measured_on = [device for device in devices if (frame.loc[frame["device"] == device, "case"]
-                                                        == claim.case.name).any()]
+        base = {
+            "claim": claim.claim,
+            "source": claim.source,
+            "quoted": claim.quoted,
+            "case": claim.case.name,
+            f"cost model ratio ({CLAIM_WIDTH} ch.)": str(ratio),
+            "cost model saving (%)": 100 * float(1 - ratio),
+            "cost model, x fewer MACs": float(1 / ratio),
+        }
+        measured_on = [
+            device for device in devices if (frame.loc[frame["device"] == device, "case"] == claim.case.name).any()
+        ]
         for device in measured_on or [MISSING]:  # a claim nobody measured still shows its figures
             part = frame[(frame["device"] == device) & (frame["case"] == claim.case.name)]
-            rows.append({**base, "device": device, "rows": len(part),
-                         "predicted at measured widths": part["predicted_ratio"].median(),
-                         "measured ratio (median)": part["measured_ratio"].median(),
-                         "measured saving (%)": 100 * (1 - part["measured_ratio"].median()),
-                         "rows diverging": int(part["diverges"].fillna(False).sum())})
+            rows.append(
+                {
+                    **base,
+                    "device": device,
+                    "rows": len(part),
+                    "predicted at measured widths": part["predicted_ratio"].median(),
+                    "measured ratio (median)": part["measured_ratio"].median(),
+                    "measured saving (%)": 100 * (1 - part["measured_ratio"].median()),
+                    "rows diverging": int(part["diverges"].fillna(False).sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -109,27 +153,46 @@ def divergence_table(results: Results) -> pd.DataFrame:
     frame = measured(results.factorizations)
     order = (frame["divergence"] - 1).abs().sort_values(ascending=False, kind="stable").index
     frame = frame.loc[order]
-    return pd.DataFrame({
-        "device": frame["device"], "mode": frame["mode"], "case": frame["case"],
-        "channels": frame["channels"], "size": frame["size"], "batch": frame["batch"],
-        "activation": frame["activation"], "predicted": frame["predicted_ratio"],
-        "latency model": frame["model_time_ratio"], "measured": frame["measured_ratio"],
-        "95% CI": [_interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"])],
-        "rerun 95%": [_interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"])],
-        "processes": frame["processes"],
-        "divergence": frame["divergence"], "verdict": frame["verdict"], "reason": frame["reason"],
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "device": frame["device"],
+            "mode": frame["mode"],
+            "case": frame["case"],
+            "channels": frame["channels"],
+            "size": frame["size"],
+            "batch": frame["batch"],
+            "activation": frame["activation"],
+            "predicted": frame["predicted_ratio"],
+            "latency model": frame["model_time_ratio"],
+            "measured": frame["measured_ratio"],
+            "95% CI": [
+                _interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"], strict=False)
+            ],
+            "rerun 95%": [
+                _interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"], strict=False)
+            ],
+            "processes": frame["processes"],
+            "divergence": frame["divergence"],
+            "verdict": frame["verdict"],
+            "reason": frame["reason"],
+        }
+    ).reset_index(drop=True)
 
 
 def accuracy_table(results: Results) -> pd.DataFrame:
     """The latency model beside the naive model (time proportional to MACs), per device and quantity."""
     frame = results.accuracy
-    table = pd.DataFrame({
-        "device": frame["device"], "quantity": frame["quantity"], "model": frame["model"],
-        "rows": frame["count"], "within ±10% (%)": 100 * frame["within_10_percent"],
-        "within ±20% (%)": 100 * frame["within_20_percent"],
-        "median abs. error (%)": frame["median_absolute_percentage_error"],
-    })
+    table = pd.DataFrame(
+        {
+            "device": frame["device"],
+            "quantity": frame["quantity"],
+            "model": frame["model"],
+            "rows": frame["count"],
+            "within ±10% (%)": 100 * frame["within_10_percent"],
+            "within ±20% (%)": 100 * frame["within_20_percent"],
+            "median abs. error (%)": frame["median_absolute_percentage_error"],
+        }
+    )
     return table.sort_values(["device", "quantity", "model"], kind="stable").reset_index(drop=True)
 
 
@@ -143,33 +206,44 @@ def model_errors_table(results: Results) -> pd.DataFrame:
     rows = []
     for (device, scheme), part in frame.groupby(["device", "scheme"], sort=True):
         worst = part.loc[part["error"].abs().idxmax()]
-        rows.append({
-            "device": device, "kind": scheme, "rows": len(part),
-            "within ±10% (%)": 100 * float((part["error"].abs() <= 10).mean()),
-            "median abs. error (%)": float(part["error"].abs().median()),
-            "worst row": f"{worst['case']}, {int(worst['channels'])} channels, {int(worst['size'])}x{int(worst['size'])}",
-            "model": worst["model_time_ratio"], "measured": worst["measured_ratio"], "error (%)": worst["error"],
-        })
+        rows.append(
+            {
+                "device": device,
+                "kind": scheme,
+                "rows": len(part),
+                "within ±10% (%)": 100 * float((part["error"].abs() <= 10).mean()),
+                "median abs. error (%)": float(part["error"].abs().median()),
+                "worst row": f"{worst['case']}, {int(worst['channels'])} channels, "
+                f"{int(worst['size'])}x{int(worst['size'])}",
+                "model": worst["model_time_ratio"],
+                "measured": worst["measured_ratio"],
+                "error (%)": worst["error"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def reproducibility_table(results: Results) -> pd.DataFrame:
     """Each folder's test-retest (``validate retest``): how often a rerun lands in the stored intervals."""
     rows = []
-    for folder, retest in zip(results.folders, results.retests):
+    for folder, retest in zip(results.folders, results.retests, strict=False):
         for entry in (retest or {}).get("tables", []):
             if not entry.get("compared"):
                 continue
-            rows.append({
-                "folder": folder.name, "table": entry["table"], "configurations": entry["compared"],
-                "inside 95% CI (%)": 100 * entry["inside_confidence_interval"],
-                "inside rerun interval (%)": _percent(entry.get("inside_rerun_interval")),
-                "within ±5% (%)": 100 * entry["within_5_percent"],
-                "within ±10% (%)": 100 * entry["within_10_percent"],
-                "median change (%)": 100 * entry["median_absolute_change"],
-                "median CI width (%)": _percent(entry.get("median_confidence_width")),
-                "median rerun width (%)": _percent(entry.get("median_rerun_width")),
-            })
+            rows.append(
+                {
+                    "folder": folder.name,
+                    "table": entry["table"],
+                    "configurations": entry["compared"],
+                    "inside 95% CI (%)": 100 * entry["inside_confidence_interval"],
+                    "inside rerun interval (%)": _percent(entry.get("inside_rerun_interval")),
+                    "within ±5% (%)": 100 * entry["within_5_percent"],
+                    "within ±10% (%)": 100 * entry["within_10_percent"],
+                    "median change (%)": 100 * entry["median_absolute_change"],
+                    "median CI width (%)": _percent(entry.get("median_confidence_width")),
+                    "median rerun width (%)": _percent(entry.get("median_rerun_width")),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -197,13 +271,14 @@ def seed_comparison_table(results: Results) -> pd.DataFrame:
         rows.append(_seed_row(f"Uchida 2017, {name}: s per {SEED_PUBLISHED_CALLS} predict() calls", published))
         rows.append(_seed_row(f"Uchida 2017, {name}: ratio to conv3x3", ratios_to_reference(published)))
     rows.append(_seed_row("Uchida 2017: published theory vs conv3x3", SEED_PUBLISHED_2017["theory vs 3x3"]))
-    theory = {layer: float(SeedConfig("any", "graph", layer, SEED_PUBLISHED_FILTERS).theory()
-                           ["macs_ratio_vs_conv3x3"]) for layer in SEED_ORDER}
+    theory = {
+        layer: float(SeedConfig("any", "graph", layer, SEED_PUBLISHED_FILTERS).theory()["macs_ratio_vs_conv3x3"])
+        for layer in SEED_ORDER
+    }
     rows.append(_seed_row(f"cost model: MACs vs conv3x3 ({SEED_PUBLISHED_FILTERS} filters)", theory))
     frame = measured(results.seed)
     for (device, mode), part in frame.groupby(["device", "mode"], sort=False):
-        filters = SEED_PUBLISHED_FILTERS if (part["filters"] == SEED_PUBLISHED_FILTERS).any() \
-            else part["filters"].max()
+        filters = SEED_PUBLISHED_FILTERS if (part["filters"] == SEED_PUBLISHED_FILTERS).any() else part["filters"].max()
         at = part[part["filters"] == filters].groupby("layer_type")["geomean_seconds"].median()
         totals = {layer: SEED_PUBLISHED_CALLS * seconds for layer, seconds in at.items()}
         where = f"measured: {device}, {mode}, {filters:g} filters"
@@ -226,19 +301,30 @@ def _onednn(value) -> str:
 def environment_table(results: Results) -> pd.DataFrame:
     """One row per run of each folder: machine, versions, threads, oneDNN, date, command."""
     rows = []
-    for folder, metadata in zip(results.folders, results.metadata):
+    for folder, metadata in zip(results.folders, results.metadata, strict=False):
         machine = metadata.get("machine") or {}
-        base = {"folder": folder.name, "machine": machine_label(metadata),
-                "cores": machine.get("cores", MISSING), "GPU driver": machine.get("gpu_driver") or MISSING,
-                "platform": machine.get("platform", MISSING), "python": machine.get("python", MISSING),
-                "backend": _backend(machine), "keras": machine.get("keras", MISSING)}
+        base = {
+            "folder": folder.name,
+            "machine": machine_label(metadata),
+            "cores": machine.get("cores", MISSING),
+            "GPU driver": machine.get("gpu_driver") or MISSING,
+            "platform": machine.get("platform", MISSING),
+            "python": machine.get("python", MISSING),
+            "backend": _backend(machine),
+            "keras": machine.get("keras", MISSING),
+        }
         for run in metadata.get("runs") or [{}]:
             threads = run.get("threads") or {}
-            rows.append({**base, "threads (intra/inter)":
-                         f"{threads.get('intra_op', MISSING)}/{threads.get('inter_op', MISSING)}",
-                         "oneDNN": _onednn(run.get("tf_enable_onednn_opts")) if run else MISSING,
-                         "started": run.get("started", MISSING),
-                         "wall / timed s": _time_split(run), "command": run.get("command", MISSING)})
+            rows.append(
+                {
+                    **base,
+                    "threads (intra/inter)": f"{threads.get('intra_op', MISSING)}/{threads.get('inter_op', MISSING)}",
+                    "oneDNN": _onednn(run.get("tf_enable_onednn_opts")) if run else MISSING,
+                    "started": run.get("started", MISSING),
+                    "wall / timed s": _time_split(run),
+                    "command": run.get("command", MISSING),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -254,7 +340,9 @@ def _time_split(run: dict) -> str:
     text = f"{wall:.0f} / {timed:.0f} ({timed / wall:.0%} timed)"
     measuring = run.get("measuring_wall_seconds")
     if isinstance(measuring, (int, float)) and measuring > 0:
-        text += f"; {run.get('processes', MISSING)} processes measuring {measuring:.0f} s ({timed / measuring:.0%} timed)"
+        text += (
+            f"; {run.get('processes', MISSING)} processes measuring {measuring:.0f} s ({timed / measuring:.0%} timed)"
+        )
     return text
 
 
@@ -274,5 +362,6 @@ def _cell(value) -> str:
 
 def formatted(frame: pd.DataFrame) -> pd.DataFrame:
     """Every cell as display text: 4 significant digits, whole numbers plain, '–' for missing."""
-    return pd.DataFrame({column: [_cell(value) for value in frame[column].tolist()]
-                         for column in frame.columns}, columns=frame.columns)
+    return pd.DataFrame(
+        {column: [_cell(value) for value in frame[column].tolist()] for column in frame.columns}, columns=frame.columns
+    )

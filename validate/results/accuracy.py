@@ -35,12 +35,13 @@ def score(rows: list[dict], seconds_per_mac: float | None) -> list[dict]:
     rows = _scored(rows)
     if not rows:
         return []
-    measured_blocks = [row[f"{role}_geomean_seconds"] for row in rows
-                       for role in ("original", "factorized")]
-    model_blocks = [row[f"model_{role}_seconds"] for row in rows
-                    for role in ("original", "factorized")]
-    naive_blocks = None if seconds_per_mac is None else [
-        seconds_per_mac * row[f"macs_{role}"] for row in rows for role in ("original", "factorized")]
+    measured_blocks = [row[f"{role}_geomean_seconds"] for row in rows for role in ("original", "factorized")]
+    model_blocks = [row[f"model_{role}_seconds"] for row in rows for role in ("original", "factorized")]
+    naive_blocks = (
+        None
+        if seconds_per_mac is None
+        else [seconds_per_mac * row[f"macs_{role}"] for row in rows for role in ("original", "factorized")]
+    )
     measured_ratios = [row["measured_ratio"] for row in rows]
     predictions = {
         "naive": (naive_blocks, [row["predicted_ratio"] for row in rows]),
@@ -58,8 +59,15 @@ def accuracy_summary(table: list[dict]) -> str:
     """The accuracy table as text."""
     from costmodel import render
 
-    shown = [{"model": row["model"], "quantity": row["quantity"], "n": row["count"],
-              "within ±10%": f"{row['within_10_percent']:.0%}",
-              "within ±20%": f"{row['within_20_percent']:.0%}",
-              "MdAPE": f"{row['median_absolute_percentage_error']:.1f}%"} for row in table]
+    shown = [
+        {
+            "model": row["model"],
+            "quantity": row["quantity"],
+            "n": row["count"],
+            "within ±10%": f"{row['within_10_percent']:.0%}",
+            "within ±20%": f"{row['within_20_percent']:.0%}",
+            "MdAPE": f"{row['median_absolute_percentage_error']:.1f}%",
+        }
+        for row in table
+    ]
     return render.table(shown)

@@ -73,10 +73,16 @@ class Verdict:
         return f"agrees: theory says {_change(self.predicted)}, measured {_change(self.measured)}"
 
     def as_row(self) -> dict:
-        return {"predicted_ratio": self.predicted, "measured_ratio": self.measured,
-                "ratio_ci_low": self.ci_low, "ratio_ci_high": self.ci_high,
-                "divergence": self.divergence, "diverges": self.diverges,
-                "sign_flip": self.sign_flip, "verdict": self.describe()}
+        return {
+            "predicted_ratio": self.predicted,
+            "measured_ratio": self.measured,
+            "ratio_ci_low": self.ci_low,
+            "ratio_ci_high": self.ci_high,
+            "divergence": self.divergence,
+            "diverges": self.diverges,
+            "sign_flip": self.sign_flip,
+            "verdict": self.describe(),
+        }
 
 
 def judge(predicted: float, measured: float, ci_low: float, ci_high: float) -> Verdict:

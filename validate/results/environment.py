@@ -115,16 +115,12 @@ def machine_info(backend_versions: Mapping[str, object] | None = None) -> dict:
         if not isinstance(key, str):
             raise TypeError(f"backend_versions keys must be str, got {key!r}")
         if key in info:
-            raise ValueError(
-                f"backend_versions must not overwrite the measured field {key!r} (got {value!r})"
-            )
+            raise ValueError(f"backend_versions must not overwrite the measured field {key!r} (got {value!r})")
         info[key] = value
     return info
 
 
-def run_info(
-    argv: Sequence[str], threads: Mapping[str, object], *, now: datetime | None = None
-) -> dict:
+def run_info(argv: Sequence[str], threads: Mapping[str, object], *, now: datetime | None = None) -> dict:
     """Circumstances of one run, to append to the results folder's run list.
 
     Parameters
@@ -281,7 +277,13 @@ class RunClock:
     """
 
     def __init__(
-        self, *, wall=None, busy=busy_cpu_seconds, own=own_cpu_seconds, steal=steal_cpu_seconds, cores: int | None = None
+        self,
+        *,
+        wall=None,
+        busy=busy_cpu_seconds,
+        own=own_cpu_seconds,
+        steal=steal_cpu_seconds,
+        cores: int | None = None,
     ) -> None:
         self._wall = wall or time.monotonic
         self._busy, self._own, self._steal = busy, own, steal
@@ -301,7 +303,13 @@ class RunClock:
         steal, steal_share = self._steal(), None
         if steal is not None and self._steal_start is not None and wall > 0:
             steal_share = round(max(0.0, steal - self._steal_start) / (wall * self._cores), 3)
-        return {**self.before, "load_average_after": load_average(), "cpu_frequency_after": cpu_frequency(),
-                "wall_seconds": round(wall, 3), "timed_seconds": round(timed_seconds, 3),
-                "timed_share": round(timed_seconds / wall, 3) if wall > 0 else None,
-                "other_processes_cpu_share": other, "steal_share": steal_share}
+        return {
+            **self.before,
+            "load_average_after": load_average(),
+            "cpu_frequency_after": cpu_frequency(),
+            "wall_seconds": round(wall, 3),
+            "timed_seconds": round(timed_seconds, 3),
+            "timed_share": round(timed_seconds / wall, 3) if wall > 0 else None,
+            "other_processes_cpu_share": other,
+            "steal_share": steal_share,
+        }

@@ -94,9 +94,7 @@ class Column:
                 return value
             if hasattr(value, "__index__"):  # numpy and sympy integers
                 return int(value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        elif hasattr(value, "__float__"):  # numpy floats, fractions
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "__float__"):
             return float(value)
         raise SchemaError(f"{where}, column {self.name!r}: expected {self.kind}, got {value!r}")
 

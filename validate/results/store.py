@@ -403,7 +403,7 @@ class ResultStore:
 def _acquire_lock(out_dir: Path, command: object) -> io.TextIOWrapper:
     path = out_dir / LOCK_FILE
     try:
-        handle = open(path, "a+", encoding="utf-8")
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held open: the lock lives as long as the store)
     except OSError as error:
         raise StoreWriteError(f"cannot write in {out_dir}: {error.strerror}") from None
     try:

@@ -110,7 +110,8 @@ def test_a_failed_cross_check_fails_the_configuration(error):
 
 def test_one_process_keeps_its_own_interval():
     config = PLAN[0]
-    (outcome,) = pooling.pool(schema.FACTORIZATIONS, [config], [{config.key: process_row(config, 0.5, checked=True)}], [[]], finish=JUDGE)
+    rows = [{config.key: process_row(config, 0.5, checked=True)}]
+    (outcome,) = pooling.pool(schema.FACTORIZATIONS, [config], rows, [[]], finish=JUDGE)
     assert outcome.row["processes"] == 1
     assert (outcome.row["ratio_ci_low"], outcome.row["ratio_ci_high"]) == (0.495, 0.505)
     assert outcome.row["rerun_low"] is None

@@ -28,25 +28,32 @@ from matplotlib.image import AxesImage
 
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile
-from validate.results.divergence import judge
 from validate.experiments.plans import SEED_LAYER_TYPES, Case, FactorizationConfig, SeedConfig
 from validate.report import build_report, charts, load_results, tables
 from validate.report.build import CHART_PARTS, TABLE_PARTS, main
 from validate.report.markdown import pipe_table
+from validate.results.divergence import judge
 from validate.results.schema import FACTORIZATIONS, SEED
 
 SEED_COLUMNS, FACTORIZATION_COLUMNS = SEED.column_names, FACTORIZATIONS.column_names
 
-MACHINE = {"cpu_model": "Synthetic CPU 9000", "cores": 2, "platform": "Linux-test", "python": "3.11.7",
-           "tensorflow": "2.21.0", "keras": "3.15.1", "backend": "tensorflow", "gpus": [],
-           "gpu_driver": None}
+MACHINE = {
+    "cpu_model": "Synthetic CPU 9000",
+    "cores": 2,
+    "platform": "Linux-test",
+    "python": "3.11.7",
+    "tensorflow": "2.21.0",
+    "keras": "3.15.1",
+    "backend": "tensorflow",
+    "gpus": [],
+    "gpu_driver": None,
+}
 SEED_FILTERS, SEED_MODES = (8, 64), ("graph", "predict")
 CASES = (Case(5, "stack"), Case(3, "depthwise-separable"))
 CHANNELS, SIZES, BATCH, REPEATS = (16, 64), (16, 32), 8, 4
 # Made-up slowdowns against the MAC prediction: the stack nearly agrees at 64 channels; the
 # depthwise-separable block is far slower than its MACs at 64 channels (sign flips), as measured in practice.
-SLOWDOWN = {("stack", 16): 1.3, ("stack", 64): 1.02, ("depthwise-separable", 16): 2.5,
-            ("depthwise-separable", 64): 9.0}
+SLOWDOWN = {("stack", 16): 1.3, ("stack", 64): 1.02, ("depthwise-separable", 16): 2.5, ("depthwise-separable", 64): 9.0}
 MEASURED_ROWS = len(CASES) * len(CHANNELS) * len(SIZES)
 SEED_ROWS = len(SEED_LAYER_TYPES) * len(SEED_FILTERS) * len(SEED_MODES)
 SAMPLES_PER_ROLE = 3
@@ -60,10 +67,17 @@ def _write_csv(path, columns, rows):
 
 
 def _measurement(prefix, seconds):
-    return {f"{prefix}geomean_seconds": seconds, f"{prefix}iqr_seconds": seconds * 0.04,
-            f"{prefix}relative_iqr": 0.04, f"{prefix}ci_low_seconds": seconds * 0.98,
-            f"{prefix}ci_high_seconds": seconds * 1.02, f"{prefix}noisy": False, f"{prefix}samples": 20,
-            f"{prefix}calls_per_sample": 1, f"{prefix}stop_reason": "converged"}
+    return {
+        f"{prefix}geomean_seconds": seconds,
+        f"{prefix}iqr_seconds": seconds * 0.04,
+        f"{prefix}relative_iqr": 0.04,
+        f"{prefix}ci_low_seconds": seconds * 0.98,
+        f"{prefix}ci_high_seconds": seconds * 1.02,
+        f"{prefix}noisy": False,
+        f"{prefix}samples": 20,
+        f"{prefix}calls_per_sample": 1,
+        f"{prefix}stop_reason": "converged",
+    }
 
 
 def seed_rows(device="cpu"):
@@ -75,12 +89,24 @@ def seed_rows(device="cpu"):
                 theory = config.theory()
                 # predict() adds a fixed cost per call; the depthwise layer is memory-bound (x20).
                 seconds = (0.03 if mode == "predict" else 0.001) + float(theory["macs"]) * 2e-11 * (
-                    20 if layer_type == "conv3x3sep" else 1)
-                row = {"config_key": config.key, "device": device, "mode": mode, "layer_type": layer_type,
-                       "filters": filters, "layers": 16, "batch": 32, "image": 32,
-                       **_measurement("", seconds), "macs": theory["macs"],
-                       "macs_ratio_vs_conv3x3": float(theory["macs_ratio_vs_conv3x3"]),
-                       "params": 0, "flops": 2 * theory["macs"], "error": ""}
+                    20 if layer_type == "conv3x3sep" else 1
+                )
+                row = {
+                    "config_key": config.key,
+                    "device": device,
+                    "mode": mode,
+                    "layer_type": layer_type,
+                    "filters": filters,
+                    "layers": 16,
+                    "batch": 32,
+                    "image": 32,
+                    **_measurement("", seconds),
+                    "macs": theory["macs"],
+                    "macs_ratio_vs_conv3x3": float(theory["macs_ratio_vs_conv3x3"]),
+                    "params": 0,
+                    "flops": 2 * theory["macs"],
+                    "error": "",
+                }
                 rows.append(SEED.row(row))
     return rows
 
@@ -94,27 +120,57 @@ def factorization_rows(device="cpu", columns=FACTORIZATION_COLUMNS):
                 predicted = config.predicted_ratio()
                 measured = predicted * SLOWDOWN[case.scheme, channels] * (1.2 if size == 16 else 1.0)
                 verdict = judge(predicted, measured, measured * 0.97, measured * 1.03)
-                original = 1e-3 * channels * size * case.kernel ** 2 / 2000
+                original = 1e-3 * channels * size * case.kernel**2 / 2000
                 before, after = count_layer(config.original), config.factorized.counts()
-                row = {"config_key": config.key, "device": device, "mode": "graph", "case": case.name,
-                       "kernel": case.kernel, "scheme": case.scheme, "channels": channels, "size": size,
-                       "batch": BATCH, "repeats": REPEATS, "activation": "linear", **verdict.as_row(),
-                       "model_time_ratio": measured * 0.95, "model_original_seconds": original * 1.1,
-                       "model_factorized_seconds": original * measured * 1.05,
-                       "reason": "depthwise | memory-bound" if verdict.diverges else "",
-                       "predicted_params_ratio": predicted, "predicted_flops_ratio": predicted,
-                       "macs_original": int(before.macs) * REPEATS, "macs_factorized": int(after.macs) * REPEATS,
-                       **_measurement("original_", original), **_measurement("factorized_", original * measured),
-                       "params_original": int(before.params) * REPEATS,
-                       "params_factorized": int(after.params) * REPEATS,
-                       "flops_original": int(before.flops) * REPEATS, "flops_factorized": int(after.flops) * REPEATS,
-                       "equivalence_max_error": 5e-7, "error": ""}
+                row = {
+                    "config_key": config.key,
+                    "device": device,
+                    "mode": "graph",
+                    "case": case.name,
+                    "kernel": case.kernel,
+                    "scheme": case.scheme,
+                    "channels": channels,
+                    "size": size,
+                    "batch": BATCH,
+                    "repeats": REPEATS,
+                    "activation": "linear",
+                    **verdict.as_row(),
+                    "model_time_ratio": measured * 0.95,
+                    "model_original_seconds": original * 1.1,
+                    "model_factorized_seconds": original * measured * 1.05,
+                    "reason": "depthwise | memory-bound" if verdict.diverges else "",
+                    "predicted_params_ratio": predicted,
+                    "predicted_flops_ratio": predicted,
+                    "macs_original": int(before.macs) * REPEATS,
+                    "macs_factorized": int(after.macs) * REPEATS,
+                    **_measurement("original_", original),
+                    **_measurement("factorized_", original * measured),
+                    "params_original": int(before.params) * REPEATS,
+                    "params_factorized": int(after.params) * REPEATS,
+                    "flops_original": int(before.flops) * REPEATS,
+                    "flops_factorized": int(after.flops) * REPEATS,
+                    "equivalence_max_error": 5e-7,
+                    "error": "",
+                }
                 rows.append({column: row.get(column, "") for column in columns})
     failed = FactorizationConfig(device, "graph", CASES[0], 128, 16, BATCH, REPEATS, None)
-    rows.append({column: "" for column in columns} | {
-        "config_key": failed.key, "device": device, "mode": "graph", "case": CASES[0].name, "kernel": 5,
-        "scheme": "stack", "channels": 128, "size": 16, "batch": BATCH, "repeats": REPEATS,
-        "activation": "linear", "error": "ResourceExhaustedError: OOM when allocating tensor"})
+    rows.append(
+        {column: "" for column in columns}
+        | {
+            "config_key": failed.key,
+            "device": device,
+            "mode": "graph",
+            "case": CASES[0].name,
+            "kernel": 5,
+            "scheme": "stack",
+            "channels": 128,
+            "size": 16,
+            "batch": BATCH,
+            "repeats": REPEATS,
+            "activation": "linear",
+            "error": "ResourceExhaustedError: OOM when allocating tensor",
+        }
+    )
     return rows
 
 
@@ -123,25 +179,54 @@ def write_results(folder, machine=MACHINE, device="cpu", columns=FACTORIZATION_C
     folder.mkdir(parents=True, exist_ok=True)
     _write_csv(folder / "seed.csv", SEED_COLUMNS, seed_rows(device))
     _write_csv(folder / "factorizations.csv", columns, factorization_rows(device, columns))
-    accuracy = [{"device": device, "model": model, "quantity": quantity, "count": 2 * MEASURED_ROWS,
-                 "within_10_percent": share, "within_20_percent": min(1.0, share + 0.25),
-                 "median_absolute_percentage_error": 100 * (1 - share) / 4}
-                for model, share in (("naive", 0.25), ("latency", 0.75))
-                for quantity in ("block latency", "time ratio")]
+    accuracy = [
+        {
+            "device": device,
+            "model": model,
+            "quantity": quantity,
+            "count": 2 * MEASURED_ROWS,
+            "within_10_percent": share,
+            "within_20_percent": min(1.0, share + 0.25),
+            "median_absolute_percentage_error": 100 * (1 - share) / 4,
+        }
+        for model, share in (("naive", 0.25), ("latency", 0.75))
+        for quantity in ("block latency", "time ratio")
+    ]
     _write_csv(folder / f"accuracy_{device}.csv", list(accuracy[0]), accuracy)
-    samples = [{"config_key": row["config_key"], "role": "network", "sample": index, "seconds": 0.001 * (index + 1)}
-               for row in seed_rows(device) for index in range(SAMPLES_PER_ROLE)]
+    samples = [
+        {"config_key": row["config_key"], "role": "network", "sample": index, "seconds": 0.001 * (index + 1)}
+        for row in seed_rows(device)
+        for index in range(SAMPLES_PER_ROLE)
+    ]
     _write_csv(folder / "samples.csv", list(samples[0]), samples)
-    residuals = [{"layer": "3x3 conv 24->24", "kind": "dense", "height": 24, "repeats": 4,
-                  "measured_seconds": 0.002, "predicted_seconds": 0.0021, "relative_error": 0.05}]
-    DeviceProfile(device, 5e10, 1e10, 2e-5, 1e-4,
-                  {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3},
-                  extra={"seconds_per_mac": 2e-11, "calibration_residuals": residuals,
-                         "machine": machine}).save(folder / f"device_profile_{device}.json")
+    residuals = [
+        {
+            "layer": "3x3 conv 24->24",
+            "kind": "dense",
+            "height": 24,
+            "repeats": 4,
+            "measured_seconds": 0.002,
+            "predicted_seconds": 0.0021,
+            "relative_error": 0.05,
+        }
+    ]
+    DeviceProfile(
+        device,
+        5e10,
+        1e10,
+        2e-5,
+        1e-4,
+        {"dense": 0.5, "pointwise": 0.4, "depthwise": 0.1, "asymmetric": 0.3},
+        extra={"seconds_per_mac": 2e-11, "calibration_residuals": residuals, "machine": machine},
+    ).save(folder / f"device_profile_{device}.json")
     write_networks(folder, device)
     write_retest(folder)
-    run = {"started": "2026-11-28T19:13:47+00:00", "command": "validate factorizations --preset quick",
-           "threads": {"intra_op": 0, "inter_op": 0}, "tf_enable_onednn_opts": None}
+    run = {
+        "started": "2026-11-28T19:13:47+00:00",
+        "command": "validate factorizations --preset quick",
+        "threads": {"intra_op": 0, "inter_op": 0},
+        "tf_enable_onednn_opts": None,
+    }
     (folder / "metadata.json").write_text(json.dumps({"machine": machine, "runs": [run]}))
     return folder
 
@@ -150,8 +235,19 @@ def write_retest(folder):
     """What ``validate retest`` stores: the agreement of three configurations measured again."""
     from validate.results.agreement import RETEST_FILE, agreement
 
-    stored = [{"config_key": f"k{index}", "device": "cpu", "measured_ratio": 0.5, "ratio_ci_low": 0.47, "ratio_ci_high": 0.53,
-               "rerun_low": 0.45, "rerun_high": 0.55, "error": ""} for index in range(3)]
+    stored = [
+        {
+            "config_key": f"k{index}",
+            "device": "cpu",
+            "measured_ratio": 0.5,
+            "ratio_ci_low": 0.47,
+            "ratio_ci_high": 0.53,
+            "rerun_low": 0.45,
+            "rerun_high": 0.55,
+            "error": "",
+        }
+        for index in range(3)
+    ]
     again = {f"k{index}": {"measured_ratio": value, "error": ""} for index, value in enumerate((0.5, 0.52, 0.6))}
     (folder / RETEST_FILE).write_text(json.dumps({"tables": [agreement(FACTORIZATIONS, stored, again)]}))
 
@@ -162,12 +258,28 @@ def write_networks(folder, device):
     from costmodel.network_papers import PUBLISHED, compare_published
     from validate.results.schema import NETWORKS
 
-    row = {"config_key": f"network|tensorflow|{device}|MobileNet|s128|fuse", "backend": "tensorflow",
-           "device": device, "model": "mobilenet_1.00_128", "input_size": 128, "rules": "fuse", "changes": 13,
-           "params_original": 4253864, "params_rewritten": 29306056, "macs_original": 186400768,
-           "macs_rewritten": 1590009856, "macs_ratio": 8.53, "params_ratio": 6.889, "predicted_ratio": 8.58,
-           "measured_ratio": 5.1, "ratio_ci_low": 4.9, "ratio_ci_high": 5.2, "original_geomean_seconds": 0.0099,
-           "rewritten_geomean_seconds": 0.0515, "error": ""}
+    row = {
+        "config_key": f"network|tensorflow|{device}|MobileNet|s128|fuse",
+        "backend": "tensorflow",
+        "device": device,
+        "model": "mobilenet_1.00_128",
+        "input_size": 128,
+        "rules": "fuse",
+        "changes": 13,
+        "params_original": 4253864,
+        "params_rewritten": 29306056,
+        "macs_original": 186400768,
+        "macs_rewritten": 1590009856,
+        "macs_ratio": 8.53,
+        "params_ratio": 6.889,
+        "predicted_ratio": 8.58,
+        "measured_ratio": 5.1,
+        "ratio_ci_low": 4.9,
+        "ratio_ci_high": 5.2,
+        "original_geomean_seconds": 0.0099,
+        "rewritten_geomean_seconds": 0.0515,
+        "error": "",
+    }
     _write_csv(folder / NETWORKS.file_name, NETWORKS.column_names, [row])
     stored = pathlib.Path(__file__).resolve().parents[2] / "data" / "mobilenet_1.00_224.network.json"
     network = Network.from_dict(json.loads(stored.read_text()))
@@ -192,6 +304,7 @@ def loaded(results_folder):
 
 # --- loading -----------------------------------------------------------------------------------
 
+
 def test_columns_get_their_types(loaded):
     frame = loaded.factorizations
     assert frame["measured_ratio"].dtype == float
@@ -205,17 +318,23 @@ def test_columns_get_their_types(loaded):
 
 
 def test_an_older_schema_gains_the_missing_columns(tmp_path):
-    older = [column for column in FACTORIZATION_COLUMNS
-             if not column.startswith("model_") and column not in ("reason", "macs_original", "macs_factorized")]
+    older = [
+        column
+        for column in FACTORIZATION_COLUMNS
+        if not column.startswith("model_") and column not in ("reason", "macs_original", "macs_factorized")
+    ]
     loaded = load_results(write_results(tmp_path / "old", columns=older))
     assert loaded.factorizations["model_time_ratio"].isna().all()
     assert (loaded.factorizations["reason"] == "").all()
 
 
-@pytest.mark.parametrize("other_cpu, expected", [
-    ("Other CPU 1", {"cpu (Synthetic CPU 9000)", "cpu (Other CPU 1)"}),  # two machines: never pooled
-    (MACHINE["cpu_model"], {"cpu"}),  # the same machine in two folders keeps its plain label
-])
+@pytest.mark.parametrize(
+    "other_cpu, expected",
+    [
+        ("Other CPU 1", {"cpu (Synthetic CPU 9000)", "cpu (Other CPU 1)"}),  # two machines: never pooled
+        (MACHINE["cpu_model"], {"cpu"}),  # the same machine in two folders keeps its plain label
+    ],
+)
 def test_device_labels_name_the_machine_when_two_share_a_device(tmp_path, other_cpu, expected):
     first = write_results(tmp_path / "a")
     second = write_results(tmp_path / "b", machine={**MACHINE, "cpu_model": other_cpu})
@@ -233,6 +352,7 @@ def test_an_empty_folder_is_an_error_naming_it(tmp_path):
 
 
 # --- charts ------------------------------------------------------------------------------------
+
 
 def _points(figure, gid: str) -> int:
     """How many data points the figure's artists with this gid carry."""
@@ -282,7 +402,7 @@ def test_the_kernel_chart_draws_every_scheme_curve(loaded):
     curves = [line for line in figure.axes[0].get_lines() if line.get_gid() == "theory"]
     assert len(curves) == 4  # stack, stack m=2, asymmetric, depthwise-separable
     # Szegedy §3.1: 5x5 -> two 3x3 saves 28% at equal widths.
-    stack = dict(zip(*curves[0].get_data()))
+    stack = dict(zip(*curves[0].get_data(), strict=False))
     assert stack[5] == pytest.approx(28.0)
 
 
@@ -297,11 +417,18 @@ def test_every_chart_is_saved_as_png_and_svg(built, name):
 
 # --- tables ------------------------------------------------------------------------------------
 
-EXPECTED_TABLE_ROWS = {"literature": 6, "divergence": MEASURED_ROWS, "accuracy": 5,  # 2 models x 2, test-retest
-                       # 2017 CPU and GPU seconds and ratios, published theory, cost model; then per mode
-                       "seed_2017": 6 + 2 * len(SEED_MODES), "environment": 1,
-                       "networks": 1, "networks_papers": 1, "reproducibility": 1,
-                       "model_errors": len({case.scheme for case in CASES})}
+EXPECTED_TABLE_ROWS = {
+    "literature": 6,
+    "divergence": MEASURED_ROWS,
+    "accuracy": 5,  # 2 models x 2, test-retest
+    # 2017 CPU and GPU seconds and ratios, published theory, cost model; then per mode
+    "seed_2017": 6 + 2 * len(SEED_MODES),
+    "environment": 1,
+    "networks": 1,
+    "networks_papers": 1,
+    "reproducibility": 1,
+    "model_errors": len({case.scheme for case in CASES}),
+}
 
 
 @pytest.mark.parametrize("name", list(TABLE_PARTS))
@@ -323,7 +450,9 @@ def test_model_errors_name_the_worst_row_of_each_kind(loaded):
     frame = loaded.factorizations.copy()
     worst = frame.index[(frame["scheme"] == "stack") & (frame["channels"] == CHANNELS[-1])][0]
     frame.loc[worst, "model_time_ratio"] = 2 * frame.loc[worst, "measured_ratio"]
-    table = tables.model_errors_table(dataclasses.replace(loaded, tables={**loaded.tables, "factorizations": frame})).set_index("kind")
+    table = tables.model_errors_table(
+        dataclasses.replace(loaded, tables={**loaded.tables, "factorizations": frame})
+    ).set_index("kind")
     assert table.loc["stack", "error (%)"] == pytest.approx(100.0)
     assert table.loc["stack", "worst row"].startswith(f"{frame.loc[worst, 'case']}, {CHANNELS[-1]} channels")
     assert table.loc["depthwise-separable", "error (%)"] == pytest.approx(-5.0)
@@ -342,14 +471,17 @@ def test_divergence_table_is_sorted_largest_first(loaded, built):
     assert "depthwise \\| memory-bound" in (out / "report.md").read_text()  # a pipe inside a cell
 
 
-@pytest.mark.parametrize("value", [
-    "18/25",  # Szegedy §3.1: two 3x3 for a 5x5, from costmodel.savings
-    "73/576",  # Howard eq. 5 at 64 channels: 1/64 + 1/9
-    "27/49",  # Simonyan & Zisserman §2.3: three 3x3 for a 7x7
-    "43.7",  # the seed's published conv3x3 CPU total (shared/mission.md)
-    "2.721",  # computed: 118.898 / 43.700, the seed's conv5x5 CPU ratio to conv3x3
-    "0.01562",  # cost model: depthwise 3x3 alone vs dense 3x3 at 64 filters = 1/64
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "18/25",  # Szegedy §3.1: two 3x3 for a 5x5, from costmodel.savings
+        "73/576",  # Howard eq. 5 at 64 channels: 1/64 + 1/9
+        "27/49",  # Simonyan & Zisserman §2.3: three 3x3 for a 7x7
+        "43.7",  # the seed's published conv3x3 CPU total (shared/mission.md)
+        "2.721",  # computed: 118.898 / 43.700, the seed's conv5x5 CPU ratio to conv3x3
+        "0.01562",  # cost model: depthwise 3x3 alone vs dense 3x3 at 64 filters = 1/64
+    ],
+)
 def test_computed_and_published_figures_appear(built, value):
     out, _ = built
     assert value in (out / "index.html").read_text() and value in (out / "report.md").read_text()
@@ -368,6 +500,7 @@ def test_pipe_table_escapes_pipes_and_newlines():
 
 
 # --- the page and the Markdown -----------------------------------------------------------------
+
 
 class _Links(HTMLParser):
     def __init__(self):
@@ -423,20 +556,27 @@ def test_a_folder_with_only_seed_results_says_what_is_missing(tmp_path):
 
 # --- command line ------------------------------------------------------------------------------
 
+
 def test_cli_builds_without_tensorflow(results_folder, tmp_path):
-    script = ("import sys\nfrom validate.report.build import main\n"
-              f"status = main(['--results', {str(results_folder)!r}, '--out', {str(tmp_path / 'r')!r}])\n"
-              "print('tensorflow' in sys.modules, status)")
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                               cwd=REPO_ROOT)
+    script = (
+        "import sys\nfrom validate.report.build import main\n"
+        f"status = main(['--results', {str(results_folder)!r}, '--out', {str(tmp_path / 'r')!r}])\n"
+        "print('tensorflow' in sys.modules, status)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
     assert completed.stdout.splitlines()[-1] == "False 0"
     assert (tmp_path / "r" / "index.html").exists()
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--results", "no/such/folder"], "does not exist"),
-    ([], "--results"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--results", "no/such/folder"], "does not exist"),
+        ([], "--results"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_status_2(arguments, message, capsys):
     assert main(arguments) == 2
     error = capsys.readouterr().err
@@ -446,8 +586,9 @@ def test_cli_bad_input_is_one_line_and_status_2(arguments, message, capsys):
 def test_text_from_the_data_cannot_inject_markdown(tmp_path):
     """A CPU model or GPU name is shown as written: never a link, an image, raw HTML or a table break."""
     hostile = "Evil <script>alert(1)</script> [click](javascript:alert(1)) ![x](http://x/y.png) | # *"
-    folder = write_results(tmp_path / "hostile", machine={**MACHINE, "cpu_model": hostile,
-                                                          "gpus": ["GPU | <img src=x onerror=alert(1)>"]})
+    folder = write_results(
+        tmp_path / "hostile", machine={**MACHINE, "cpu_model": hostile, "gpus": ["GPU | <img src=x onerror=alert(1)>"]}
+    )
     build_report([folder], tmp_path / "out")
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "Evil \\<script\\>" in markdown

@@ -8,14 +8,12 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from helpers import REPO_ROOT
 
 from validate.results import environment
 from validate.results.environment import cpu_model, gpu_driver, machine_info, run_info
-
 
 
 def test_cpu_model_of_this_machine_is_not_empty():
@@ -26,10 +24,12 @@ def test_cpu_model_of_this_machine_is_not_empty():
     "cpuinfo, expected",
     [
         # x86 Linux: one block per logical CPU, the first "model name" wins.
-        ("processor\t: 0\nvendor_id\t: GenuineIntel\n"
-         "model name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n\n"
-         "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n",
-         "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"),
+        (
+            "processor\t: 0\nvendor_id\t: GenuineIntel\n"
+            "model name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n\n"
+            "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n",
+            "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
+        ),
         # Many ARM kernels have no "model name": fall back.
         ("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n", "fallback processor"),
         ("model name\t:\n", "fallback processor"),
@@ -47,8 +47,7 @@ def test_cpu_model_reads_model_name_or_falls_back(tmp_path, monkeypatch, cpuinfo
     "processor, machine, expected",
     [("arm", "aarch64", "arm"), ("", "aarch64", "aarch64"), ("", "", "unknown")],
 )
-def test_cpu_model_without_cpuinfo_is_never_empty(tmp_path, monkeypatch, processor, machine,
-                                                  expected):
+def test_cpu_model_without_cpuinfo_is_never_empty(tmp_path, monkeypatch, processor, machine, expected):
     monkeypatch.setattr(platform, "processor", lambda: processor)
     monkeypatch.setattr(platform, "machine", lambda: machine)
 
@@ -56,8 +55,7 @@ def test_cpu_model_without_cpuinfo_is_never_empty(tmp_path, monkeypatch, process
 
 
 def test_machine_info_fingerprints_this_machine_and_adds_backend_versions():
-    backend = {"tensorflow": "2.21.0", "keras": "3.12.0", "backend": "tensorflow",
-               "gpus": ["NVIDIA H200"]}
+    backend = {"tensorflow": "2.21.0", "keras": "3.12.0", "backend": "tensorflow", "gpus": ["NVIDIA H200"]}
 
     info = machine_info(backend)
 
@@ -68,8 +66,7 @@ def test_machine_info_fingerprints_this_machine_and_adds_backend_versions():
     assert json.loads(json.dumps(info)) == info
 
 
-@pytest.mark.parametrize("backend, error", [({"cpu_model": "mine"}, ValueError),
-                                            ({1: "x"}, TypeError)])
+@pytest.mark.parametrize("backend, error", [({"cpu_model": "mine"}, ValueError), ({1: "x"}, TypeError)])
 def test_machine_info_refuses_bad_backend_versions(backend, error):
     with pytest.raises(error):
         machine_info(backend)
@@ -122,8 +119,7 @@ def test_gpu_driver_is_none_without_nvidia_smi(monkeypatch):
     "script, expected",
     [
         ("echo 'NVIDIA H200, 550.54.15'", "NVIDIA H200, 550.54.15"),
-        ("printf 'NVIDIA A100, 535.1\\nNVIDIA A100, 535.1\\n'",
-         "NVIDIA A100, 535.1; NVIDIA A100, 535.1"),
+        ("printf 'NVIDIA A100, 535.1\\nNVIDIA A100, 535.1\\n'", "NVIDIA A100, 535.1; NVIDIA A100, 535.1"),
         ("echo 'NVIDIA-SMI has failed'; exit 9", None),
         ("true", None),
     ],
@@ -147,13 +143,21 @@ def test_gpu_driver_is_none_when_nvidia_smi_hangs(monkeypatch):
     assert gpu_driver() is None
 
 
-@pytest.mark.parametrize("module", ["validate.results.store", "validate.results.environment", "validate.experiments.progress"])
+@pytest.mark.parametrize(
+    "module", ["validate.results.store", "validate.results.environment", "validate.experiments.progress"]
+)
 def test_results_layer_imports_neither_tensorflow_nor_pandas(module):
     heavy = ("tensorflow", "keras", "pandas")
     check = f"import sys, {module}; print(sorted(set({heavy!r}) & set(sys.modules)))"
 
-    done = subprocess.run([sys.executable, "-c", check], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

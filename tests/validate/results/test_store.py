@@ -17,8 +17,16 @@ from helpers import REPO_ROOT
 
 from validate.results import store as store_module
 from validate.results.schema import FACTORIZATIONS, SAMPLES, SCHEMA_VERSION, SEED, SchemaError
-from validate.results.store import (DATABASE_FILE, MachineMismatchError, ResultsExistError, ResultStore,
-                                    StoreBusyError, StoreCorruptError, StoreWriteError, csv_text)
+from validate.results.store import (
+    DATABASE_FILE,
+    MachineMismatchError,
+    ResultsExistError,
+    ResultStore,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreWriteError,
+    csv_text,
+)
 
 MACHINE = {"cpu_model": "Test CPU", "cores": 2, "platform": "Linux-test"}
 
@@ -28,10 +36,12 @@ def metadata(**run):
 
 
 def record(store, key, samples=3, seconds=0.002):
-    store.record(key, "seed", [{"layer_type": "conv3x3", "filters": 16, "geomean_seconds": seconds,
-                                "noisy": False, "error": ""}],
-                 [{"role": "network", "sample": index, "seconds": seconds * (1 + index / 100)}
-                  for index in range(samples)])
+    store.record(
+        key,
+        "seed",
+        [{"layer_type": "conv3x3", "filters": 16, "geomean_seconds": seconds, "noisy": False, "error": ""}],
+        [{"role": "network", "sample": index, "seconds": seconds * (1 + index / 100)} for index in range(samples)],
+    )
 
 
 def keys(store, table="seed"):
@@ -39,6 +49,7 @@ def keys(store, table="seed"):
 
 
 # --- typed rows ----------------------------------------------------------------------------------
+
 
 def test_rows_come_back_typed_and_floats_round_trip_exactly(tmp_path):
     with ResultStore(tmp_path, metadata()) as store:
@@ -52,13 +63,16 @@ def test_rows_come_back_typed_and_floats_round_trip_exactly(tmp_path):
     assert len(pd.read_csv(tmp_path / "samples.csv")) == 3
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([{"no_such_column": 1}], "no column(s) ['no_such_column']"),
-    ([{"filters": "sixteen"}], "column 'filters': expected int"),
-    ([{"noisy": "yes"}], "column 'noisy': expected bool"),
-    ([], "is empty"),
-    ([{"config_key": "other"}], "recorded under 'c1'"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"no_such_column": 1}], "no column(s) ['no_such_column']"),
+        ([{"filters": "sixteen"}], "column 'filters': expected int"),
+        ([{"noisy": "yes"}], "column 'noisy': expected bool"),
+        ([], "is empty"),
+        ([{"config_key": "other"}], "recorded under 'c1'"),
+    ],
+)
 def test_a_bad_row_is_refused_and_nothing_is_written(tmp_path, rows, message):
     with ResultStore(tmp_path, metadata()) as store:
         with pytest.raises(ValueError, match=re.escape(message)):
@@ -90,6 +104,7 @@ def test_samples_and_row_are_one_transaction(tmp_path, monkeypatch):
 
 # --- folders, machines, metadata ------------------------------------------------------------------
 
+
 def test_existing_results_are_refused_without_resume_and_continued_with_it(tmp_path):
     with ResultStore(tmp_path, metadata()) as store:
         record(store, "c1")
@@ -118,15 +133,18 @@ def test_results_without_metadata_are_refused(tmp_path):
         ResultStore(tmp_path, metadata(), resume=True)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("[1, 2]", "must hold a JSON object"),
-    ('{"machine": "a string"}', "'machine' must be an object"),
-    ('{"machine": {}, "runs": {"a": 1}}', "'runs' must be a list of objects"),
-    ('{"machine": {}, "schema_version": 99}', "schema version 99 is not one this code reads"),
-    ("{not json", "metadata.json is not JSON"),
-    (b"\xff\xfe", "metadata.json is not UTF-8 text"),
-    ("[" * 100000 + "]" * 100000, "nests 100000 levels deep, past the limit of 32"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"machine": "a string"}', "'machine' must be an object"),
+        ('{"machine": {}, "runs": {"a": 1}}', "'runs' must be a list of objects"),
+        ('{"machine": {}, "schema_version": 99}', "schema version 99 is not one this code reads"),
+        ("{not json", "metadata.json is not JSON"),
+        (b"\xff\xfe", "metadata.json is not UTF-8 text"),
+        ("[" * 100000 + "]" * 100000, "nests 100000 levels deep, past the limit of 32"),
+    ],
+)
 def test_a_metadata_file_of_the_wrong_shape_is_one_clear_error(tmp_path, content, message):
     path = tmp_path / "metadata.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -170,8 +188,13 @@ HOLDER = textwrap.dedent("""
 
 
 def _child(script, *argv):
-    return subprocess.Popen([sys.executable, "-c", script, *map(str, argv)], cwd=REPO_ROOT,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, argv)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_second_writer_is_refused_naming_the_first_and_a_killed_one_frees_the_folder(tmp_path):
@@ -230,6 +253,7 @@ def test_kill_9_at_random_points_keeps_every_completed_row_and_its_samples(tmp_p
 
 # --- disk full ----------------------------------------------------------------------------------
 
+
 def test_a_full_disk_while_exporting_is_repaired_on_the_next_open(tmp_path, monkeypatch):
     with ResultStore(tmp_path, metadata()) as store:
         record(store, "c1")
@@ -258,11 +282,10 @@ def test_a_really_full_disk_gives_one_line_and_keeps_what_was_stored(tmp_path):
         pytest.skip("this machine does not let a test mount a tmpfs")
     try:
         stored = []
-        with pytest.raises(StoreWriteError) as raised:
-            with ResultStore(small, metadata()) as store:
-                for index in range(100000):
-                    record(store, f"c{index}", samples=50)
-                    stored.append(f"c{index}")
+        with pytest.raises(StoreWriteError) as raised, ResultStore(small, metadata()) as store:
+            for index in range(100000):
+                record(store, f"c{index}", samples=50)
+                stored.append(f"c{index}")
         assert "\n" not in str(raised.value)
         os.remove(small / "samples.csv")  # make room, as a user would
         with ResultStore(small, metadata(), resume=True) as store:
@@ -272,6 +295,7 @@ def test_a_really_full_disk_gives_one_line_and_keeps_what_was_stored(tmp_path):
 
 
 # --- hand-edited and truncated files ----------------------------------------------------------------
+
 
 def test_a_hand_edited_export_is_kept_aside_and_rewritten_from_the_database(tmp_path):
     with ResultStore(tmp_path, metadata()) as store:
@@ -334,11 +358,14 @@ def test_a_missing_final_newline_keeps_the_complete_last_row(tmp_path):
         assert keys(store) == [f"c{index}" for index in range(5)]
 
 
-@pytest.mark.parametrize("table, tail, dropped", [
-    ("seed", "c5,tensorflow,cpu,graph,conv3x3,16,,,,0.00", "seed.csv: dropped the torn last line 7"),
-    ("samples", "c4,netw", "samples.csv: dropped the torn last line 17"),
-    ("samples", 'c4,"netw', "samples.csv: dropped the torn last line 17"),
-])
+@pytest.mark.parametrize(
+    "table, tail, dropped",
+    [
+        ("seed", "c5,tensorflow,cpu,graph,conv3x3,16,,,,0.00", "seed.csv: dropped the torn last line 7"),
+        ("samples", "c4,netw", "samples.csv: dropped the torn last line 17"),
+        ("samples", 'c4,"netw', "samples.csv: dropped the torn last line 17"),
+    ],
+)
 def test_a_torn_last_line_is_dropped_and_reported(tmp_path, table, tail, dropped):
     _csv_only_folder(tmp_path)
     with open(tmp_path / f"{table}.csv", "a") as handle:
@@ -385,4 +412,6 @@ def test_finish_run_adds_the_end_of_run_facts_to_this_run_only(tmp_path):
         store.finish_run({"wall_seconds": 3.0, "timed_seconds": 1.5})
     runs = json.loads((tmp_path / "metadata.json").read_text())["runs"]
     assert [(run["command"], run["wall_seconds"], run["timed_seconds"]) for run in runs] == [
-        ("first", 12.5, 7.0), ("second", 3.0, 1.5)]
+        ("first", 12.5, 7.0),
+        ("second", 3.0, 1.5),
+    ]

@@ -20,6 +20,7 @@ reproduced papers' table as ``networks_papers.json``, for the report.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -27,6 +28,7 @@ import pathlib
 import sys
 import tempfile
 import time
+from typing import Any
 
 from costmodel import render
 from costmodel.latency import DeviceProfile
@@ -46,6 +48,7 @@ from validate.experiments.network_measure import (
 from validate.frameworks import network_reader, network_rewrite
 from validate.frameworks.backends import Backend
 from validate.results import schema
+from validate.results.store import ResultStore
 
 PROGRAM = "validate"
 #: Seconds of interleaved timing per rewrite, by preset, shared by its processes: end-to-end calls
@@ -167,8 +170,8 @@ class NetworkResult:
     papers: list[dict] | None = None
 
 
-def network_result(args, argv: list[str], backend: Backend, threads: dict) -> NetworkResult:
-    """Count the model, and rewrite, measure, advise and reproduce the papers as asked."""
+def network_result(args, backend: Backend, measure_with: Measurer | None = None) -> NetworkResult:
+    """Count the model, and rewrite, measure (with ``measure_with``), advise and reproduce the papers as asked."""
     model = network_reader.load_model(
         args.model, alpha=args.alpha, input_size=args.input_size, include_top=args.include_top,
         limits=file_limits(args),
@@ -188,8 +191,8 @@ def network_result(args, argv: list[str], backend: Backend, threads: dict) -> Ne
         )
         config = NetworkConfig.from_args(args, backend.name, args.device, file_limits(args))
         result.rewrite = Rewrite(rewritten, counts_row(config, rewritten, profile))
-        if args.measure:
-            result.rewrite = measure(args, argv, backend, threads, config, rewritten, profile)
+        if measure_with is not None:
+            result.rewrite = measure_with.measure(config, rewritten, profile)
     if args.advise:
         result.advice = advise(counted.network, profile)
     if args.papers:
@@ -197,36 +200,36 @@ def network_result(args, argv: list[str], backend: Backend, threads: dict) -> Ne
     return result
 
 
-def measure(args, argv, backend: Backend, threads: dict, config: NetworkConfig, rewritten: Rewritten, profile):
-    """The pooled row of ``config``: measured in worker processes, or already stored in --out.
+@dataclasses.dataclass
+class Measurer:
+    """Measures a network configuration in worker processes into ``store``, pooled like the sweep."""
 
-    Without --out the workers measure into a temporary folder that is removed afterwards; the
-    row is shown, not kept.
-    """
-    chosen = plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
-    experiments = session.experiments_of(schema.NETWORKS.name)
-    with tempfile.TemporaryDirectory(prefix="validate-network-") as scratch:
-        where = args
-        if args.out is None:
-            where = copy.copy(args)
-            where.out, where.resume = pathlib.Path(scratch), False
-        with session.open_store(where, [schema.NETWORKS.name], threads, argv, backend) as store:
-            stored = config.key in store.completed_keys(schema.NETWORKS.name)
-            if stored:
-                print(
-                    f"{PROGRAM}: {args.out} already holds {config.key}; showing the stored measurement", file=sys.stderr
-                )
-            else:
-                predicted = {"predicted_ratio": rewritten.predicted_ratio(profile)}
-                failed = session.measure_plan(
-                    store, experiments, [config], chosen, where, argv, {}, finish=lambda config, row: predicted
-                )
-                session.report_failed_checks(failed)
-            rows = [row for row in store.read(schema.NETWORKS.name) if row["config_key"] == config.key]
-    row = rows[-1]
-    if row["error"]:
-        raise RuntimeError(f"measuring {config.key} failed: {row['error']}")
-    return Rewrite(rewritten, row, stored)
+    store: ResultStore
+    args: Any  # the command's options, ``out`` the store's folder
+    argv: list[str]
+    failed_checks: int = 0
+
+    def measure(self, config: NetworkConfig, rewritten: Rewritten, profile: DeviceProfile | None) -> Rewrite:
+        """The pooled row of ``config``: measured now, or the one the store already holds (--resume)."""
+        args = self.args
+        stored = config.key in self.store.completed_keys(schema.NETWORKS.name)
+        if stored:
+            print(f"{PROGRAM}: {args.out} already holds {config.key}; showing the stored measurement", file=sys.stderr)
+        else:
+            chosen = plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
+            predicted = {"predicted_ratio": rewritten.predicted_ratio(profile)}  # the whole networks', from here
+            self.failed_checks += session.measure_plan(
+                self.store,
+                session.experiments_of(schema.NETWORKS.name),
+                [config],
+                chosen,
+                args,
+                self.argv,
+                {},
+                finish=lambda config, row: predicted,
+            )
+        rows = [row for row in self.store.read(schema.NETWORKS.name) if row["config_key"] == config.key]
+        return Rewrite(rewritten, rows[-1], stored)
 
 
 def render_result(result: NetworkResult, *, as_json: bool, as_csv: bool) -> str:
@@ -298,24 +301,36 @@ def _document(result: NetworkResult) -> dict:
     return document
 
 
-def store_papers(args, argv: list[str], backend: Backend, threads: dict, papers: list[dict]) -> None:
-    """The reproduced papers' table as ``networks_papers.json`` in --out, for the report."""
-    with session.open_store(args, [], threads, argv, backend) as store:
-        store.write_file(PAPERS_FILE, json.dumps(papers, indent=2) + "\n")
-
-
 def run_network(args, argv: list[str], backend: Backend, threads: dict) -> int:
-    """The ``network`` command; 0 when every check passed (a failed check raises, exit 2 or 1)."""
+    """The ``network`` command: 0 when everything was counted, checked and measured; 1 when a
+    measurement failed or a cross-check did (the stored row says which); bad input raises (exit 2).
+
+    One results store is opened for the whole command (one entry in the folder's runs): the
+    measured row goes in as it is pooled, the papers' table at the end.  Without --out a
+    measurement goes to a temporary folder, removed afterwards: the row is shown, not kept.
+    """
     if getattr(args, "worker", None):
         chosen = plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
         return session.run_worker(schema.NETWORKS.name, chosen, args, argv, backend)
     started = time.perf_counter()
-    result = network_result(args, argv, backend, threads)
-    if args.out is not None and result.papers is not None:
-        store_papers(args, argv, backend, threads, result.papers)
+    with contextlib.ExitStack() as stack:
+        store, where = None, args
+        if args.out is None and args.measure:
+            where = copy.copy(args)
+            where.out = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="validate-network-")))
+        if where.out is not None and (args.measure or args.papers):
+            tables = [schema.NETWORKS.name] if args.measure else []
+            store = stack.enter_context(session.open_store(where, tables, threads, argv, backend))
+        measurer = Measurer(store, where, argv) if args.measure and store is not None else None
+        result = network_result(args, backend, measurer)
+        if args.out is not None and store is not None and result.papers is not None:
+            store.write_file(PAPERS_FILE, json.dumps(result.papers, indent=2) + "\n")
     print(render_result(result, as_json=args.json, as_csv=args.csv))
     print(f"{PROGRAM}: network done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return 0
+    error = result.rewrite.row.get("error") if result.rewrite is not None else ""
+    if error:
+        print(f"{PROGRAM}: measuring the rewrite failed: {error}", file=sys.stderr)
+    return 1 if error or session.report_failed_checks(measurer.failed_checks if measurer else 0) else 0
 
 
 def _profile(args) -> DeviceProfile | None:

@@ -106,6 +106,10 @@ def test_measure_without_a_device_measures_on_the_cpu_in_worker_processes(keras,
     assert row["macs_checked_by"].startswith("tensorflow profiler")  # by worker 1, the one that cross-checks
     samples = read_database(tmp_path / "results", "samples")
     assert {sample["process"] for sample in samples} == {1, 2}
+    from validate.results.store import read_metadata
+
+    (entry,) = read_metadata(tmp_path / "results")["runs"]  # one command, one entry in the report's environment
+    assert all(isinstance(entry["threads"][pool], int) for pool in ("intra_op", "inter_op"))  # as TensorFlow has them
     assert {sample["role"] for sample in samples} == {"original", "rewritten"}
 
 

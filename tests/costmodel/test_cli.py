@@ -17,7 +17,7 @@ def run(capsys, *argv):
     return status, out, err
 
 
-# (kernel, scheme, extra options, expected exact MACs ratio) — sources in tests/test_literature.py.
+# (kernel, scheme, extra options, expected exact MACs ratio) — sources in tests/costmodel/test_literature.py.
 LITERATURE = [
     ("5x5", "stack", [], "18/25"),  # Szegedy et al. 2016, §3.1: (9+9)/25
     ("3x3", "asymmetric", [], "2/3"),  # Szegedy et al. 2016, §3.2: (3+3)/9

@@ -1,6 +1,6 @@
 """Build the whole report from results folders: charts, tables, HTML, Markdown, data copies.
 
-    python -m validate.report --results results/ --results docs/results/h200/ --out report/
+    python -m validate.report --results results/ --results other-machine/results/ --out report/
 
 writes ``report/index.html`` (self-contained), ``report/report.md``,
 ``report/figures/<chart>.png|svg`` and ``report/data/<folder>/`` (copies of
@@ -139,8 +139,9 @@ TABLE_PARTS = {
         "Networks: factorizations applied to a whole model",
         "Each measured rewrite of a whole network (python -m validate network MODEL --apply RULES "
         "--measure), end to end at batch 1, interleaved: its MAC ratio, the latency model's predicted "
-        "time ratio (convolutions only), and the measured median time ratio with its 95% interval "
-        "(from one process: unlike the sweep's, it leaves out the variation between processes).",
+        "time ratio (convolutions only), and the measured time ratio: measured in several worker processes "
+        "like the sweep, the geometric mean of their ratios, with its 95% confidence interval and the rerun "
+        "interval from the spread between processes.",
         networks.has_networks,
         "no measured networks (python -m validate network MobileNet --input-size 128 --apply fuse --measure)",
         compute=networks.networks_table,

@@ -9,7 +9,7 @@ optional, but a folder holding none of them is an error: a typo in a path
 must not give an empty report.
 
 Several folders are several machines (this machine's CPU run, a GPU run
-committed under ``docs/results/<name>/``).  Each row gets a ``machine``
+committed under ``docs/results/<name>/``, once one is measured).  Each row gets a ``machine``
 column from its folder's metadata.  When two folders hold rows for the same
 device label but were measured on different machines, the label is made
 unique (``"cpu (AMD EPYC 7763)"``), so a chart or a median never pools two

@@ -31,8 +31,9 @@ def intro(results: Results) -> list[str]:
         f"It holds {_plural(len(measured(seed)), 'seed configuration')} (the seed's experiment: "
         "16 identical layers of each of six types, 32x32 input, batch 32) and "
         f"{_plural(len(measured(factorizations)), 'factorization configuration')} (an original layer "
-        "and its factorized block, each stacked and timed interleaved, the measured ratio being the "
-        "median of per-pair ratios with a 95% bootstrap interval)"
+        "and its factorized block, each stacked and timed interleaved in several worker processes, the "
+        "measured ratio being the geometric mean of the processes' median per-pair ratios, with 95% "
+        "confidence and rerun intervals from the spread between processes)"
         + (f"; {_plural(failed, 'configuration')} failed to measure and are left out." if failed else "."),
         "A ratio is factorized time / original time: below 1 the factorization is faster. The "
         "divergence is measured / predicted: 1 when theory is right, above 1 when the factorized "

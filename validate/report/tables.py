@@ -71,8 +71,8 @@ CLAIMS = (
     ),
 )
 
-# The seed's published totals (Yusuke Uchida, "conv-benchmark", 2017), as quoted in the
-# project's mission (shared/mission.md): seconds for 100 Keras predict() calls at 64 filters,
+# The seed's published totals (Yusuke Uchida, "conv-benchmark", 2017, the blog post this project
+# grew from; outside this repository): seconds for 100 Keras predict() calls at 64 filters,
 # and the seed's own "theory vs 3x3" row.  Published data, so typed; every ratio below is computed.
 SEED_PUBLISHED_2017 = {
     "Keras CPU": {

@@ -16,7 +16,7 @@ def test_seed_plan_is_the_seeds_experiment():
     assert plan[0].repeats == 16
 
 
-# "theory vs 3x3" row of the seed's published table (shared/mission.md), at 64 filters.
+# "theory vs 3x3" row of the seed's published table (tables.SEED_PUBLISHED_2017), at 64 filters.
 @pytest.mark.parametrize(
     "layer_type, expected",
     [

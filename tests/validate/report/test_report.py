@@ -477,7 +477,7 @@ def test_divergence_table_is_sorted_largest_first(loaded, built):
         "18/25",  # Szegedy §3.1: two 3x3 for a 5x5, from costmodel.savings
         "73/576",  # Howard eq. 5 at 64 channels: 1/64 + 1/9
         "27/49",  # Simonyan & Zisserman §2.3: three 3x3 for a 7x7
-        "43.7",  # the seed's published conv3x3 CPU total (shared/mission.md)
+        "43.7",  # the seed's published conv3x3 CPU total (tables.SEED_PUBLISHED_2017)
         "2.721",  # computed: 118.898 / 43.700, the seed's conv5x5 CPU ratio to conv3x3
         "0.01562",  # cost model: depthwise 3x3 alone vs dense 3x3 at 64 filters = 1/64
     ],

@@ -58,7 +58,7 @@ def test_rows_of_three_processes_become_one_with_an_interval_over_processes():
         assert row["rerun_low"] < row["ratio_ci_low"] and row["rerun_high"] > row["ratio_ci_high"]
         assert row["params_original"] == 100 and row["flops_checked_by"] == runner.FLOPS_PROFILER
         assert row["verdict"]  # judged again on the combined interval
-        assert {sample["process"] for sample in outcome.samples} == {1, 2, 3}
+        assert {sample["process"] for sample in outcome.samples} == {1, 2}
 
 
 def test_a_process_that_failed_is_named_and_the_others_are_combined():
@@ -132,3 +132,42 @@ def test_seed_rows_combine_their_times():
         assert row["geomean_seconds"] == pytest.approx((1e-3 * 1.2e-3 * 1.1e-3) ** (1 / 3))
         assert row["ci_low_seconds"] < 1e-3 and row["ci_high_seconds"] > 1.2e-3
         assert row["rerun_low_seconds"] < row["ci_low_seconds"] and row["processes"] == 3
+
+
+def network_row(config, ratio: float, *, checked: bool, error: str = "") -> dict:
+    """A worker's networks row: the counts every process has, its own ratio and both networks' times."""
+    if error:
+        return config.identity() | {"error": error}
+    original = Measurement("original", (0.010, 0.011, 0.009) * 3, "converged")
+    rewritten = Measurement("rewritten", tuple(ratio * s for s in original.samples_seconds), "converged")
+    return (
+        config.identity()
+        | {"params_original": 4_253_864 if checked else None, "macs_original": 186_400_768, "error": ""}
+        | {"macs_checked_by": "tensorflow profiler" if checked else "not checked", "measured_ratio": ratio}
+        | {"ratio_ci_low": ratio * 0.99, "ratio_ci_high": ratio * 1.01}
+        | runner.measurement_columns(original, "original_")
+        | runner.measurement_columns(rewritten, "rewritten_")
+    )
+
+
+def test_network_rows_are_pooled_through_the_same_path_and_a_lost_worker_is_named():
+    from validate.experiments.network_measure import NetworkConfig
+
+    config = NetworkConfig("cpu", "MobileNet", 1.0, 128, None, "fuse")
+    died = "worker process 3 died (signal SIGKILL) while measuring this configuration"
+    rows = [
+        {config.key: network_row(config, 5.0, checked=True)},
+        {config.key: network_row(config, 5.5, checked=False)},
+        {config.key: network_row(config, 0.0, checked=False, error=died)},
+    ]
+    samples = [[{"config_key": config.key, "role": "rewritten", "sample": 0, "seconds": 0.05}]] * 2 + [[]]
+    predicted = {"predicted_ratio": 8.58}
+    (outcome,) = pooling.pool(schema.NETWORKS, [config], rows, samples, finish=lambda config, row: predicted)
+    row = schema.NETWORKS.row(outcome.row)
+    assert row["processes"] == 2 and row["process_errors"] == f"process 3: {died}"
+    assert row["measured_ratio"] == pytest.approx((5.0 * 5.5) ** 0.5)
+    assert row["rerun_low"] < row["ratio_ci_low"] < 5.0 and row["rerun_high"] > row["ratio_ci_high"] > 5.5
+    assert row["params_original"] == 4_253_864 and row["macs_checked_by"] == "tensorflow profiler"
+    assert row["predicted_ratio"] == 8.58  # the caller's own columns, added once the row is pooled
+    assert row["original_geomean_seconds"] == pytest.approx(0.010)
+    assert {sample["process"] for sample in outcome.samples} == {1, 2}

@@ -58,7 +58,7 @@ def test_rows_of_three_processes_become_one_with_an_interval_over_processes():
         assert row["rerun_low"] < row["ratio_ci_low"] and row["rerun_high"] > row["ratio_ci_high"]
         assert row["params_original"] == 100 and row["flops_checked_by"] == runner.FLOPS_PROFILER
         assert row["verdict"]  # judged again on the combined interval
-        assert {sample["process"] for sample in outcome.samples} == {1, 2}
+        assert {sample["process"] for sample in outcome.samples} == {1, 2, 3}
 
 
 def test_a_process_that_failed_is_named_and_the_others_are_combined():

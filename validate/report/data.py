@@ -113,7 +113,7 @@ def typed(rows: list[dict], table: schema.Table) -> pd.DataFrame:
         elif column.kind == "bool":
             frame[column.name] = frame[column.name].astype("boolean")
         else:
-            frame[column.name] = frame[column.name].fillna("").astype(str)
+            frame[column.name] = frame[column.name].astype(object).fillna("").astype(str)
     return frame
 
 

@@ -1,8 +1,9 @@
-"""Helpers shared by the tests: running the validator as a user would, in a subprocess, and a
-synthetic device for the latency model's fits."""
+"""Helpers shared by the tests: running the validator as a user would, in a subprocess, interrupting
+such a subprocess, and a synthetic device for the latency model's fits."""
 
 import csv
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -25,6 +26,17 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 def validate(*argv, timeout=300):
     """``python -m validate ARGV``, its output captured."""
     return subprocess.run([sys.executable, "-m", "validate", *argv], capture_output=True, text=True, timeout=timeout)
+
+
+def restore_sigint() -> None:
+    """``preexec_fn`` of a child that a test interrupts with SIGINT (Ctrl-C): its default action back.
+
+    A background job of a non-interactive shell (``bash -c 'make test &'``, a CI runner) starts
+    with SIGINT ignored, and an ignored signal stays ignored across fork and exec.  Python, finding
+    SIGINT ignored at start-up, installs no KeyboardInterrupt handler, so the child would never see
+    the test's Ctrl-C.  ``subprocess.Popen(..., preexec_fn=restore_sigint)`` starts it as a terminal would.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read(path):

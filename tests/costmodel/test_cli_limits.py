@@ -16,6 +16,7 @@ import time
 from fractions import Fraction
 
 import pytest
+from helpers import restore_sigint
 
 from costmodel.cli import main
 
@@ -278,6 +279,7 @@ def test_ctrl_c_during_a_long_sweep_exits_130_with_one_line():
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])},
+        preexec_fn=restore_sigint,  # SIGINT may be ignored here (a background job); not in the child
     )
     time.sleep(1.5)  # past start-up: inside the sweep
     assert process.poll() is None, "the sweep ended before it could be interrupted"

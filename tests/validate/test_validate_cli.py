@@ -249,10 +249,18 @@ def test_ctrl_c_exits_130_with_one_line_and_the_store_resumes(tmp_path, signal_n
     import sys
     import time
 
-    from helpers import REPO_ROOT
+    from helpers import REPO_ROOT, restore_sigint
 
     argv = [sys.executable, "-m", "validate", "seed", "--preset", "quick", "--out", str(tmp_path)]
-    child = subprocess.Popen(argv, cwd=REPO_ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    # SIGINT may be ignored in this process (a background job); the child gets its default action back.
+    child = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=restore_sigint,
+    )
     deadline = time.monotonic() + 240
     stored = 0
     while time.monotonic() < deadline and not stored:

@@ -1,10 +1,11 @@
 """Fuzzing the validate and report command lines: exit 0, or exit 2 with one line, never a traceback.
 
 The measuring itself is replaced by a stub (this is about the command line and
-the files it reads, not about TensorFlow), so every generated command runs in
-milliseconds, in-process.
+the files it reads, not about TensorFlow), and so is creating the backend, so
+every generated command runs in milliseconds, in-process, importing no framework.
 """
 
+import importlib.util
 import os
 import time
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from validate import cli
 from validate.experiments import session
+from validate.frameworks import backends
 from validate.report import build
 
 OPTIONS = [
@@ -96,8 +98,18 @@ def assert_clean(status, err):
         assert sum(": error:" in line for line in lines) == 1, err
 
 
+def get_backend_unimported(name):
+    """get_backend's answers, importing no framework: what would measure with it is stubbed."""
+    chosen = backends.spec(name)  # an unknown name: ValueError, as get_backend
+    if importlib.util.find_spec(chosen.package) is None:
+        raise backends.BackendUnavailableError(f"backend {name} is not installed: {chosen.install}")
+    return chosen
+
+
 @pytest.fixture
 def measuring_stubbed(monkeypatch, tmp_path):
+    # No TensorFlow in this process (make test-fast imports none): the backend is not created either.
+    monkeypatch.setattr(backends, "get_backend", get_backend_unimported)
     monkeypatch.setattr(session, "run_experiment", lambda *args, **kwargs: 0)
     monkeypatch.setattr(session, "run_calibration", lambda *args, **kwargs: 0)
     monkeypatch.chdir(tmp_path)

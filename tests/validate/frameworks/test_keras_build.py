@@ -62,21 +62,42 @@ def test_factorized_block_counts_match_keras(layer, scheme, options, bias):
     assert comparison.not_compared == {}
 
 
+# Each case's parameters and FLOPs at BATCH, by hand: weights (+ biases); FLOPs = 2 x MACs + bias adds,
+# MACs = output positions x weights of a layer, on 12x12 inputs of 4 channels.
+LAYER_COUNT_CASES = [
+    # 3x3 4->6 in 2 groups, 'same': 9*2*6 = 108 weights + 6 biases; 144 positions.
+    pytest.param(square(3, groups=2, bias=True), 108 + 6, BATCH * (2 * 144 * 108 + 144 * 6), id="grouped"),
+    # 3x3 4->6 padded (2, 1): 14x12 out, 216 weights + 6; then 3x3 6->6 unpadded: 12x10 out, 324 weights + 6.
+    pytest.param(
+        factorize(square(5, padding=(2, 1), bias=True), "stack"),
+        216 + 6 + 324 + 6,
+        BATCH * (2 * (168 * 216 + 120 * 324) + 168 * 6 + 120 * 6),
+        id="explicit-padding",
+    ),
+    # 3x3 4->6 padded (0, 1): 10x12 out, 216 weights.
+    pytest.param(square(3, padding=(0, 1)), 216, BATCH * 2 * 120 * 216, id="explicit-padding-one-axis"),
+    # 3x3 4->6 'same': 12x12 out, 216 weights; then 3x3 6->6 at stride 2: 6x6 out, 324 weights.
+    pytest.param(
+        factorize(square(5, stride=2), "stack"), 216 + 324, BATCH * 2 * (144 * 216 + 36 * 324), id="stride2-stack"
+    ),
+    # depthwise 5x5 on 4 channels at stride 2: 6x6 out, 100 weights + 4; then 1x1 4->6: 24 weights + 6.
+    pytest.param(
+        factorize(square(5, stride=2, bias=True), "depthwise-separable"),
+        100 + 4 + 24 + 6,
+        BATCH * (2 * (36 * 100 + 36 * 24) + 36 * 4 + 36 * 6),
+        id="stride2-dwsep",
+    ),
+]
+
+
 @pytest.mark.tensorflow
-@pytest.mark.parametrize(
-    "unit",
-    [
-        pytest.param(square(3, groups=2, bias=True), id="grouped"),
-        pytest.param(factorize(square(5, padding=(2, 1), bias=True), "stack"), id="explicit-padding"),
-        pytest.param(square(3, padding=(0, 1)), id="explicit-padding-one-axis"),
-        pytest.param(factorize(square(5, stride=2), "stack"), id="stride2-stack"),
-        pytest.param(factorize(square(5, stride=2, bias=True), "depthwise-separable"), id="stride2-dwsep"),
-    ],
-)
-def test_layer_counts_match_keras(unit):
+@pytest.mark.parametrize("unit, params, flops", LAYER_COUNT_CASES)
+def test_layer_counts_match_keras(unit, params, flops):
     model = build_model(unit)
-    check_params(model, unit)
-    check_flops(model, unit, BATCH)
+    assert check_params(model, unit) == params
+    comparison = check_flops(model, unit, BATCH)
+    assert comparison.flops == flops
+    assert comparison.not_compared == {}
 
 
 @pytest.mark.tensorflow

@@ -55,13 +55,18 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _names(text: str, allowed, what: str) -> tuple[str, ...]:
+    """A comma list of names, each one of ``allowed``; the first that is not is named in one line."""
+    names = tuple(part.strip() for part in text.split(","))
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown[0]!r}; known: {', '.join(allowed)}")
+    return names
+
+
 def _modes(text: str) -> tuple:
     """Any backend's mode names; whether the chosen backend has them is checked in :func:`main`."""
-    modes = tuple(part.strip() for part in text.split(","))
-    unknown = [mode for mode in modes if mode not in backends.KNOWN_MODES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown mode {unknown[0]!r}; known: {', '.join(backends.KNOWN_MODES)}")
-    return modes
+    return _names(text, backends.KNOWN_MODES, "mode")
 
 
 def _cases(text: str) -> tuple:
@@ -72,19 +77,11 @@ def _cases(text: str) -> tuple:
 
 
 def _tables(text: str) -> tuple:
-    names = tuple(part.strip() for part in text.split(","))
-    unknown = [name for name in names if name not in MEASURED_TABLES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"tables are {', '.join(MEASURED_TABLES)}, got {unknown[0]!r}")
-    return names
+    return _names(text, tuple(MEASURED_TABLES), "table")
 
 
 def _activations(text: str) -> tuple:
-    names = tuple(part.strip() for part in text.split(","))
-    allowed = ("none", "linear", "relu")
-    unknown = [name for name in names if name not in allowed]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"activation must be none or relu, got {unknown[0]!r}")
+    names = _names(text, ("none", "linear", "relu"), "activation")
     return tuple(None if name in ("none", "linear") else name for name in names)
 
 
@@ -180,11 +177,7 @@ def _alpha(text: str) -> float:
 
 
 def _kinds(text: str) -> tuple:
-    kinds = tuple(part.strip() for part in text.split(","))
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown layer kind {unknown[0]!r}; kinds: {', '.join(KINDS)}")
-    return kinds
+    return _names(text, KINDS, "layer kind")
 
 
 def add_network_parser(commands) -> argparse.ArgumentParser:

@@ -40,10 +40,6 @@ The numbers come from a device profile (:mod:`costmodel.latency.profile`).
 >>> profile = DeviceProfile(device="example", peak_flops_per_second=1e11,
 ...     bandwidth_bytes_per_second=1e10, op_overhead_seconds=1e-5, call_overhead_seconds=5e-5,
 ...     efficiency={"dense": 0.5, "pointwise": 0.5, "depthwise": 0.25, "asymmetric": 0.5})
->>> profile.efficiency["dense"]
-{'max': 0.5, 'half_channels': 0.0}
->>> profile.ridge_point
-10.0
 >>> from costmodel.layer import ConvLayer
 >>> depthwise = predict_layer(ConvLayer.depthwise(3, 3, 64, height=32, width=32), profile)
 >>> depthwise.bound, round(depthwise.intensity, 2)

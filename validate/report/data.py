@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 import sys
 
@@ -94,6 +95,22 @@ class Results:
         """Every device label that has rows or a profile, in first-seen order."""
         labels = [label for frame in (*self.tables.values(), self.accuracy) for label in frame.get("device", [])]
         return list(dict.fromkeys([*labels, *self.profiles]))
+
+
+#: What a table cell shows where there is no value.
+MISSING = "–"
+
+
+def interval_columns(frame: pd.DataFrame, table: schema.MeasuredTable) -> dict[str, list[str]]:
+    """A measured table's 95% confidence and rerun intervals as text columns, named by its descriptor."""
+
+    def texts(low_name: str, high_name: str) -> list[str]:
+        return [
+            f"[{low:.3g}, {high:.3g}]" if pd.notna(low) and pd.notna(high) and math.isfinite(high - low) else MISSING
+            for low, high in zip(frame[low_name], frame[high_name], strict=True)
+        ]
+
+    return {"95% CI": texts(*table.interval), "rerun interval": texts(*table.rerun)}
 
 
 def measured(frame: pd.DataFrame) -> pd.DataFrame:

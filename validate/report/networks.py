@@ -11,14 +11,13 @@ framework is imported here.
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 
-from validate.report.data import Results, measured
+from validate.report.data import Results, interval_columns, measured
+from validate.results import schema
 
 PAPERS_FILE = "networks_papers.json"
-MISSING = "–"
 
 
 def _network_frames(results: Results) -> pd.DataFrame:
@@ -31,10 +30,6 @@ def has_networks(results: Results) -> bool:
 
 def has_papers(results: Results) -> bool:
     return any((folder / PAPERS_FILE).exists() for folder in results.folders)
-
-
-def _interval(low: float, high: float) -> str:
-    return f"[{low:.3g}, {high:.3g}]" if math.isfinite(low) and math.isfinite(high) else MISSING
 
 
 def networks_table(results: Results) -> pd.DataFrame:
@@ -55,12 +50,7 @@ def networks_table(results: Results) -> pd.DataFrame:
             "MAC ratio": frame["macs_ratio"],
             "predicted time ratio": frame["predicted_ratio"],
             "measured time ratio": frame["measured_ratio"],
-            "95% CI": [
-                _interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"], strict=True)
-            ],
-            "rerun interval": [
-                _interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"], strict=True)
-            ],
+            **interval_columns(frame, schema.NETWORKS),
             "processes": frame["processes"],
             "original (ms)": 1e3 * frame["original_geomean_seconds"],
             "rewritten (ms)": 1e3 * frame["rewritten_geomean_seconds"],

@@ -19,10 +19,10 @@ import pandas as pd
 
 import costmodel
 from validate.experiments.plans import Case, SeedConfig
-from validate.report.data import Results, machine_label, measured
+from validate.report.data import MISSING, Results, interval_columns, machine_label, measured
+from validate.results import schema
 from validate.results.ratios import ratios_to_reference
 
-MISSING = "–"
 CLAIM_WIDTH = 64  # the claims assume equal widths; 64 is the seed's widest layer
 
 
@@ -144,10 +144,6 @@ def literature_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _interval(low: float, high: float) -> str:
-    return f"[{low:.3g}, {high:.3g}]" if math.isfinite(low) and math.isfinite(high) else MISSING
-
-
 def divergence_table(results: Results) -> pd.DataFrame:
     """Every measured factorization row, the largest |divergence - 1| first, with verdict and reason."""
     frame = measured(results.factorizations)
@@ -165,12 +161,7 @@ def divergence_table(results: Results) -> pd.DataFrame:
             "predicted": frame["predicted_ratio"],
             "latency model": frame["model_time_ratio"],
             "measured": frame["measured_ratio"],
-            "95% CI": [
-                _interval(low, high) for low, high in zip(frame["ratio_ci_low"], frame["ratio_ci_high"], strict=False)
-            ],
-            "rerun 95%": [
-                _interval(low, high) for low, high in zip(frame["rerun_low"], frame["rerun_high"], strict=False)
-            ],
+            **interval_columns(frame, schema.FACTORIZATIONS),
             "processes": frame["processes"],
             "divergence": frame["divergence"],
             "verdict": frame["verdict"],

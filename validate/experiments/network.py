@@ -1,8 +1,8 @@
 """``validate network MODEL``: count a whole Keras model, rewrite it, time it, advise on it.
 
 The command (:func:`run_network`) gathers a :class:`NetworkResult`; one
-function renders it as text or JSON (:func:`render_result`), and the measured
-rows are stored as they are measured, the papers' table by :func:`store_papers`.
+function renders it as text or JSON (:func:`render_result`); the measured
+row is stored as it is pooled (:class:`Measurer`), the papers' table at the end.
 
 * counting: every convolution and dense layer, per image (batch 1), checked
   against ``model.count_params()`` and TensorFlow's profiler;
@@ -151,11 +151,10 @@ def import_keras_clear() -> None:
 
 @dataclasses.dataclass
 class Rewrite:
-    """A rewrite of the network, its ``networks`` row, and whether the row was measured or stored."""
+    """A rewrite of the network and its ``networks`` row (counted, or measured)."""
 
     rewritten: Rewritten
     row: dict
-    stored: bool = False  # the row was already in --out (with --resume); nothing was measured
 
 
 @dataclasses.dataclass
@@ -229,7 +228,9 @@ class Measurer:
                 finish=lambda config, row: predicted,
             )
         rows = [row for row in self.store.read(schema.NETWORKS.name) if row["config_key"] == config.key]
-        return Rewrite(rewritten, rows[-1], stored)
+        # An error row holds only the configuration and the error: the counts are this process's.
+        counted = counts_row(config, rewritten, profile)
+        return Rewrite(rewritten, counted | {key: value for key, value in rows[-1].items() if value not in (None, "")})
 
 
 def render_result(result: NetworkResult, *, as_json: bool, as_csv: bool) -> str:
@@ -313,6 +314,12 @@ def run_network(args, argv: list[str], backend: Backend, threads: dict) -> int:
         chosen = plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
         return session.run_worker(schema.NETWORKS.name, chosen, args, argv, backend)
     started = time.perf_counter()
+    if args.measure:  # as the workers will: without a GPU, gpu falls back to the CPU, with a notice
+        devices, notice = backend.resolve_devices(args.device)
+        if notice:
+            print(f"{PROGRAM}: {notice}", file=sys.stderr)
+        args = copy.copy(args)
+        args.device = devices[0]
     with contextlib.ExitStack() as stack:
         store, where = None, args
         if args.out is None and args.measure:
@@ -354,9 +361,10 @@ def _ratio_line(row: dict, profile: DeviceProfile | None) -> str:
         rerun = ""
         if row.get("rerun_low") is not None:
             rerun = f"; rerun interval {row['rerun_low']:.4g}–{row['rerun_high']:.4g}"
+        processes = f"over {row['processes']} process(es), " if row.get("processes") is not None else ""
         parts.append(
             f"measured time ratio {row['measured_ratio']:.4g} (95% CI {row['ratio_ci_low']:.4g}–"
-            f"{row['ratio_ci_high']:.4g}{rerun}; over {row['processes']} process(es), geometric means of their "
+            f"{row['ratio_ci_high']:.4g}{rerun}; {processes}geometric means of their "
             f"medians {row['original_geomean_seconds'] * 1e3:.2f} ms → "
             f"{row['rewritten_geomean_seconds'] * 1e3:.2f} ms, "
             f"{row['original_samples']} rounds, {row['device']})"

@@ -44,14 +44,21 @@ def stored_rows(folder: Path, table: str) -> list[dict]:
         return []
 
 
-def stored_command(metadata: dict, table: str) -> list[str]:
-    """The arguments of the last run in the folder that measured ``table`` (one of its descriptor's commands)."""
+#: Options of a stored command that only add output (no measurement): left out when it is replayed.
+OUTPUT_ONLY_OPTIONS = ("--papers", "--advise", "--json", "--csv")
+
+
+def stored_command(metadata: dict, table: str, key: str | None = None) -> list[str]:
+    """The arguments of the last run in the folder that measured ``table`` (and ``key``, where the run
+    recorded the keys it measured), without the options that only add output.
+    """
     described = MEASURED_TABLES[table]
     for run in reversed(metadata.get("runs") or []):
         words = shlex.split(str(run.get("command", "")))
-        measured = words[1:2] and words[1] in described.commands and set(described.measuring_options) <= set(words)
-        if measured and "--worker" not in words:
-            return words[1:]
+        measuring = words[1:2] and words[1] in described.commands and set(described.measuring_options) <= set(words)
+        recorded = run.get("measured_keys")
+        if measuring and "--worker" not in words and (key is None or recorded is None or key in recorded):
+            return [word for word in words[1:] if word not in OUTPUT_ONLY_OPTIONS]
     raise RetestError(f"no run in the folder's metadata.json measured {table}; cannot tell how to measure it again")
 
 
@@ -77,35 +84,37 @@ def retest(folder: Path, *, sample: int, seed: int, tables: tuple[str, ...], sto
         out = folder / RETEST_FOLDER
         shutil.rmtree(out, ignore_errors=True)  # each retest starts afresh, in a folder of its own
         chosen = {table: choose(rows[table], sample, seed) for table in tables if rows[table]}
-        # Tables measured by one command (validate sweep) are measured again by one run of it.
-        commands: dict[tuple[str, ...], list[str]] = {}
-        for table in chosen:
-            commands.setdefault(tuple(stored_command(metadata, table)), []).append(table)
+        # Each configuration is measured again by the command that measured it; configurations of one
+        # command (validate sweep: seed and factorizations) by one run of it.
+        commands: dict[tuple[str, ...], dict[str, list[dict]]] = {}
+        for table, table_rows in chosen.items():
+            for row in table_rows:
+                command = tuple(stored_command(metadata, table, str(row["config_key"])))
+                commands.setdefault(command, {}).setdefault(table, []).append(row)
         out.mkdir(parents=True, exist_ok=True)
-        for number, (command, measured_tables) in enumerate(commands.items(), 1):
+        for number, (command, measured) in enumerate(commands.items(), 1):
             keys = out / f"keys-{number}.txt"
-            keys.write_text(
-                "".join(f"{row['config_key']}\n" for t in measured_tables for row in chosen[t]), encoding="utf-8"
-            )
+            keys.write_text("".join(f"{row['config_key']}\n" for rows in measured.values() for row in rows), "utf-8")
             argv = [*command, "--out", str(out / f"run-{number}"), "--keys", str(keys)]
-            count = sum(len(chosen[table]) for table in measured_tables)
-            print(f"retest: measuring {count} configuration(s) of {', '.join(measured_tables)} again", file=sys.stderr)
+            count = sum(len(rows) for rows in measured.values())
+            print(f"retest: measuring {count} configuration(s) of {', '.join(measured)} again", file=sys.stderr)
             done = subprocess.run([sys.executable, "-m", "validate", *argv], stdout=subprocess.DEVNULL, check=False)
             if done.returncode not in (0, 1):  # 1: a cross-check failed; its row is an error, not compared
                 raise RetestError(
                     f"measuring again (validate {shlex.join(argv)}) failed with exit status {done.returncode}"
                 )
-        results = []
-        for number, measured_tables in enumerate(commands.values(), 1):
-            for table in measured_tables:
-                again = {str(row["config_key"]): row for row in read_database(out / f"run-{number}", table)}
-                missing = [row["config_key"] for row in chosen[table] if row["config_key"] not in again]
+        again: dict[str, dict[str, dict]] = {}
+        for number, measured in enumerate(commands.values(), 1):
+            for table, table_rows in measured.items():
+                stored_again = {str(row["config_key"]): row for row in read_database(out / f"run-{number}", table)}
+                missing = [row["config_key"] for row in table_rows if row["config_key"] not in stored_again]
                 if missing:
                     raise RetestError(
                         f"measuring again stored no row for {len(missing)} {table} configuration(s), e.g. "
                         f"{missing[0]}; see {out / f'run-{number}'}"
                     )
-                results.append(agreement(MEASURED_TABLES[table], chosen[table], again))
+                again.setdefault(table, {}).update(stored_again)
+        results = [agreement(MEASURED_TABLES[table], chosen[table], again[table]) for table in chosen]
         store.write_file(RETEST_FILE, json.dumps(retest_document(results), indent=2, allow_nan=False) + "\n")
     return results
 

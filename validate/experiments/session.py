@@ -43,7 +43,7 @@ class Experiment:
     table: schema.MeasuredTable  # where its rows go, and how they are pooled and retested
     plan: Callable[..., list]
     measure: Callable[..., runner.Outcome]
-    summarise: Callable[[list[dict]], str]
+    summarise: Callable[[list[dict]], str] | None  # its rows in a table at the end of a run; None: its command's own
     finish: Callable[[Any, dict, DeviceProfile | None], dict] | None = None
     uses_device_profile: bool = False  # rows carry the latency model's prediction and reasons
 
@@ -69,12 +69,13 @@ EXPERIMENTS = {
             schema.NETWORKS,
             network_measure.network_plan,
             network_measure.measure_network,
-            summary.network_summary,
+            None,  # validate network renders its own result
         ),
     )
 }
-#: Commands that run several experiments in the same worker processes (one framework import each).
-SWEEPS = {"sweep": ("seed", "factorizations")}
+#: Commands that run several experiments in the same worker processes (one framework import each):
+#: the tables whose descriptors name the command.
+SWEEPS = {"sweep": tuple(name for name, table in schema.MEASURED_TABLES.items() if "sweep" in table.commands)}
 
 
 def experiments_of(name: str) -> list[Experiment]:
@@ -185,7 +186,8 @@ def run_experiment(name: str, chosen: plans.Preset, args, argv: list[str], backe
         keys = {config.key for config in plan}
         for experiment in experiments:
             rows = [row for row in store.read(experiment.table.name) if row["config_key"] in keys]
-            print(experiment.summarise(rows))
+            if experiment.summarise is not None:
+                print(experiment.summarise(rows))
             if experiment.uses_device_profile:
                 for device, profile in profiles.items():
                     report_accuracy(store, device, profile, [row for row in rows if row["device"] == device])
@@ -227,7 +229,8 @@ def measure_plan(
             if outcome.row["config_key"] in todo_keys:
                 store.record(outcome.row["config_key"], experiment.table.name, [outcome.row], outcome.samples)
                 failed_checks += outcome.check_failed
-    facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts()
+    # The keys it measured: `validate retest` replays, for each configuration, the run that measured it.
+    facts = clock.finish(timed_seconds=measured.timed_seconds) | measured.facts() | {"measured_keys": sorted(todo_keys)}
     store.finish_run(facts)
     print(_time_split(facts), file=sys.stderr)
     return failed_checks

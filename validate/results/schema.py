@@ -136,7 +136,7 @@ class Table:
         unknown = sorted(set(values) - set(self.column_names))
         if unknown:
             raise SchemaError(f"{where}: table {self.name!r} has no column(s) {unknown}")
-        return {column.name: column.check(values.get(column.name), where) for column in self.columns}
+        return self.filled({column.name: column.check(values.get(column.name), where) for column in self.columns})
 
     def parse(self, texts: Mapping[str, str | None], where: str) -> dict[str, Value]:
         """A typed row from CSV text; columns the text lacks (an older file) have no value.

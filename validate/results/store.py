@@ -9,13 +9,13 @@ OOM killer, a full disk).  The store is built around what survives that:
   either complete with all its samples or absent, never half there.  A full
   disk fails the transaction, which SQLite rolls back, and raises
   :class:`StoreWriteError` with one line.
-* **The CSV files are exports** (``seed.csv``, ``factorizations.csv``,
-  ``samples.csv``), for people, scripts and the report.  They are appended to
-  after each commit and rewritten from the database (atomically) whenever the
-  store is opened, so whatever a kill or a full disk did to them is repaired
-  on the next run.  A CSV that differs from the database (edited by hand) is
-  kept beside the new export as ``<name>.csv.replaced`` and reported, never
-  silently overwritten.
+* **The CSV files are exports** (one per measured table, ``seed.csv``,
+  ``factorizations.csv``, ``networks.csv``, and ``samples.csv``), for people,
+  scripts and the report.  They are appended to after each commit and
+  rewritten from the database (atomically) whenever the store is opened, so
+  whatever a kill or a full disk did to them is repaired on the next run.  A
+  CSV that differs from the database (edited by hand) is kept beside the new
+  export as ``<name>.csv.replaced`` and reported, never silently overwritten.
 * **One writer per folder.**  Opening takes an exclusive ``flock`` on
   ``<out>/.lock``; a second process is refused with a message naming the
   first one's process id and command.  The kernel drops the lock when its
@@ -222,7 +222,7 @@ class ResultStore:
         config_key : str
             Identifies the configuration across runs, e.g. ``"conv5x5-f16-graph"``.
         table : str
-            ``"seed"`` or ``"factorizations"``.
+            A measured table's name (:data:`validate.results.schema.MEASURED_TABLES`).
         rows : sequence of dict
             At least one row; each gets ``config_key``.  Missing columns have no value.
         samples : sequence of dict
@@ -541,7 +541,7 @@ def read_csv_strictly(path: Path, table: Table) -> tuple[list[dict[str, Value]],
     if not records:
         return [], None
     (_, header), body = records[0], records[1:]
-    unknown = sorted(set(header) - set(table.column_names))
+    unknown = sorted(set(header) - set(table.column_names) - set(table.renamed()))  # former names: older files
     keyed = CONFIG_KEY in table.column_names
     if unknown or (keyed and CONFIG_KEY not in header):
         problem = f"columns {unknown} are not" if unknown else f"'{CONFIG_KEY}' is missing from"

@@ -92,28 +92,6 @@ def seed_summary(rows: list[dict]) -> str:
     return render.table(table, columns)
 
 
-def network_summary(rows: list[dict]) -> str:
-    """Each measured rewrite of a whole network: MAC, predicted and measured time ratios."""
-    table = []
-    for row in rows:
-        entry = {"device": row["device"], "model": row["model"], "rules": row["rules"]}
-        if row.get("error"):
-            table.append({**entry, "measured": f"FAILED: {row['error']}"})
-            continue
-        table.append(
-            {
-                **entry,
-                "MAC ratio": _number(row["macs_ratio"]),
-                "predicted": _number(row["predicted_ratio"]),
-                "measured": _number(row["measured_ratio"]),
-                "95% CI": f"[{_number(row['ratio_ci_low'])}, {_number(row['ratio_ci_high'])}]",
-                "rerun": f"[{_number(row['rerun_low'])}, {_number(row['rerun_high'])}]",
-                "processes": row["processes"],
-            }
-        )
-    return render.table(table)
-
-
 def profile_summary(profile) -> str:
     """A device profile in a few lines: ceilings, ridge point, overheads, efficiencies, fit."""
     residuals = [abs(row["relative_error"]) for row in profile.extra.get("calibration_residuals", [])]

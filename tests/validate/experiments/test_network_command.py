@@ -5,6 +5,7 @@ imported once); one runs the command in a subprocess to time it as the issue
 states (under 20 s, TensorFlow's import included).
 """
 
+import argparse
 import json
 import time
 
@@ -195,3 +196,30 @@ def test_apply_lists_what_was_not_counted_and_says_the_weights_are_fresh(keras, 
     assert "NOT COUNTED: 1 layer(s) the cost model has no formula for" in out and "rnn (GRU)" in out
     assert "checked by: not checked: uncounted layers (rnn)" in out
     assert "fresh, randomly initialized weights: its timings do not depend on them" in out
+
+
+def test_a_measurement_no_worker_finished_is_shown_with_its_counts_and_reason(keras, tmp_path):
+    """An error row (no process measured it) holds only the configuration and the error; the
+    command still shows the counts beside the reason, and exits 1 (run_network), never a traceback."""
+    from validate.experiments import network
+    from validate.experiments.network_measure import NetworkConfig, apply_rules, count
+    from validate.frameworks import network_reader
+
+    path = saved(keras, tmp_path, "small", small_net)
+    counted = count(network_reader.load_model(path), skip_unknown=False, check_flops=False)
+    rewritten = apply_rules(counted, "fuse", name_glob="*", kinds=None, min_channels=1)
+    config = NetworkConfig("cpu", path, None, None, None, "fuse")
+    died = "process 1: worker process 1 died (signal SIGKILL) while measuring this configuration"
+
+    class StoredError:  # a results folder holding the error row, as --resume finds it
+        def completed_keys(self, table):
+            return {config.key}
+
+        def read(self, table):
+            return [config.identity() | {"error": died, "measured_ratio": None, "macs_ratio": None}]
+
+    shown = network.Measurer(StoredError(), argparse.Namespace(out=tmp_path), []).measure(config, rewritten, None)
+    assert shown.row["error"] == died and shown.row["macs_ratio"] == rewritten.macs_ratio
+    result = network.NetworkResult(counted, False, rewrite=shown)
+    text = network.render_result(result, as_json=False, as_csv=False)
+    assert "MAC ratio" in text and "measured time ratio" not in text

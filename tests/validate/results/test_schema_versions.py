@@ -118,3 +118,24 @@ def test_a_retest_file_of_another_shape_is_refused_naming_what_is_wrong(tmp_path
     path.write_text(json.dumps(document))
     with pytest.raises(SchemaError, match=message):
         agreement.read_retest(path)
+
+
+def test_a_version_3_csv_folder_is_read_by_the_report_and_a_row_without_options_is_stored_with_them(tmp_path):
+    from validate.report.data import load_results
+
+    (tmp_path / "seed.csv").write_text("config_key,device,layer_type,median_seconds,error\nk,cpu,conv3x3,0.25,\n")
+    (tmp_path / "metadata.json").write_text(json.dumps({"schema_version": 3, "machine": MACHINE, "runs": []}))
+    assert load_results(tmp_path).seed["geomean_seconds"].tolist() == [0.25]
+    row = FACTORIZATIONS.row({"config_key": "k", "case": CASE})
+    assert row["options"] == "m=2"  # filled before it is stored, as it would be when read back
+
+
+def test_each_configuration_type_names_the_table_whose_descriptor_names_it():
+    from validate.experiments.network_measure import NetworkConfig
+    from validate.experiments.plans import FactorizationConfig, SeedConfig
+
+    for config_type in (SeedConfig, FactorizationConfig, NetworkConfig):
+        assert config_type.table.config_type == config_type.__name__
+    assert {config_type.table.name for config_type in (SeedConfig, FactorizationConfig, NetworkConfig)} == set(
+        schema.MEASURED_TABLES
+    )

@@ -103,3 +103,21 @@ def test_a_worker_killed_mid_run_is_an_error_row_naming_it_and_the_sweep_goes_on
     )
     (run,) = json.loads((tmp_path / "metadata.json").read_text())["runs"]
     assert [loss["key"] for loss in run["lost_configurations"]] == [lost[0]["config_key"]]
+
+
+def test_each_configuration_is_replayed_by_the_run_that_measured_it():
+    from validate.experiments.retest import RetestError, stored_command
+
+    runs = [
+        {"command": "validate sweep --preset quick --out r"},  # before runs recorded their keys
+        {"command": "validate network MobileNet --apply fuse --measure --papers --out r", "measured_keys": ["a"]},
+        {"command": "validate network MobileNetV2 --apply fuse --measure --out r", "measured_keys": ["b"]},
+        {"command": "validate network MobileNet --papers --out r", "measured_keys": []},  # measured nothing
+    ]
+    metadata = {"runs": runs}
+    assert stored_command(metadata, "networks", "a") == ["network", "MobileNet", "--apply", "fuse", "--measure",
+                                                         "--out", "r"]  # fmt: skip
+    assert stored_command(metadata, "networks", "b")[1] == "MobileNetV2"
+    assert stored_command(metadata, "factorizations", "f")[:1] == ["sweep"]
+    with pytest.raises(RetestError, match="no run in the folder's metadata.json measured networks"):
+        stored_command(metadata, "networks", "c")

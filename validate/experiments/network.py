@@ -191,7 +191,7 @@ def network_result(args, backend: Backend, measure_with: Measurer | None = None)
         config = NetworkConfig.from_args(args, backend.name, args.device, file_limits(args))
         result.rewrite = Rewrite(rewritten, counts_row(config, rewritten, profile))
         if measure_with is not None:
-            result.rewrite = measure_with.measure(config, rewritten, profile)
+            result.rewrite = measure_with.measure(config, result.rewrite)
     if args.advise:
         result.advice = advise(counted.network, profile)
     if args.papers:
@@ -208,29 +208,37 @@ class Measurer:
     argv: list[str]
     failed_checks: int = 0
 
-    def measure(self, config: NetworkConfig, rewritten: Rewritten, profile: DeviceProfile | None) -> Rewrite:
-        """The pooled row of ``config``: measured now, or the one the store already holds (--resume)."""
+    def measure(self, config: NetworkConfig, counted: Rewrite) -> Rewrite:
+        """The pooled row of ``config``: measured now, or the one the store already holds (--resume).
+
+        ``counted`` is this process's rewrite and counts row: its latency-model prediction (whole
+        networks, from the profile here) and how its MACs were checked (the profiler ran here, so
+        the workers do not run it again) go into the pooled row.
+        """
         args = self.args
-        stored = config.key in self.store.completed_keys(schema.NETWORKS.name)
-        if stored:
+        if config.key in self.store.completed_keys(schema.NETWORKS.name):
             print(f"{PROGRAM}: {args.out} already holds {config.key}; showing the stored measurement", file=sys.stderr)
         else:
-            chosen = plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
-            predicted = {"predicted_ratio": rewritten.predicted_ratio(profile)}  # the whole networks', from here
+            checked_here = {column: counted.row[column] for column in ("predicted_ratio", "macs_checked_by")}
             self.failed_checks += session.measure_plan(
                 self.store,
                 session.experiments_of(schema.NETWORKS.name),
                 [config],
-                chosen,
+                network_preset(args),
                 args,
                 self.argv,
                 {},
-                finish=lambda config, row: predicted,
+                finish=lambda config, row: checked_here,
             )
         rows = [row for row in self.store.read(schema.NETWORKS.name) if row["config_key"] == config.key]
         # An error row holds only the configuration and the error: the counts are this process's.
-        counted = counts_row(config, rewritten, profile)
-        return Rewrite(rewritten, counted | {key: value for key, value in rows[-1].items() if value not in (None, "")})
+        stored = {key: value for key, value in rows[-1].items() if value not in (None, "")}
+        return Rewrite(counted.rewritten, counted.row | stored)
+
+
+def network_preset(args) -> plans.Preset:
+    """The preset of a network measurement, with the networks' own budget (end-to-end calls are long)."""
+    return plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
 
 
 def render_result(result: NetworkResult, *, as_json: bool, as_csv: bool) -> str:
@@ -311,8 +319,7 @@ def run_network(args, argv: list[str], backend: Backend, threads: dict) -> int:
     measurement goes to a temporary folder, removed afterwards: the row is shown, not kept.
     """
     if getattr(args, "worker", None):
-        chosen = plans.preset(args.preset, budget_seconds=args.budget or NETWORK_BUDGET_SECONDS[args.preset])
-        return session.run_worker(schema.NETWORKS.name, chosen, args, argv, backend)
+        return session.run_worker(schema.NETWORKS.name, network_preset(args), args, argv, backend)
     started = time.perf_counter()
     if args.measure:  # as the workers will: without a GPU, gpu falls back to the CPU, with a notice
         devices, notice = backend.resolve_devices(args.device)

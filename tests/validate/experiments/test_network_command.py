@@ -104,7 +104,7 @@ def test_measure_without_a_device_measures_on_the_cpu_in_worker_processes(keras,
     (row,) = read_database(tmp_path / "results", "networks")
     assert row["device"] == "cpu" and row["processes"] == 2 and not row["error"]
     assert row["rerun_low"] <= row["measured_ratio"] <= row["rerun_high"]
-    assert row["macs_checked_by"].startswith("tensorflow profiler")  # by worker 1, the one that cross-checks
+    assert row["macs_checked_by"].startswith("tensorflow profiler")  # by the supervising process, on the same model
     samples = read_database(tmp_path / "results", "samples")
     assert {sample["process"] for sample in samples} == {1, 2}
     from validate.results.store import read_metadata
@@ -202,7 +202,7 @@ def test_a_measurement_no_worker_finished_is_shown_with_its_counts_and_reason(ke
     """An error row (no process measured it) holds only the configuration and the error; the
     command still shows the counts beside the reason, and exits 1 (run_network), never a traceback."""
     from validate.experiments import network
-    from validate.experiments.network_measure import NetworkConfig, apply_rules, count
+    from validate.experiments.network_measure import NetworkConfig, apply_rules, count, counts_row
     from validate.frameworks import network_reader
 
     path = saved(keras, tmp_path, "small", small_net)
@@ -218,7 +218,8 @@ def test_a_measurement_no_worker_finished_is_shown_with_its_counts_and_reason(ke
         def read(self, table):
             return [config.identity() | {"error": died, "measured_ratio": None, "macs_ratio": None}]
 
-    shown = network.Measurer(StoredError(), argparse.Namespace(out=tmp_path), []).measure(config, rewritten, None)
+    counts = network.Rewrite(rewritten, counts_row(config, rewritten, None))
+    shown = network.Measurer(StoredError(), argparse.Namespace(out=tmp_path), []).measure(config, counts)
     assert shown.row["error"] == died and shown.row["macs_ratio"] == rewritten.macs_ratio
     result = network.NetworkResult(counted, False, rewrite=shown)
     text = network.render_result(result, as_json=False, as_csv=False)

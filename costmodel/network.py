@@ -93,6 +93,12 @@ class NetworkLayer:
     counted : bool
         False for a layer of a kind the cost model cannot count, listed as not
         counted (its parameters are still the framework's).
+    activation : str
+        The activation function it applies, as its framework names it (``relu``,
+        ``swish``): an ``Activation`` layer's, or a convolution's or dense
+        layer's own; empty for none.  The latency model needs it, as the
+        runtime runs a ``swish`` as two kernels and may fuse a ``relu`` into the
+        convolution before it.
     """
 
     name: str
@@ -102,6 +108,7 @@ class NetworkLayer:
     inputs: tuple = ()
     output_shape: tuple = ()
     counted: bool = True
+    activation: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -172,6 +179,7 @@ class NetworkLayer:
             "inputs": list(self.inputs),
             "output_shape": list(self.output_shape),
             "counted": self.counted,
+            "activation": self.activation,
         }
 
     @classmethod
@@ -184,6 +192,7 @@ class NetworkLayer:
             inputs=tuple(document.get("inputs", ())),
             output_shape=tuple(document.get("output_shape", ())),
             counted=document.get("counted", True),
+            activation=document.get("activation", ""),
         )
 
 

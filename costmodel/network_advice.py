@@ -5,9 +5,8 @@ registered scheme (:data:`costmodel.schemes.SCHEMES`, default options) is
 tried; those that apply are ranked by the time the latency model predicts
 they save on a device (:mod:`costmodel.latency`), or by MACs without a
 device profile.  The network total is what applying the best saving option
-of every layer would give.  The latency model covers convolution and dense
-layers only: batch norm, activations and pooling are outside it, so the
-predicted network time is that of its convolutions (plus one call overhead).
+of every layer would give; its seconds are the whole network's
+(:mod:`costmodel.latency.network`: every layer, per kernel the runtime runs).
 
 >>> from costmodel.layer import ConvLayer
 >>> from costmodel.network import Network, NetworkLayer
@@ -23,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 
 from costmodel import latency
+from costmodel.latency.network import predict_network_seconds
 from costmodel.layer import ConvLayer
 from costmodel.network import Network, NetworkLayer
 from costmodel.schemes import SCHEMES, factorize
@@ -153,17 +153,6 @@ def _layer_advice(layer: NetworkLayer, profile: latency.DeviceProfile | None) ->
         options.append(Option(name, before_macs, _macs(block), before_seconds, _seconds(block, profile)))
     options.sort(key=lambda option: option.saving(), reverse=True)
     return LayerAdvice(layer, tuple(options), tuple(refused))
-
-
-def predict_network_seconds(network: Network, profile: latency.DeviceProfile) -> float:
-    """The latency model's seconds for one call of the network's convolution and dense layers.
-
-    One call overhead plus every layer's prediction; other layers (batch norm,
-    activations, pooling) are outside the model.
-    """
-    return profile.call_overhead_seconds + sum(
-        _seconds(conv, profile) or 0.0 for layer in network.conv_layers for conv in layer.convs
-    )
 
 
 def advise(network: Network, profile: latency.DeviceProfile | None = None) -> NetworkAdvice:

@@ -235,7 +235,11 @@ def add_network_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--device-profile",
         type=pathlib.Path,
-        help="latency-model profile (default: device_profile_<device>.json in --out)",
+        help="latency-model profile: predicts the whole network's seconds (default: device_profile_<device>.json "
+        "in --out)",
+    )
+    parser.add_argument(
+        "--batch", type=positive_int, default=1, help="images per call the prediction is for (default 1)"
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
@@ -345,6 +349,8 @@ def check_combinations(args) -> None:
         raise ValueError("--measure times a rewrite: give --apply RULES too")
     if args.csv and (args.apply or args.advise or args.papers):
         raise ValueError("--csv prints the layer table only; use --json with --apply, --advise or --papers")
+    if args.measure and args.batch != 1:
+        raise ValueError("--measure times one image per call; --batch is for predictions only")
 
 
 def main_network(args, argv: list[str]) -> int:

@@ -30,7 +30,8 @@ from costmodel.jsonfile import MAX_BYTES, load_json_file
 from costmodel.latency.kernel_factors import GridFactor, KernelFactor, factor_from_dict
 
 # 2: relative calibration, kernel factors chosen by cross-validation, the calibrated range.
-PROFILE_VERSION = 2
+# 3: the kernels each layer signature runs (layer_kernels), for whole networks; a peak that is a ceiling.
+PROFILE_VERSION = 3
 KINDS = ("dense", "pointwise", "depthwise", "asymmetric")
 # The model forms cross-validation chooses between, and the kernel factor form each uses.
 MODELS = {"roofline": None, "roofline x constant kernel factor": "constant",
@@ -48,6 +49,7 @@ REQUIRED_FIELDS = (
     "model",
     "kernel_factors",
     "calibrated_range",
+    "layer_kernels",
 )
 RANGE_FIELDS = ("channels", "sizes", "batches")
 MAX_PROFILE_BYTES = MAX_BYTES  # a calibrated profile with its measurements is a few tens of KB
@@ -145,6 +147,32 @@ def _calibrated_range(calibrated: Any) -> dict | None:
     return table
 
 
+MAX_KERNELS_PER_LAYER = 1000  # a layer of a real network runs a handful of kernels
+
+
+def _layer_kernels(kernels: Any) -> dict[str, dict]:
+    """{signature: {"full": n, "small": m}}: the kernels a layer runs over its tensor and over small vectors.
+
+    Means over the probe's layers of that signature, so not always whole numbers.
+    """
+    if not isinstance(kernels, dict):
+        raise TypeError(f"device profile field layer_kernels must be an object, got {type(kernels).__name__}")
+    table = {}
+    for name, entry in kernels.items():
+        check_text("a layer signature", name, 120)
+        if not isinstance(entry, dict) or not {"full", "small"} <= set(entry):
+            raise ValueError(f"device profile layer_kernels[{name!r}] needs full and small kernel counts")
+        counts = {}
+        for field in ("full", "small"):
+            value = entry[field]
+            counts[field] = check_real(
+                f"device profile layer_kernels[{name!r}].{field}", value, minimum=0, allow_minimum=True,
+                sane=(0, MAX_KERNELS_PER_LAYER),
+            )  # fmt: skip
+        table[name] = {**entry, **counts}
+    return table
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceProfile:
     """One device's measured ceilings, overheads and per-kind efficiencies.
@@ -163,6 +191,7 @@ class DeviceProfile:
     model: str = "roofline"
     kernel_factors: dict = dataclasses.field(default_factory=dict)
     calibrated_range: dict | None = None  # None: not recorded, so every prediction is an extrapolation
+    layer_kernels: dict = dataclasses.field(default_factory=dict)  # empty: whole networks extrapolate
     version: int = PROFILE_VERSION
     extra: dict = dataclasses.field(default_factory=dict, compare=False)
 
@@ -181,6 +210,7 @@ class DeviceProfile:
         object.__setattr__(self, "kernel_factors", _kernel_factors(self.kernel_factors))
         self._check_factors_fit_the_model()
         object.__setattr__(self, "calibrated_range", _calibrated_range(self.calibrated_range))
+        object.__setattr__(self, "layer_kernels", _layer_kernels(self.layer_kernels))
 
     def _check_factors_fit_the_model(self) -> None:
         """The roofline alone has no kernel factors; the other models have factors of their own form only."""

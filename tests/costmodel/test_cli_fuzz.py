@@ -121,7 +121,8 @@ def test_any_arguments_give_an_answer_or_one_line(argv):
 
 
 PROFILE = {
-    "version": 2,
+    "version": 3,
+    "layer_kernels": {},
     "model": "roofline",
     "kernel_factors": {},
     "calibrated_range": None,

@@ -21,7 +21,8 @@ from helpers import restore_sigint
 from costmodel.cli import main
 
 PROFILE = {
-    "version": 2,
+    "version": 3,
+    "layer_kernels": {},
     "model": "roofline",
     "kernel_factors": {},
     "calibrated_range": None,

@@ -116,7 +116,8 @@ def test_explain_names_overhead_for_tiny_layers():
 
 def valid_document():
     return {
-        "version": 2,
+        "version": 3,
+        "layer_kernels": {},
         "device": "cpu",
         "efficiency": EFFICIENCY,
         "model": "roofline",

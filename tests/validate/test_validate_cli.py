@@ -207,7 +207,8 @@ def test_factorizations_with_a_profile_score_both_models(tmp_path):
     from costmodel.latency import DeviceProfile
 
     profile = {
-        "version": 2,
+        "version": 3,
+        "layer_kernels": {},
         "model": "roofline",
         "kernel_factors": {},
         "calibrated_range": None,

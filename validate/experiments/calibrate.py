@@ -10,7 +10,8 @@ Microbenchmarks, each timed in the backend's natural mode (``graph``: see
 :mod:`validate.frameworks.backends`) like every other measurement:
 
 * **compute**: a large float32 matrix product (2n³ FLOPs) and a large dense
-  3x3 convolution; the peak is the faster of the two rates;
+  3x3 convolution; the peak is the fastest rate measured, these two or any
+  calibration layer's (:func:`peak_ceiling`), so that it is a ceiling;
 * **bandwidth**: an element-wise multiply, which reads and writes every
   element once, over 4 and 16 MiB tensors: the slope between the two sizes
   (bytes / extra seconds) leaves the fixed cost of the call out.  Larger
@@ -32,6 +33,10 @@ preset's channel widths at sizes no experiment preset uses, so no calibration
 layer has the width and size of a layer the factorization sweep scores: the
 sweep never scores a configuration the model was fitted on (checked in
 :func:`assert_held_out`).
+
+Last, for whole networks, the probe network of :mod:`validate.experiments.fusion_probe`
+is traced once with TensorFlow's profiler: which kernels each kind of layer
+runs after Grappler's and oneDNN's fusions (the profile's ``layer_kernels``).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from costmodel import ConvLayer
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile, channel_width, layer_kind, tensor_bytes
 from costmodel.latency.calibration import Observation, fit_call_overhead, fit_profile, fit_seconds_per_mac, residuals
-from validate.experiments import plans
+from validate.experiments import fusion_probe, plans
 from validate.frameworks import keras_build
 from validate.frameworks.backends import Backend
 from validate.harness.relative import RelativeTime, RelativeTimer, RelativeTimes
@@ -161,6 +166,25 @@ MODEL_FIELDS = (
 CONFIDENCE_Z = 1.96  # a 95% interval's half-width in standard errors
 
 
+def peak_ceiling(ceilings: dict, observations: list[Observation]) -> dict:
+    """The peak FLOP/s as a ceiling: the fastest rate any measurement reached, microbenchmark or layer.
+
+    A large matrix product is not always the fastest thing a library runs (a
+    dense layer of the calibration can beat it), and a peak some layer exceeds
+    is not a peak: efficiencies above 1 would mean nothing.  Each layer's rate
+    is its stack's FLOPs over its seconds less the call's fixed cost.
+    """
+    rates = {"microbenchmark": ceilings["peak_flops_per_second"]}
+    for observation in observations:
+        call = ceilings["call_overhead_seconds"] + ceilings["call_seconds_per_byte"] * tensor_bytes(observation.layer)
+        layer_seconds = observation.seconds - call
+        if layer_seconds > 0:
+            flops = float(count_layer(observation.layer).flops) * observation.repeats
+            rates[layer_name(observation.layer)] = flops / layer_seconds
+    fastest = max(rates, key=rates.__getitem__)
+    return {"peak_flops_per_second": rates[fastest], "peak_measured_by": fastest}
+
+
 def call_overheads(times: RelativeTimes, single_calls: dict[str, tuple[ConvLayer, RelativeTime]]) -> list[dict]:
     """Per cell, the call's fixed cost from its anchor's stack of R and the anchor alone.
 
@@ -247,7 +271,14 @@ def calibrate(
         *zip(*[(call["tensor_bytes"], call["seconds"], call["error"]) for call in calls], strict=True)
     )
     observations = [Observation(layer, CALIBRATION_REPEATS, seconds(layer)) for layer in layers]
+    ceilings |= peak_ceiling(ceilings, observations)
     fitted = fit_profile(device, observations, **{key: ceilings[key] for key in MODEL_FIELDS})
+    if backend.flops_profiler:  # the kernel trace reads TensorFlow's profiler
+        with backend.device_scope(device):
+            layer_kernels = fusion_probe.measure_layer_kernels()
+    else:
+        layer_kernels = {}
+    fitted = dataclasses.replace(fitted, layer_kernels=layer_kernels)
     relative_times = [{**time.as_dict(), "relative_to": "reference"} for time in times.times.values()]
     relative_times += [{**time.as_dict(), "relative_to": anchor} for anchor, time in within_cell.values()]
     relative_times += [{**time.as_dict(), "relative_to": name} for name, (_, time) in single_calls.items()]

@@ -32,12 +32,14 @@ from typing import Any
 
 from costmodel import render
 from costmodel.latency import DeviceProfile
+from costmodel.latency.network import NetworkPrediction, predict_network
 from costmodel.network import Network, parse_rules, rewrite
 from costmodel.network_advice import NetworkAdvice, advise
 from costmodel.network_papers import PUBLISHED, compare_published
 from validate.experiments import plans, session
 from validate.experiments.network_measure import (
     Counted,
+    PREDICTION_COLUMNS,
     NetworkConfig,
     Rewritten,
     apply_rules,
@@ -167,6 +169,7 @@ class NetworkResult:
     rewrite: Rewrite | None = None
     advice: NetworkAdvice | None = None
     papers: list[dict] | None = None
+    prediction: NetworkPrediction | None = None  # the whole network's seconds, with a device profile
 
 
 def network_result(args, backend: Backend, measure_with: Measurer | None = None) -> NetworkResult:
@@ -176,7 +179,7 @@ def network_result(args, backend: Backend, measure_with: Measurer | None = None)
         limits=file_limits(args),
     )  # fmt: skip
     counted = count(model, skip_unknown=args.skip_unknown, check_flops=backend.flops_profiler)
-    profile = _profile(args) if (args.advise or args.apply) else None
+    profile = _profile(args)
     if args.advise and profile is None:
         print(
             f"{PROGRAM}: --advise without a device profile ranks by MACs; give --device-profile "
@@ -184,6 +187,8 @@ def network_result(args, backend: Backend, measure_with: Measurer | None = None)
             file=sys.stderr,
         )
     result = NetworkResult(counted, not (args.apply or args.advise) or args.json, profile)
+    if profile is not None:
+        result.prediction = predict_network(counted.network, profile, args.batch)
     if args.apply:
         rewritten = apply_rules(
             counted, args.apply, name_glob=args.layers, kinds=args.kind, min_channels=args.min_channels
@@ -219,7 +224,7 @@ class Measurer:
         if config.key in self.store.completed_keys(schema.NETWORKS.name):
             print(f"{PROGRAM}: {args.out} already holds {config.key}; showing the stored measurement", file=sys.stderr)
         else:
-            checked_here = {column: counted.row[column] for column in ("predicted_ratio", "macs_checked_by")}
+            checked_here = {column: counted.row[column] for column in (*PREDICTION_COLUMNS, "macs_checked_by")}
             self.failed_checks += session.measure_plan(
                 self.store,
                 session.experiments_of(schema.NETWORKS.name),
@@ -249,6 +254,8 @@ def render_result(result: NetworkResult, *, as_json: bool, as_csv: bool) -> str:
     if as_json:
         return render.to_json(_document(result))
     lines = summary_lines(counted)  # what was counted, what was not, and how it was checked
+    if result.prediction is not None:
+        lines += prediction_lines(result.prediction, result.profile)
     if result.show_layers:
         lines += [
             "",
@@ -289,6 +296,15 @@ def _document(result: NetworkResult) -> dict:
                       "macs": network.macs}  # fmt: skip
     if result.show_layers:
         document |= layer_document(result.counted)
+    if result.prediction is not None:
+        prediction = result.prediction.as_dict()
+        document |= {
+            "device": result.profile.device if result.profile else None,
+            "predicted_seconds": prediction.pop("predicted_seconds"),
+            "extrapolated": prediction.pop("extrapolated"),
+            "extrapolation": prediction.pop("extrapolation"),
+            "prediction": prediction,
+        }
     if result.rewrite is not None:
         document["rewrite"] = {
             **result.rewrite.row,
@@ -357,11 +373,30 @@ def _profile(args) -> DeviceProfile | None:
     return None
 
 
+def prediction_lines(prediction: NetworkPrediction, profile: DeviceProfile | None) -> list[str]:
+    """The whole network's predicted seconds, where they go, and why they extrapolate."""
+    kinds = ", ".join(
+        f"{kind} {seconds / prediction.seconds:.0%}" for kind, seconds in list(prediction.by_kind().items())[:5]
+    )
+    device = profile.device if profile else ""
+    lines = [
+        f"latency model ({device}): {prediction.seconds * 1e3:.3f} ms per call at batch {prediction.batch}, "
+        f"the whole network (every layer, per kernel the runtime runs); largest shares: {kinds}"
+    ]
+    if prediction.extrapolated:
+        shown = list(prediction.extrapolation[:3])
+        more = len(prediction.extrapolation) - len(shown)
+        lines.append(
+            "extrapolated beyond the calibration: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        )
+    return lines
+
+
 def _ratio_line(row: dict, profile: DeviceProfile | None) -> str:
     parts = [f"MAC ratio {row['macs_ratio']:.4g}"]
     if row.get("predicted_ratio") is not None:
         device = profile.device if profile else ""
-        parts.append(f"latency model's predicted ratio {row['predicted_ratio']:.4g} ({device})")
+        parts.append(f"latency model's predicted ratio {row['predicted_ratio']:.4g} (whole network, {device})")
     else:
         parts.append("no device profile: no predicted time ratio")
     if row.get("measured_ratio") is not None:
@@ -405,8 +440,8 @@ def _advice_lines(advice) -> list[str]:
     )
     if advice.time_ratio is not None:
         total += (
-            f"; predicted conv time {advice.seconds_before * 1e3:.3f} ms -> {advice.seconds_after * 1e3:.3f} ms "
-            f"(ratio {advice.time_ratio:.4g}; batch norm, activations and pooling are outside the model)"
+            f"; predicted network time {advice.seconds_before * 1e3:.3f} ms -> {advice.seconds_after * 1e3:.3f} ms "
+            f"(ratio {advice.time_ratio:.4g}; the whole network at batch 1)"
         )
     lines.append(total)
     return lines

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from costmodel.latency import DeviceProfile
 from costmodel.network import Network, parse_rules, rewrite
-from costmodel.network_advice import predict_network_seconds
+from costmodel.latency.network import predict_network
 from validate.experiments import runner
 from validate.frameworks import model_file, network_reader, network_rewrite
 from validate.frameworks.backends import Backend
@@ -68,11 +68,22 @@ class Rewritten:
     def params_ratio(self) -> float:
         return self.network.params / self.original.network.params
 
-    def predicted_ratio(self, profile: DeviceProfile | None) -> float | None:
-        """The latency model's time ratio, rewritten / original; None without a profile."""
+    def predictions(self, profile: DeviceProfile | None) -> dict:
+        """The latency model's whole-network seconds of both networks at batch 1, their ratio and why
+        they extrapolate; every value None without a profile."""
         if profile is None:
-            return None
-        return predict_network_seconds(self.network, profile) / predict_network_seconds(self.original.network, profile)
+            return dict.fromkeys(PREDICTION_COLUMNS)
+        before, after = (predict_network(network, profile) for network in (self.original.network, self.network))
+        return {
+            "predicted_ratio": after.seconds / before.seconds,
+            "predicted_original_seconds": before.seconds,
+            "predicted_rewritten_seconds": after.seconds,
+            "extrapolation": "; ".join(dict.fromkeys(before.extrapolation + after.extrapolation)),
+        }
+
+
+#: The columns :meth:`Rewritten.predictions` fills.
+PREDICTION_COLUMNS = ("predicted_ratio", "predicted_original_seconds", "predicted_rewritten_seconds", "extrapolation")
 
 
 def apply_rules(
@@ -197,7 +208,7 @@ def counts_row(config: NetworkConfig, rewritten: Rewritten, profile: DeviceProfi
         "macs_rewritten": after.macs,
         "macs_ratio": rewritten.macs_ratio,
         "params_ratio": rewritten.params_ratio,
-        "predicted_ratio": rewritten.predicted_ratio(profile),
+        **rewritten.predictions(profile),
         "macs_checked_by": rewritten.original.macs_checked_by,
         "error": "",
     }

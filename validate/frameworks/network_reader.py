@@ -480,8 +480,11 @@ def _walk(model, walk: _Walk, outer_inputs: tuple = (), prefix: str = "") -> Non
             if not walk.skip_unknown:
                 raise
             convs = None
+        activation = _activation_name(layer) if is_layer else ""
         if convs is not None:
-            walk.layers.append(NetworkLayer(name, kind, convs, inputs=inputs, output_shape=output))
+            walk.layers.append(
+                NetworkLayer(name, kind, convs, inputs=inputs, output_shape=output, activation=activation)
+            )
             _check_output(walk.layers[-1], node)
             continue
         known = kind in OTHER_KINDS if is_layer else kind[len("ops.") :] in ELEMENTWISE_OPS
@@ -492,8 +495,25 @@ def _walk(model, walk: _Walk, outer_inputs: tuple = (), prefix: str = "") -> Non
             )
         params = int(layer.count_params()) if is_layer else 0
         walk.layers.append(
-            NetworkLayer(name, kind, params_given=params, inputs=inputs, output_shape=output, counted=known)
+            NetworkLayer(
+                name,
+                kind,
+                params_given=params,
+                inputs=inputs,
+                output_shape=output,
+                counted=known,
+                activation=activation,
+            )  # fmt: skip
         )
+
+
+def _activation_name(layer) -> str:
+    """The activation a layer applies by name (``relu``, ``swish``); empty for none or a linear one."""
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return ""
+    name = activation if isinstance(activation, str) else getattr(activation, "__name__", type(activation).__name__)
+    return "" if name == "linear" else str(name)
 
 
 def _check_output(layer: NetworkLayer, node) -> None:

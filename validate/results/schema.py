@@ -34,9 +34,11 @@ from typing import Literal
 #: Version 4: the combined time is named for what it is, ``*_geomean_seconds`` (the geometric mean
 #: of the processes' medians; it was ``*_median_seconds``), a case's scheme options have a column
 #: of their own, and network rows are combined over processes too.  Older folders are read with
-#: their columns renamed (:attr:`Column.formerly`).
-SCHEMA_VERSION = 4
-KNOWN_VERSIONS = (1, 2, 3, 4)
+#: their columns renamed (:attr:`Column.formerly`).  Version 5: a network row's ``predicted_ratio``
+#: is the whole network's (it was its convolutions' alone), beside the predicted seconds of both
+#: networks and why they extrapolate; older rows keep their conv-only ratio.
+SCHEMA_VERSION = 5
+KNOWN_VERSIONS = (1, 2, 3, 4, 5)
 
 Kind = Literal["text", "int", "float", "bool"]
 Value = str | int | float | bool | None
@@ -351,9 +353,10 @@ NETWORKS = MeasuredTable(
         *_text("rules"),
         *_ints("changes", "params_original", "params_rewritten", "macs_original", "macs_rewritten"),
         *_floats("macs_ratio", "params_ratio", "predicted_ratio", "measured_ratio", "ratio_ci_low", "ratio_ci_high"),
+        *_floats("predicted_original_seconds", "predicted_rewritten_seconds"),
         *measurement_columns("original_"),
         *measurement_columns("rewritten_"),
-        *_text("macs_checked_by", "error"),
+        *_text("macs_checked_by", "extrapolation", "error"),
         *process_columns(("rerun_low", "rerun_high")),
     ),
     config_type="NetworkConfig",

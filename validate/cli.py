@@ -295,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a comma list of {', '.join(MEASURED_TABLES)} (default: each that holds rows)",
     )
     add_network_parser(commands)
+    networks = commands.add_parser(
+        "networks", help="the held-out network benchmark: whole-network predictions against measurement"
+    )
+    add_measuring_options(networks, device_profile=True)
     return parser
 
 
@@ -405,13 +409,17 @@ def _run(argv: list[str] | None) -> int:
             print(
                 f"{PROGRAM}: --profile is now called --preset; the old name goes in the next release", file=sys.stderr
             )
-        chosen = chosen_preset(args)
+        chosen = None if args.experiment == "networks" else chosen_preset(args)
         # Before anything imports keras: importing TensorFlow does, for one.
         backends.select_keras_backend(args.backend)
         backend = backends.get_backend(args.backend)
         from validate.experiments import session  # the backend's framework runs from here on
 
         argv = argv if argv is not None else sys.argv[1:]
+        if chosen is None:  # the network benchmark: its preset is a network one (validate.experiments.network)
+            from validate.experiments.network_benchmark import run_benchmark
+
+            return run_benchmark(args, argv, backend)
         if args.experiment == "calibrate":
             return session.run_calibration(chosen.name, args, argv, backend)
         return session.run_experiment(args.experiment, chosen, args, argv, backend)

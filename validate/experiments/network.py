@@ -38,8 +38,8 @@ from costmodel.network_advice import NetworkAdvice, advise
 from costmodel.network_papers import PUBLISHED, compare_published
 from validate.experiments import plans, session
 from validate.experiments.network_measure import (
-    Counted,
     PREDICTION_COLUMNS,
+    Counted,
     NetworkConfig,
     Rewritten,
     apply_rules,

@@ -19,8 +19,8 @@ import pathlib
 from typing import ClassVar
 
 from costmodel.latency import DeviceProfile
-from costmodel.network import Network, parse_rules, rewrite
 from costmodel.latency.network import predict_network
+from costmodel.network import Network, parse_rules, rewrite
 from validate.experiments import runner
 from validate.frameworks import model_file, network_reader, network_rewrite
 from validate.frameworks.backends import Backend
@@ -191,7 +191,12 @@ def file_limits(args) -> model_file.FileLimits:
 
 
 def network_plan(chosen, devices: list[str], args, backend: str) -> list[NetworkConfig]:
-    """The one configuration of a ``validate network --apply RULES --measure`` command, per device."""
+    """The one configuration of a ``validate network --apply RULES --measure`` command, per device;
+    the held-out benchmark's for ``validate networks``."""
+    if getattr(args, "experiment", None) == "networks":
+        from validate.experiments.network_benchmark import benchmark_plan
+
+        return benchmark_plan(chosen.name, devices, backend)
     return [NetworkConfig.from_args(args, backend, device, file_limits(args)) for device in devices]
 
 

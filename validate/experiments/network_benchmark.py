@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 
 from costmodel.latency import DeviceProfile
-from validate.experiments import plans, session
+from validate.experiments import session
 from validate.experiments.network_measure import PREDICTION_COLUMNS, NetworkConfig, counts_row
 from validate.frameworks.backends import Backend
 from validate.results import network_scores, schema

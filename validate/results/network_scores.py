@@ -51,7 +51,7 @@ def _spearman(first: list[float], second: list[float]) -> float | None:
     ranks = [np.argsort(np.argsort(values)).astype(float) for values in (first, second)]
     if ranks[0].std() == 0 or ranks[1].std() == 0:
         return None
-    return float(np.corrcoef(*ranks)[0, 1])
+    return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
 
 
 def advisor(rows: list[dict]) -> dict:
@@ -80,8 +80,8 @@ def advisor(rows: list[dict]) -> dict:
         predicted_all.append([option[1] for option in options])
         measured_all.append([option[2] for option in options])
     decided = [network for network in networks if network["decided"]]
-    correlations = [_spearman(p, m) for p, m in zip(predicted_all, measured_all, strict=True)]
-    correlations = [value for value in correlations if value is not None]
+    computed = [_spearman(p, m) for p, m in zip(predicted_all, measured_all, strict=True)]
+    correlations = [value for value in computed if value is not None]
     return {
         "networks": networks,
         "decided": len(decided),
@@ -96,9 +96,9 @@ def seconds_pairs(rows: list[dict]) -> list[dict]:
     pairs = []
     for row in rows:
         for role in ("original", "rewritten"):
-            predicted, measured = row.get(f"predicted_{role}_seconds"), row.get(f"{role}_geomean_seconds")
-            if not _usable({"p": predicted, "m": measured}, "p", "m"):
+            if not _usable(row, f"predicted_{role}_seconds", f"{role}_geomean_seconds"):
                 continue
+            predicted, measured = float(row[f"predicted_{role}_seconds"]), float(row[f"{role}_geomean_seconds"])
             name = " ".join(str(part) for part in _network(row)[:3] if part is not None)
             pairs.append({
                 "network": name if role == "original" else f"{name} {row['rules']}",

@@ -224,3 +224,48 @@ def test_a_measurement_no_worker_finished_is_shown_with_its_counts_and_reason(ke
     result = network.NetworkResult(counted, False, rewrite=shown)
     text = network.render_result(result, as_json=False, as_csv=False)
     assert "MAC ratio" in text and "measured time ratio" not in text
+
+
+def synthetic_profile(tmp_path, layer_kernels):
+    from costmodel.latency import DeviceProfile
+
+    kinds = ("dense", "pointwise", "depthwise", "asymmetric")
+    profile = DeviceProfile("cpu", 1e11, 1e10, 1e-5, 5e-5, dict.fromkeys(kinds, 0.5), layer_kernels=layer_kernels)
+    path = tmp_path / "device_profile_cpu.json"
+    profile.save(path)
+    return str(path)
+
+
+def test_a_device_profile_predicts_the_whole_network_with_per_layer_shares(keras, capsys, tmp_path):
+    path = saved(keras, tmp_path, "small", small_net)
+    profile = synthetic_profile(
+        tmp_path, {"ReLU": {"full": 1, "small": 0}, "DepthwiseConv2D+bias": {"full": 0, "small": 0}}
+    )
+    status, out, _ = run(capsys, "network", path, "--device-profile", profile, "--json")
+    document = json.loads(out)
+    assert status == 0
+    layers = document["prediction"]["layers"]
+    assert [layer["name"] for layer in layers] == ["dw", "relu", "pw", "c5"]
+    assert document["predicted_seconds"] == pytest.approx(
+        document["prediction"]["call_seconds"] + sum(layer["seconds"] for layer in layers)
+    )
+    assert layers[1]["kernels"] == 1 and layers[1]["seconds"] > 1e-5
+    # The profile records no calibrated range and never measured the convolutions' kernels: said so.
+    assert document["extrapolated"] is True
+    assert any("Conv2D+bias" in reason for reason in document["extrapolation"])
+    status, out, _ = run(capsys, "network", path, "--device-profile", profile, "--batch", "4", "--json")
+    assert json.loads(out)["predicted_seconds"] > document["predicted_seconds"]
+    status, out, _ = run(capsys, "network", path, "--device-profile", profile, "--apply", "5x5:stack")
+    assert "predicted ratio" in out and "(whole network, cpu)" in out
+
+
+def test_the_probe_network_shows_which_kernels_the_runtime_fuses():
+    from validate.experiments.fusion_probe import measure_layer_kernels
+
+    kernels = measure_layer_kernels()
+    # A convolution's bias (and a ReLU built into it) run inside the convolution's kernel; a separate
+    # activation layer and a multiply stream the tensor once more; a reshape runs nothing.
+    assert kernels["Conv2D+bias:relu"]["full"] == 0
+    assert kernels["Activation:relu"]["full"] >= 1 and kernels["Multiply"]["full"] >= 1
+    assert kernels["Reshape"]["full"] == 0 and kernels["Dropout"]["full"] == 0
+    assert kernels["BatchNormalization"]["small"] >= 1  # its scale and offset, from its variables, every call

@@ -35,8 +35,8 @@ and a profile are enough.
 >>> conv = NetworkLayer("conv", "Conv2D", (ConvLayer(1, 1, c_in=8, c_out=8, height=4, width=4),))
 >>> relu = NetworkLayer("relu", "ReLU", params_given=0, inputs=("conv",), output_shape=(4, 4, 8))
 >>> prediction = predict_network(Network("tiny", (4, 4, 8), (conv, relu)), profile)
->>> [round(row["seconds"] * 1e6, 4) for row in prediction.layer_rows()]  # 10 us each, plus its traffic
-[10.1024, 10.1024]
+>>> [round(row["seconds"] * 1e6, 4) for row in prediction.layer_rows()]  # 10 us + bytes moved (conv: weights too)
+[10.128, 10.1024]
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ measure: install
 	test -f $(MEASURED)/device_profile_cpu.json || \
 		$(PY) -m validate calibrate --preset $(PRESET) --device all --out $(MEASURED)
 	$(PY) -m validate sweep --preset $(PRESET) --device all --out $(MEASURED) --resume
-	$(PY) -m validate network MobileNet --alpha 1 --input-size 128 --apply fuse --measure --papers \
-		--preset $(PRESET) --out $(MEASURED) --resume
+	$(PY) -m validate networks --preset $(PRESET) --out $(MEASURED) --resume
+	$(PY) -m validate network MobileNet --papers --out $(MEASURED)
 
 ifeq ($(RESULTS),)
 report: measure

@@ -60,6 +60,7 @@ class Part:
 
 
 _NO_FACTORIZATIONS = "no measured factorization rows (python -m validate factorizations)"
+_NO_NETWORK_PREDICTIONS = "no measured network with predicted seconds (python -m validate networks --preset quick)"
 CHART_PARTS = {
     "seed": Part(
         "The seed's experiment, redone",
@@ -93,6 +94,15 @@ CHART_PARTS = {
         "cells: the factorized block was slower than the original.",
         _has_factorizations,
         _NO_FACTORIZATIONS,
+    ),
+    "network_seconds": Part(
+        "Whole networks: predicted against measured time",
+        "Every measured network of python -m validate networks (and validate network --measure), original "
+        "and rewritten, at batch 1: the whole-network latency model's predicted time (every layer, per kernel "
+        "the runtime runs) against the measured one, with its 95% interval; shaded: ±10% and ±20%; hollow: "
+        "the prediction extrapolates.",
+        networks.has_network_predictions,
+        _NO_NETWORK_PREDICTIONS,
     ),
 }
 TABLE_PARTS = {
@@ -139,12 +149,32 @@ TABLE_PARTS = {
         "Networks: factorizations applied to a whole model",
         "Each measured rewrite of a whole network (python -m validate network MODEL --apply RULES "
         "--measure), end to end at batch 1, interleaved: its MAC ratio, the latency model's predicted "
-        "time ratio (convolutions only), and the measured time ratio: measured in several worker processes "
+        "time ratio (the whole network), and the measured time ratio: measured in several worker processes "
         "like the sweep, the geometric mean of their ratios, with its 95% confidence interval and the rerun "
         "interval from the spread between processes.",
         networks.has_networks,
         "no measured networks (python -m validate network MobileNet --input-size 128 --apply fuse --measure)",
         compute=networks.networks_table,
+    ),
+    "network_scores": Part(
+        "Whole networks: how far the latency model is from measurement",
+        "Per machine, over the measured networks: the share of whole-network predicted times, and of "
+        "predicted rewrite time ratios, within ±10% and ±20% of the measurement, the median absolute error and "
+        "the network missed by most; and how often the advisor's first choice (leave as is, or the rewrite "
+        "with the lowest predicted ratio) is the measured fastest, counted where the measurement decides it "
+        "(the fastest and the next apart beyond their intervals).",
+        networks.has_network_predictions,
+        _NO_NETWORK_PREDICTIONS,
+        compute=networks.network_scores_table,
+    ),
+    "network_model": Part(
+        "Whole networks: each network's predicted and measured time",
+        "Each measured network, original and rewritten: the latency model's predicted milliseconds per call "
+        "at batch 1, the measured ones (geometric mean over worker processes) with their 95% interval, the "
+        "error (predicted / measured - 1), and why the prediction extrapolates, if it does.",
+        networks.has_network_predictions,
+        _NO_NETWORK_PREDICTIONS,
+        compute=networks.network_model_table,
     ),
     "networks_papers": Part(
         "Networks: the MobileNet papers' tables reproduced",

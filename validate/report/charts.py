@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from validate.experiments.plans import SEED_LAYER_TYPES
-from validate.report import derived
+from validate.report import derived, networks
 from validate.report.data import Results, measured
 from validate.results.divergence import TOLERANCE
 from validate.results.ratios import SEED_REFERENCE
@@ -445,12 +445,69 @@ def divergence_heatmaps(results: Results) -> Figure:
     return figure
 
 
+def network_seconds_chart(results: Results) -> Figure:
+    """Predicted against measured seconds of every measured network, one panel per machine, log-log.
+
+    Error bars: the 95% interval of the measured seconds (pooled over worker
+    processes); the bands are ±10% and ±20% of the identity line.  A hollow
+    marker is a prediction that extrapolates beyond what the profile measured.
+    """
+    scored = {machine: scores["pairs"] for machine, scores in networks.scores_by_machine(results).items()}
+    scored = {machine: pairs for machine, pairs in scored.items() if pairs}
+    if not scored:
+        raise ValueError("no measured network with a predicted time to chart")
+    names = [pair["network"] for pairs in scored.values() for pair in pairs]
+    colours = palette(names)
+    figure, axes = _panels(len(scored), inches=(6.5, 5.0))
+    values = np.array([
+        1e3 * pair[column] for pairs in scored.values() for pair in pairs
+        for column in ("predicted_seconds", "measured_seconds")
+    ])  # fmt: skip
+    low, high = values.min() / 1.5, values.max() * 1.5
+    line = np.geomspace(low, high, 50)
+    for ax, (machine, pairs) in zip(axes, scored.items(), strict=False):
+        for band, shade in ((0.2, "0.92"), (0.1, "0.82")):
+            ax.fill_between(line, line * (1 - band), line * (1 + band), color=shade, label=f"±{band:.0%} of measured")
+        ax.plot(line, line, color="0.4", linewidth=1, label="predicted = measured")
+        for pair in pairs:
+            measured_ms = 1e3 * pair["measured_seconds"]
+            interval = 1e3 * np.array([pair["measured_low"], pair["measured_high"]], dtype=float)  # None: NaN
+            errors = np.clip([[measured_ms - interval[0]], [interval[1] - measured_ms]], 0.0, None)
+            bars = ax.errorbar(
+                [measured_ms],
+                [1e3 * pair["predicted_seconds"]],
+                xerr=np.nan_to_num(errors),
+                fmt="o",
+                mfc="none" if pair["extrapolation"] else colours[pair["network"]],
+                color=colours[pair["network"]],
+                capsize=2,
+                label=pair["network"],
+            )
+            bars.lines[0].set_gid("network-model")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(_PLAIN_NUMBERS)
+            axis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
+        ax.set_title(machine)
+        ax.set_xlabel("measured ms per call (95% CI)")
+        ax.set_ylabel("predicted ms per call")
+        ax.grid(True, which="both", alpha=0.3)
+    hollow = Line2D([], [], color="black", marker="o", mfc="none", linestyle="none", label="prediction extrapolates")
+    _legend_below(figure, axes, [hollow], ncols=2)
+    _title(figure, "Whole networks: the latency model's predicted time against the measured time, batch 1")
+    return figure
+
+
 CHARTS = {
     "seed": seed_chart,
     "ratios": ratio_chart,
     "roofline": roofline_chart,
     "kernel_savings": kernel_saving_chart,
     "divergence": divergence_heatmaps,
+    "network_seconds": network_seconds_chart,
 }
 
 

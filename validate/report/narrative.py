@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from validate.report import networks
 from validate.report.data import Results, machine_label, measured
 from validate.results.ratios import ratios_to_reference
 
@@ -111,4 +112,5 @@ def findings(results: Results) -> list[str]:
         _factorization_findings(measured(results.factorizations))
         + _accuracy_findings(results.accuracy)
         + _seed_findings(results.seed)
+        + networks.findings(results)
     )

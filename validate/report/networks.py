@@ -1,11 +1,13 @@
-"""The report's Networks section: whole networks rewritten and timed, and the MobileNet papers reproduced.
+"""The report's Networks section: whole networks rewritten and timed, the latency model scored on them, the papers.
 
-Both tables come from what ``python -m validate network`` stored in a results
-folder: ``networks.csv`` (the ``networks`` table of
-:mod:`validate.results.schema`, one measured rewrite per row) and
+The tables come from what ``python -m validate network`` and ``python -m
+validate networks`` stored in a results folder: ``networks.csv`` (the
+``networks`` table of :mod:`validate.results.schema`, one measured rewrite per
+row, with the whole-network model's predicted seconds of both networks) and
 ``networks_papers.json`` (the papers' published figures beside the cost
-model's counts of Keras-read networks, computed when it was measured).  No
-framework is imported here.
+model's counts of Keras-read networks, computed when it was measured).  The
+whole-network model is scored per machine by
+:mod:`validate.results.network_scores`.  No framework is imported here.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import json
 
 import pandas as pd
 
-from validate.report.data import Results, interval_columns, measured
-from validate.results import schema
+from validate.report.data import MISSING, Results, interval_columns, measured
+from validate.results import network_scores, schema
 
 PAPERS_FILE = "networks_papers.json"
 
@@ -56,6 +58,90 @@ def networks_table(results: Results) -> pd.DataFrame:
             "rewritten (ms)": 1e3 * frame["rewritten_geomean_seconds"],
         }
     ).reset_index(drop=True)
+
+
+def scores_by_machine(results: Results) -> dict[str, dict]:
+    """Per machine, :func:`validate.results.network_scores.score` of its measured network rows."""
+    frame = _network_frames(results)
+    return {
+        machine: network_scores.score(part.to_dict("records")) for machine, part in frame.groupby("machine", sort=False)
+    }
+
+
+def has_network_predictions(results: Results) -> bool:
+    """Whether any measured network row carries the whole-network model's predicted seconds."""
+    return any(scores["pairs"] for scores in scores_by_machine(results).values())
+
+
+def network_model_table(results: Results) -> pd.DataFrame:
+    """Each measured network, original and rewritten: predicted against measured milliseconds, and the error."""
+    rows = []
+    for machine, scores in scores_by_machine(results).items():
+        for pair in scores["pairs"]:
+            low, high = pair["measured_low"], pair["measured_high"]
+            known = all(isinstance(value, float) and pd.notna(value) for value in (low, high))
+            rows.append({
+                "machine": machine,
+                "network": pair["network"],
+                "predicted (ms)": 1e3 * pair["predicted_seconds"],
+                "measured (ms)": 1e3 * pair["measured_seconds"],
+                "95% CI (ms)": f"[{1e3 * low:.3g}, {1e3 * high:.3g}]" if known else MISSING,
+                "error": f"{pair['error']:+.1%}",
+                "extrapolates": pair["extrapolation"] or "no",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def network_scores_table(results: Results) -> pd.DataFrame:
+    """Per machine: the shares within ±10% and ±20%, the median error, the worst network, the advisor's record."""
+    rows = []
+    for machine, scores in scores_by_machine(results).items():
+        worst = scores["worst"]
+        for quantity, label in (("seconds", "whole-network seconds"), ("ratios", "rewrite time ratio")):
+            figures = scores[quantity]
+            if not figures:
+                continue
+            rows.append({
+                "machine": machine,
+                "quantity": label,
+                "measured": figures["count"],
+                "within ±10%": f"{figures['within_10_percent']:.0%}",
+                "within ±20%": f"{figures['within_20_percent']:.0%}",
+                "median error (%)": figures["median_absolute_percentage_error"],
+                "worst": f"{worst['network']} ({worst['error']:+.1%})" if quantity == "seconds" and worst else MISSING,
+            })  # fmt: skip
+        advice = scores["advisor"]
+        if advice["networks"]:
+            agreement = advice["top1_agreement"]
+            rows.append({
+                "machine": machine,
+                "quantity": "advisor's first choice = measured fastest",
+                "measured": len(advice["networks"]),
+                "within ±10%": MISSING,
+                "within ±20%": MISSING,
+                "median error (%)": None,
+                "worst": (
+                    f"agrees on {agreement:.0%} of the {advice['decided']} decided by measurement"
+                    if agreement is not None else "no network decided by its measurement"
+                ),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def findings(results: Results) -> list[str]:
+    """One sentence per machine on how far the whole-network model is from measurement."""
+    lines = []
+    for machine, scores in scores_by_machine(results).items():
+        figures, worst = scores["seconds"], scores["worst"]
+        if not figures:
+            continue
+        lines.append(
+            f"On {machine}, the whole-network latency model predicts {figures['within_10_percent']:.0%} of "
+            f"{figures['count']} measured networks' seconds within ±10% and {figures['within_20_percent']:.0%} "
+            f"within ±20% (median error {figures['median_absolute_percentage_error']:.1f}%); it misses "
+            f"{worst['network']} by most ({worst['error']:+.1%})."
+        )
+    return lines
 
 
 def papers_table(results: Results) -> pd.DataFrame:

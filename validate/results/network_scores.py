@@ -35,8 +35,13 @@ def _usable(row: dict, *columns: str) -> bool:
     return all(isinstance(row.get(column), (int, float)) and row[column] == row[column] for column in columns)
 
 
+def _present(value):
+    """None for a missing cell, whether the row came from the store (None) or from pandas (NaN)."""
+    return None if value is None or value != value else value
+
+
 def _network(row: dict) -> tuple:
-    return (row["model"], row.get("alpha"), row.get("input_size"), row["device"])
+    return (row["model"], _present(row.get("alpha")), _present(row.get("input_size")), row["device"])
 
 
 def _interval(row: dict) -> tuple[float, float]:

@@ -159,10 +159,11 @@ TABLE_PARTS = {
     "network_scores": Part(
         "Whole networks: how far the latency model is from measurement",
         "Per machine, over the measured networks: the share of whole-network predicted times, and of "
-        "predicted rewrite time ratios, within ±10% and ±20% of the measurement, the median absolute error and "
-        "the network missed by most; and how often the advisor's first choice (leave as is, or the rewrite "
-        "with the lowest predicted ratio) is the measured fastest, counted where the measurement decides it "
-        "(the fastest and the next apart beyond their intervals).",
+        "predicted rewrite time ratios, within ±10% and ±20% of the measurement, the median absolute error, the "
+        "share inside the measurement's own 95% interval (and that interval's median half-width: where it "
+        "is wider than ±10%, ±10% is not decidable), the network missed by most; and how often the advisor's "
+        "first choice (leave as is, or the rewrite with the lowest predicted ratio) is the measured fastest, "
+        "counted where the measurement decides it (the fastest and the next apart beyond their intervals).",
         networks.has_network_predictions,
         _NO_NETWORK_PREDICTIONS,
         compute=networks.network_scores_table,

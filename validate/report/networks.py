@@ -108,6 +108,10 @@ def network_scores_table(results: Results) -> pd.DataFrame:
                 "within ±10%": f"{figures['within_10_percent']:.0%}",
                 "within ±20%": f"{figures['within_20_percent']:.0%}",
                 "median error (%)": figures["median_absolute_percentage_error"],
+                "inside measured 95% CI": (
+                    f"{scores['inside_interval']:.0%} (CI ±{scores['interval_half_width']:.0%})"
+                    if quantity == "seconds" and scores["inside_interval"] is not None else MISSING
+                ),
                 "worst": f"{worst['network']} ({worst['error']:+.1%})" if quantity == "seconds" and worst else MISSING,
             })  # fmt: skip
         advice = scores["advisor"]
@@ -120,6 +124,7 @@ def network_scores_table(results: Results) -> pd.DataFrame:
                 "within ±10%": MISSING,
                 "within ±20%": MISSING,
                 "median error (%)": None,
+                "inside measured 95% CI": MISSING,
                 "worst": (
                     f"agrees on {agreement:.0%} of the {advice['decided']} decided by measurement"
                     if agreement is not None else "no network decided by its measurement"

@@ -2,7 +2,9 @@
 
 * **seconds**: each row's predicted seconds of the original and of the
   rewritten network against their measured ones (the geometric mean over the
-  worker processes of each process's median);
+  worker processes of each process's median), and the share of predictions
+  inside the measurement's 95% interval (±10% means little where that
+  interval is wider);
 * **ratios**: the predicted time ratio, rewritten / original, against the
   measured one;
 * **advisor**: per network (model, width, input size, device), the options are
@@ -135,6 +137,16 @@ def score(rows: list[dict]) -> dict:
         accuracy([r["predicted_ratio"] for r in ratios], [r["measured_ratio"] for r in ratios]) if ratios else None
     )
     result["worst"] = max(pairs, key=lambda pair: abs(pair["error"])) if pairs else None
+    # A prediction within ±10% is only decidable where the measurement's own interval is narrower than that.
+    bounded = [pair for pair in pairs if _usable(pair, "measured_low", "measured_high")]
+    result["inside_interval"] = (
+        float(np.mean([p["measured_low"] <= p["predicted_seconds"] <= p["measured_high"] for p in bounded]))
+        if bounded else None
+    )  # fmt: skip
+    result["interval_half_width"] = (
+        float(np.median([(p["measured_high"] - p["measured_low"]) / 2 / p["measured_seconds"] for p in bounded]))
+        if bounded else None
+    )  # fmt: skip
     return result
 
 
@@ -154,6 +166,11 @@ def render(scores: dict) -> str:
                 f"within ±20%, median error {figures['median_absolute_percentage_error']:.1f}% "
                 f"({figures['count']} measured)"
             )
+    if scores["inside_interval"] is not None:
+        lines.append(
+            f"predicted seconds inside the measured 95% interval: {scores['inside_interval']:.0%} (the intervals' "
+            f"median half-width ±{scores['interval_half_width']:.0%} of the measurement)"
+        )
     advice = scores["advisor"]
     if advice["networks"]:
         agreement = "n/a" if advice["top1_agreement"] is None else f"{advice['top1_agreement']:.0%}"

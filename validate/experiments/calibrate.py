@@ -111,11 +111,11 @@ def assert_held_out(layers: list[ConvLayer]) -> None:
 
 def _time_microbenchmarks(timer: RelativeTimer, backend: Backend) -> None:
     timer.time("matmul", backend.matmul_call(MATMUL_SIDE))
-    timer.time("conv", _stack_call(backend, PEAK_CONV, 1))
+    timer.time("conv", stack_call(backend, PEAK_CONV, 1))
     for elements in BANDWIDTH_ELEMENTS:
         timer.time(f"scale {elements}", backend.scale_call(elements))
     for repeats in TINY_STACKS:
-        timer.time(f"tiny stack {repeats}", _stack_call(backend, TINY, repeats))
+        timer.time(f"tiny stack {repeats}", stack_call(backend, TINY, repeats))
 
 
 def compute_rate(times: RelativeTimes) -> dict:
@@ -148,7 +148,8 @@ def overheads(times: RelativeTimes) -> dict:
     return {"op_overhead_seconds": op_seconds, "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
 
 
-def _stack_call(backend: Backend, layer: ConvLayer, repeats: int):
+def stack_call(backend: Backend, layer: ConvLayer, repeats: int):
+    """A compiled graph-mode call of ``repeats`` copies of ``layer``, as the calibration times it."""
     model = keras_build.build_model(layer, repeats=repeats)
     inputs = keras_build.random_input(layer, int(layer.batch))
     return backend.compiled_call(model, inputs, "graph", int(layer.batch))
@@ -237,23 +238,23 @@ def calibrate(
     within_cell: dict[str, tuple[str, RelativeTime]] = {}
     single_calls: dict[str, tuple[ConvLayer, RelativeTime]] = {}
     with backend.device_scope(device):
-        timer = RelativeTimer(_stack_call(backend, REFERENCE, CALIBRATION_REPEATS), policy=policy, sync=sync)
+        timer = RelativeTimer(stack_call(backend, REFERENCE, CALIBRATION_REPEATS), policy=policy, sync=sync)
         _time_microbenchmarks(timer, backend)
         for cell_layers in cells(layers).values():
             anchor = cell_anchor(cell_layers)
-            anchor_call = _stack_call(backend, anchor, CALIBRATION_REPEATS)
+            anchor_call = stack_call(backend, anchor, CALIBRATION_REPEATS)
             timer.time(layer_name(anchor), anchor_call)
             cell_timer = RelativeTimer(anchor_call, policy=policy, sync=sync)
             # The anchor alone against its stack: t(1) = call + l, t(R) = call + R l give the call's cost here.
             single_calls[layer_name(anchor)] = (
                 anchor,
-                cell_timer.time(f"{layer_name(anchor)} alone", _stack_call(backend, anchor, 1)),
+                cell_timer.time(f"{layer_name(anchor)} alone", stack_call(backend, anchor, 1)),
             )
             for layer in cell_layers:
                 if progress:
                     progress.start(layer.describe())
                 if layer is not anchor:
-                    relative = cell_timer.time(layer_name(layer), _stack_call(backend, layer, CALIBRATION_REPEATS))
+                    relative = cell_timer.time(layer_name(layer), stack_call(backend, layer, CALIBRATION_REPEATS))
                     within_cell[layer_name(layer)] = (layer_name(anchor), relative)
                 if progress:
                     progress.advance(layer.describe())

@@ -93,6 +93,21 @@ def _minor_log_label(value: float, _position=None) -> str:
     return f"{value:g}" if leading in (2, 3, 5) else ""
 
 
+def _log_log(ax, limits: tuple[float, float], title: str, xlabel: str, ylabel: str) -> None:
+    """A square log-log panel with plain-number ticks (2, 3 and 5 between decades) and a grid."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*limits)
+    ax.set_ylim(*limits)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(_PLAIN_NUMBERS)
+        axis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def _groups(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     """The distinct values of ``columns``, in first-seen order."""
     return list(dict.fromkeys(frame[columns].itertuples(index=False, name=None)))
@@ -211,17 +226,8 @@ def ratio_chart(results: Results) -> Figure:
                 )
                 model.lines[0].set_gid("latency-model")
         ax.axhline(1, color="0.5", linestyle=":", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(_PLAIN_NUMBERS)
-            axis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
-        ax.set_title(device)
-        ax.set_xlabel("predicted ratio, factorized / original")
-        ax.set_ylabel("measured time ratio, factorized / original")
-        ax.grid(True, which="both", alpha=0.3)
+        _log_log(ax, (low, high), device, "predicted ratio, factorized / original",
+                 "measured time ratio, factorized / original")  # fmt: skip
     markers = [
         Line2D([], [], color="black", marker="o", linestyle="none", label="at the MAC model's ratio"),
         Line2D([], [], color="black", marker="s", mfc="none", linestyle="none", label="at the latency model's ratio"),
@@ -484,17 +490,7 @@ def network_seconds_chart(results: Results) -> Figure:
                 label=pair["network"],
             )
             bars.lines[0].set_gid("network-model")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(_PLAIN_NUMBERS)
-            axis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
-        ax.set_title(machine)
-        ax.set_xlabel("measured ms per call (95% CI)")
-        ax.set_ylabel("predicted ms per call")
-        ax.grid(True, which="both", alpha=0.3)
+        _log_log(ax, (low, high), machine, "measured ms per call (95% CI)", "predicted ms per call")
     hollow = Line2D([], [], color="black", marker="o", mfc="none", linestyle="none", label="prediction extrapolates")
     _legend_below(figure, axes, [hollow], ncols=2)
     _title(figure, "Whole networks: the latency model's predicted time against the measured time, batch 1")

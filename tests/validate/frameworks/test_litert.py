@@ -1,0 +1,82 @@
+"""LiteRT (TensorFlow Lite with XNNPACK): conversion, the operator check, numerical agreement, the timed call."""
+
+import numpy as np
+import pytest
+
+from costmodel.layer import ConvLayer
+from validate.frameworks import litert
+
+SIDE, CHANNELS = 8, 16
+DENSE = ConvLayer(3, 3, c_in=CHANNELS, c_out=CHANNELS, height=SIDE, width=SIDE, padding="same")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from validate.frameworks.keras_build import build_model, random_input
+
+    model = build_model(DENSE, repeats=2, activation="relu")
+    return model, random_input(DENSE, 2)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("mode", litert.MODES)
+def test_a_stack_converts_to_builtin_kernels_only(stack, mode):
+    model, inputs = stack
+    converted = litert.convert(model, mode, inputs)
+    assert converted.operators.count("CONV_2D") == 2
+    assert not any(op in litert.FOREIGN_OPERATORS or op.startswith("Flex") for op in converted.operators)
+    if mode == "int8":
+        assert {"QUANTIZE", "DEQUANTIZE"}.isdisjoint(converted.operators)  # int8 in and out, nothing in float
+
+
+@pytest.mark.tensorflow
+def test_fp32_matches_keras_and_int8_stays_within_its_bound(stack):
+    model, inputs = stack
+    reference = np.asarray(model(inputs, training=False))
+    outputs = {}
+    for mode in litert.MODES:
+        interpreter = litert.make_interpreter(litert.convert(model, mode, inputs).content, 1, inputs.shape)
+        outputs[mode] = litert.run(interpreter, inputs)
+    assert outputs["fp32"].shape == reference.shape
+    assert litert.relative_error(outputs["fp32"], reference) < litert.FP32_TOLERANCE
+    assert 0 < litert.relative_error(outputs["int8"], reference) < litert.int8_bound(2)
+
+
+@pytest.mark.tensorflow
+def test_a_concrete_function_conversion_is_refused_by_name():
+    """The pitfall the issue measured: a concrete function keeps resource variables (READ_VARIABLE)."""
+    converted = litert.Converted(b"", "fp32", ("VAR_HANDLE", "READ_VARIABLE", "CONV_2D"))
+    with pytest.raises(litert.ConversionError, match="READ_VARIABLE, VAR_HANDLE"):
+        litert.check_operators(converted)
+
+
+def test_an_unknown_mode_names_the_valid_ones():
+    with pytest.raises(ValueError, match="the litert backend has no mode 'graph'; its modes: fp32, int8"):
+        litert.convert(object(), "graph", np.zeros(1))
+
+
+class FakeInterpreter:
+    """What invoke_call needs of an interpreter: its input details, set_tensor, invoke."""
+
+    def __init__(self, dtype, quantization=(0.0, 0)):
+        self.detail = {"index": 3, "dtype": dtype, "quantization": quantization, "shape": np.array([1, 2])}
+        self.set, self.invoked = [], 0
+
+    def get_input_details(self):
+        return [self.detail]
+
+    def set_tensor(self, index, value):
+        self.set.append((index, value))
+
+    def invoke(self):
+        self.invoked += 1
+
+
+def test_the_timed_call_is_invoke_alone_on_inputs_set_once():
+    interpreter = FakeInterpreter(np.int8, quantization=(0.5, -3))
+    call = litert.invoke_call(interpreter, np.array([[1.0, -1.0]], dtype=np.float32))
+    for _ in range(3):
+        call()
+    assert interpreter.invoked == 3 and len(interpreter.set) == 1
+    index, value = interpreter.set[0]
+    assert index == 3 and value.dtype == np.int8 and value.tolist() == [[-1, -5]]  # x / 0.5 - 3

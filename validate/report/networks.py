@@ -20,6 +20,8 @@ from validate.report.data import MISSING, Results, interval_columns, measured
 from validate.results import network_scores, schema
 
 PAPERS_FILE = "networks_papers.json"
+#: The scores table's last column: the worst network on the seconds row, the advisor's record on its own.
+RECORD = "worst network, or the advisor's record"
 
 
 def _network_frames(results: Results) -> pd.DataFrame:
@@ -112,7 +114,7 @@ def network_scores_table(results: Results) -> pd.DataFrame:
                     f"{scores['inside_interval']:.0%} (CI ±{scores['interval_half_width']:.0%})"
                     if quantity == "seconds" and scores["inside_interval"] is not None else MISSING
                 ),
-                "worst": f"{worst['network']} ({worst['error']:+.1%})" if quantity == "seconds" and worst else MISSING,
+                RECORD: f"{worst['network']} ({worst['error']:+.1%})" if quantity == "seconds" and worst else MISSING,
             })  # fmt: skip
         advice = scores["advisor"]
         if advice["networks"]:
@@ -125,7 +127,7 @@ def network_scores_table(results: Results) -> pd.DataFrame:
                 "within ±20%": MISSING,
                 "median error (%)": None,
                 "inside measured 95% CI": MISSING,
-                "worst": (
+                RECORD: (
                     f"agrees on {agreement:.0%} of the {advice['decided']} decided by measurement"
                     if agreement is not None else "no network decided by its measurement"
                 ),

@@ -253,6 +253,7 @@ def add_network_parser(commands) -> argparse.ArgumentParser:
         default="tensorflow",
         help="the framework Keras runs on (the profiler check needs tensorflow)",
     )
+    run.add_argument("--modes", type=_modes, help="the one mode --measure times (default: the backend's natural one)")
     run.add_argument("--out", type=pathlib.Path, help="results folder to store the measured row in")
     run.add_argument("--resume", action="store_true", help="add to the results already in --out")
     run.add_argument("--threads", type=int, help="intra-op threads (0: the backend's choice)")
@@ -283,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_measuring_options(sweep, device_profile=True)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
+    calibrate.add_argument(
+        "--modes", type=_modes, help="the mode calibrated: the backend's natural one (graph; fp32 on litert)"
+    )
     add_common_options(calibrate)
     retest = commands.add_parser("retest", help="measure a sample of a results folder again and report the agreement")
     retest.add_argument("results", type=pathlib.Path, help="a results folder measured on this machine")
@@ -326,7 +330,9 @@ def chosen_preset(args) -> plans.Preset:
         )
     chosen = plans.preset(args.preset, **overrides)
     spec = backends.spec(args.backend)
-    given = getattr(args, "modes", None)  # calibrate has no --modes
+    given = getattr(args, "modes", None)
+    if args.experiment == "calibrate" and given is not None:
+        check_calibrated_mode(spec, given)
     resolved: dict[str, Any] = {}
     for field in ("seed_modes", "factorization_modes"):
         own = field == _MODE_FIELD[args.experiment]
@@ -338,6 +344,17 @@ def chosen_preset(args) -> plans.Preset:
             )
         resolved[field] = modes
     return dataclasses.replace(chosen, **resolved)
+
+
+def check_calibrated_mode(spec: backends.BackendSpec, given: tuple) -> None:
+    """Calibration fits the latency model in the backend's natural mode only; say so for any other."""
+    modes, _ = spec.resolve_modes(given, explicit=True)
+    if modes != (spec.natural_mode,):
+        others = ", ".join(mode for mode in modes if mode != spec.natural_mode)
+        raise ValueError(
+            f"calibrate fits the latency model in the {spec.name} backend's natural mode ({spec.natural_mode}) "
+            f"only; {others} rows are measured without a model's prediction"
+        )
 
 
 _MODE_FIELD = {"seed": "seed_modes", "factorizations": "factorization_modes", "calibrate": None, "sweep": None}

@@ -277,7 +277,7 @@ def calibrate(
     observations = [Observation(layer, CALIBRATION_REPEATS, seconds(layer)) for layer in layers]
     ceilings |= peak_ceiling(ceilings, observations)
     fitted = fit_profile(device, observations, **{key: ceilings[key] for key in MODEL_FIELDS})
-    if backend.flops_profiler:  # the kernel trace reads TensorFlow's profiler
+    if backend.traces_kernels:  # the kernel trace reads TensorFlow's profiler: what TensorFlow runs
         with backend.device_scope(device):
             layer_kernels = fusion_probe.measure_layer_kernels()
     else:

@@ -24,7 +24,7 @@ import sys
 
 from costmodel.latency import DeviceProfile
 from validate.experiments import session
-from validate.experiments.network_measure import PREDICTION_COLUMNS, NetworkConfig, counts_row
+from validate.experiments.network_measure import PREDICTION_COLUMNS, NetworkConfig, counts_row, network_mode
 from validate.frameworks.backends import Backend
 from validate.results import network_scores, schema
 
@@ -57,9 +57,10 @@ BENCHMARK["gpu"] = BENCHMARK["quick"]
 
 
 def benchmark_plan(preset: str, devices: list[str], backend: str) -> list[NetworkConfig]:
-    """The benchmark's configurations, per device."""
+    """The benchmark's configurations, per device, in the backend's natural mode."""
+    mode = network_mode(None, backend)
     return [
-        NetworkConfig(device, model, alpha, size, None, rules, backend=backend)
+        NetworkConfig(device, model, alpha, size, None, rules, backend=backend, mode=mode)
         for device in devices
         for model, alpha, size, rules in BENCHMARK[preset]
     ]

@@ -22,7 +22,7 @@ from costmodel.latency import DeviceProfile
 from costmodel.latency.network import predict_network
 from costmodel.network import Network, parse_rules, rewrite
 from validate.experiments import runner
-from validate.frameworks import model_file, network_reader, network_rewrite
+from validate.frameworks import backends, model_file, network_reader, network_rewrite
 from validate.frameworks.backends import Backend
 from validate.harness.timing import InterleavedResult, TimingPolicy, measure_interleaved
 from validate.results import schema
@@ -129,6 +129,7 @@ class NetworkConfig:
         return cls(
             device, args.model, args.alpha, args.input_size, args.include_top, args.apply or "", args.layers,
             tuple(args.kind) if args.kind else None, args.min_channels, args.skip_unknown, limits, backend,
+            network_mode(getattr(args, "modes", None), backend),
         )  # fmt: skip
 
     @property
@@ -162,14 +163,15 @@ class NetworkConfig:
             f"b{NETWORK_BATCH}",
             self.rules,
             *filters,
+            self.mode if self.mode != "graph" else "",  # graph: the keys measured before modes were named
         ]
         return "|".join(part for part in parts if part)
 
     def identity(self) -> dict:
         """The columns that say which configuration a row is about."""
         return {
-            "config_key": self.key, "backend": self.backend, "device": self.device, "model": self.model_label,
-            "input_size": self.input_size, "alpha": self.alpha, "rules": self.rules,
+            "config_key": self.key, "backend": self.backend, "device": self.device, "mode": self.mode,
+            "model": self.model_label, "input_size": self.input_size, "alpha": self.alpha, "rules": self.rules,
         }  # fmt: skip
 
     def load(self, *, check_flops: bool) -> Rewritten:
@@ -179,6 +181,17 @@ class NetworkConfig:
         )
         counted = count(model, skip_unknown=self.skip_unknown, check_flops=check_flops)
         return apply_rules(counted, self.rules, name_glob=self.layers, kinds=self.kinds, min_channels=self.min_channels)
+
+
+def network_mode(given: tuple | None, backend: str) -> str:
+    """The one mode a network is measured in: the one ``--modes`` names, else the backend's natural one."""
+    spec = backends.spec(backend)
+    if given and len(given) > 1:
+        raise ValueError(
+            f"validate network --measure times one mode at a time; give --modes one of {', '.join(spec.modes)}"
+        )
+    modes, _ = spec.resolve_modes(given or ("graph",), explicit=given is not None)
+    return modes[0]
 
 
 def file_limits(args) -> model_file.FileLimits:
@@ -219,20 +232,23 @@ def counts_row(config: NetworkConfig, rewritten: Rewritten, profile: DeviceProfi
     }
 
 
-def time_rewrite(rewritten: Rewritten, backend: Backend, device: str, policy: TimingPolicy) -> InterleavedResult:
-    """Both networks, end to end at batch 1, interleaved: the same harness as the factorization sweep."""
+def time_rewrite(
+    rewritten: Rewritten, backend: Backend, config: NetworkConfig, policy: TimingPolicy
+) -> tuple[InterleavedResult, dict]:
+    """Both networks, end to end at batch 1, interleaved (the sweep's harness), and the runtime's columns."""
     import numpy as np
 
     shape = (NETWORK_BATCH, *rewritten.original.network.input_shape)
     inputs = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    with backend.device_scope(device):
+    with backend.device_scope(config.device):
         calls = [
-            backend.compiled_call(model, inputs, "graph", NETWORK_BATCH)
+            backend.compiled_call(model, inputs, config.mode, NETWORK_BATCH)
             for model in (rewritten.original.model, rewritten.model)
         ]
-        return measure_interleaved(
-            *calls, policy=policy, labels=("original", "rewritten"), sync=backend.synchronizer(device)
+        timing = measure_interleaved(
+            *calls, policy=policy, labels=("original", "rewritten"), sync=backend.synchronizer(config.device)
         )
+    return timing, runner.runtime_columns(backend, dict(zip(("original_", "rewritten_"), calls, strict=True)))
 
 
 @runner.guarded
@@ -247,12 +263,16 @@ def measure_network(
     ``macs_checked_by`` goes into the pooled row.
     """
     rewritten = config.load(check_flops=False)
-    timing = time_rewrite(rewritten, backend, config.device, policy)
-    row = counts_row(config, rewritten, None) | {
-        "measured_ratio": timing.ratio,
-        "ratio_ci_low": timing.ratio_ci_low,
-        "ratio_ci_high": timing.ratio_ci_high,
-    }
+    timing, runtime = time_rewrite(rewritten, backend, config, policy)
+    row = (
+        counts_row(config, rewritten, None)
+        | runtime
+        | {
+            "measured_ratio": timing.ratio,
+            "ratio_ci_low": timing.ratio_ci_low,
+            "ratio_ci_high": timing.ratio_ci_high,
+        }
+    )
     if not cross_check:
         row["params_original"] = None  # marks the row unchecked: the pooled row takes the checking process's
     row |= runner.measurement_columns(timing.a, "original_") | runner.measurement_columns(timing.b, "rewritten_")

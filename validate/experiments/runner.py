@@ -158,6 +158,24 @@ def _equivalence_error(case, backend: Backend) -> float:
         return crosscheck.check_equivalence(layer, case.scheme, batch=EQUIVALENCE_SHAPE["batch"], **dict(case.options))
 
 
+def runtime_columns(backend: Backend, calls: dict[str, Callable[[], object]]) -> dict:
+    """The threads, what the runtime made of each timed model (by its columns' prefix), and the flag.
+
+    A converted model whose output error passes its bound (int8 quantization error beyond what
+    rounding explains) is kept and flagged in :data:`~validate.results.schema.OUTPUT_CHECK`.
+    """
+    columns: dict = {"threads": backend.threads}
+    flags = []
+    for prefix, call in calls.items():
+        checks = backend.runtime_checks(call, prefix)
+        columns |= checks
+        error, bound = checks.get(f"{prefix}output_error"), checks.get(f"{prefix}output_error_bound")
+        if error is not None and bound is not None and error > bound:
+            flags.append(f"{prefix.rstrip('_') or 'model'} output error {error:.1%} is past its bound {bound:.1%}")
+    columns[schema.OUTPUT_CHECK] = "; ".join(flags)
+    return columns
+
+
 def _timed_call(backend: Backend, unit, repeats: int, activation, mode: str, batch: int):
     model = keras_build.build_model(unit, repeats=repeats, activation=activation)
     inputs = keras_build.random_input(unit, batch)
@@ -197,14 +215,24 @@ def measure_seed(config: SeedConfig, policy: TimingPolicy, *, backend: Backend, 
             "flops_checked_by": checks["flops_checked_by"],
             "error": "",
         }
+        | runtime_columns(backend, {"": call})
     )
     return Outcome(row, sample_rows(config.key, timing, "network"))
 
 
 def model_columns(config: FactorizationConfig, profile: DeviceProfile | None, diverges: bool) -> dict:
-    """The latency model's predictions for both stacks, and the reason for a divergence."""
+    """The latency model's predictions for both stacks, and the reason for a divergence.
+
+    A row of another mode than the profile's (LiteRT int8 against an fp32 calibration) carries no
+    prediction, and its reason says so.
+    """
     if profile is None:
         return {}
+    calibrated = profile.extra.get("calibration_mode")
+    if calibrated and calibrated != config.mode:
+        return {
+            "reason": f"not modelled: the device profile was calibrated in {calibrated}; this row ran {config.mode}"
+        }
     original = latency.predict_seconds(config.original, profile, config.repeats)
     factorized = latency.predict_seconds(config.factorized, profile, config.repeats)
     reason = latency.explain(config.original, config.factorized, profile, config.repeats) if diverges else ""
@@ -280,6 +308,7 @@ def measure_factorization(
             "equivalence_max_error": equivalence,
             "error": "",
         }
+        | runtime_columns(backend, dict(zip(("original_", "factorized_"), calls, strict=True)))
     )
     samples = sample_rows(config.key, timing.a, "original") + sample_rows(config.key, timing.b, "factorized")
     return Outcome(row, samples)

@@ -25,10 +25,11 @@ already set.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -38,6 +39,8 @@ MODES = ("fp32", "int8")
 #: Operators that mean the model did not convert to LiteRT's own kernels.
 FOREIGN_OPERATORS = ("READ_VARIABLE", "VAR_HANDLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 FLEX_PREFIX = "Flex"
+#: The node an interpreter lists for each partition of the graph a delegate (XNNPACK) runs.
+DELEGATE = "DELEGATE"
 #: Representative samples for int8 calibration (random inputs, like the timed ones).
 REPRESENTATIVE_SAMPLES = 8
 
@@ -48,11 +51,22 @@ class ConversionError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Converted:
-    """A converted model: its flatbuffer, mode, and the operators it runs, in execution order."""
+    """A converted model: its flatbuffer, mode, its operators in execution order, how many XNNPACK runs."""
 
     content: bytes
     mode: str
     operators: tuple[str, ...]
+    delegated: int = 0
+
+    @property
+    def delegated_nodes(self) -> str:
+        """'8/8': the model's nodes XNNPACK took, of all its nodes."""
+        return f"{self.delegated}/{len(self.operators)}"
+
+    def operator_summary(self) -> str:
+        """The operators and how many of each, in order of first use: 'CONV_2D x4, DEPTHWISE_CONV_2D x4'."""
+        counts = collections.Counter(self.operators)
+        return ", ".join(f"{name} x{count}" for name, count in counts.items())
 
 
 def _check_mode(mode: str) -> None:
@@ -88,7 +102,10 @@ def convert(model, mode: str, sample_inputs: np.ndarray) -> Converted:
             content = converter.convert()
         except Exception as error:  # the converter raises its own ConverterError, and others
             raise ConversionError(f"LiteRT cannot convert {model.name} ({mode}): {_first_line(error)}") from None
-    converted = Converted(content, mode, tuple(operators(content)))
+    details = make_interpreter(content, threads=1)._get_ops_details()
+    delegated, _ = delegated_nodes(details)
+    own = tuple(detail["op_name"] for detail in details if detail["op_name"] != DELEGATE)
+    converted = Converted(content, mode, own, delegated)
     check_operators(converted)
     return converted
 
@@ -141,10 +158,24 @@ def make_interpreter(content: bytes, threads: int | None, input_shape: tuple[int
     return interpreter
 
 
-def operators(content: bytes) -> list[str]:
-    """The operators of a converted model, in execution order (what the flatbuffer says it runs)."""
-    interpreter = make_interpreter(content, threads=1)
-    return [detail["op_name"] for detail in interpreter._get_ops_details()]
+def delegated_nodes(details: list[dict]) -> tuple[int, int]:
+    """(nodes a DELEGATE node runs, the model's own nodes), from ``interpreter._get_ops_details()``.
+
+    After ``allocate_tensors`` the interpreter lists the model's nodes and then
+    one DELEGATE node per partition XNNPACK took.  A node belongs to a
+    partition when everything it reads is the partition's input or made
+    inside it; a tensor the partition hands out (its output) is not made
+    inside, so a node that reads one runs outside, on LiteRT's own kernels.
+    """
+    own = [detail for detail in details if detail["op_name"] != DELEGATE]
+    inside = set()
+    for partition in (detail for detail in details if detail["op_name"] == DELEGATE):
+        available, handed_out = set(partition["inputs"].tolist()), set(partition["outputs"].tolist())
+        for detail in own:
+            if set(detail["inputs"].tolist()) - {-1} <= available:  # -1: an optional input left out
+                inside.add(detail["index"])
+                available |= set(detail["outputs"].tolist()) - handed_out
+    return len(inside), len(own)
 
 
 def check_operators(converted: Converted) -> None:
@@ -201,15 +232,67 @@ def relative_error(output: np.ndarray, reference: np.ndarray) -> float:
 FP32_TOLERANCE = 1e-4
 #: int8 rounds each tensor to 1/255 of its range: half a step, 1/510, per rounded tensor.
 INT8_STEP = 1 / 255
+#: Operators whose weights are rounded to int8 too.
+WEIGHTED_OPERATORS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"})
 
 
-def int8_bound(layers: int) -> float:
-    """The largest int8 error, over the output's range, a stack of ``layers`` layers may show.
+def int8_bound(operators: Sequence[str]) -> float:
+    """The largest int8 error, over the output's range, a model running ``operators`` may show.
 
-    Each layer rounds its weights and its output (two tensors) and the input is
-    rounded once: 2 layers + 1 rounded tensors, each off by up to half a step of
-    its own range.  Ranges differ between tensors and errors carry through the
-    layers that follow, so the bound allows each tensor a whole step, twice the
-    half step: (2 layers + 1) / 255, 1.96% for one layer, 3.5% for three.
+    The input is rounded once, every operator rounds its output, and an
+    operator with weights rounds them too: each rounded tensor is off by up to
+    half a step of its own range.  Ranges differ between tensors and errors
+    carry through the operators that follow, so the bound allows each rounded
+    tensor a whole step, twice the half step: 1.2% for one convolution (input,
+    weights, output), 2.0% for two and 3.5% for four one after the other.
+
+    >>> round(int8_bound(["CONV_2D"]), 4), round(int8_bound(["CONV_2D"] * 4), 4)
+    (0.0118, 0.0353)
     """
-    return (2 * layers + 1) * INT8_STEP
+    rounded = 1 + len(operators) + sum(operator in WEIGHTED_OPERATORS for operator in operators)
+    return rounded * INT8_STEP
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """A converted model and how far its output is from the Keras model's, with the bound it must keep."""
+
+    converted: Converted
+    output_error: float
+    error_bound: float
+
+    @property
+    def within_bound(self) -> bool:
+        return self.output_error <= self.error_bound
+
+    def columns(self, prefix: str = "") -> dict:
+        """The row's columns for this model (``prefix`` names its role: ``original_``, ``factorized_``)."""
+        return {
+            f"{prefix}operators": self.converted.operator_summary(),
+            f"{prefix}delegated_nodes": self.converted.delegated_nodes,
+            f"{prefix}output_error": self.output_error,
+            f"{prefix}output_error_bound": self.error_bound,
+        }
+
+
+class OutputMismatchError(ValueError):
+    """The fp32 model computes another function than the Keras model it was converted from."""
+
+
+def check_outputs(model, interpreter, inputs: np.ndarray, converted: Converted) -> Checked:
+    """The converted model's output on ``inputs`` against the Keras model's, within its mode's bound.
+
+    fp32 past :data:`FP32_TOLERANCE` is a wrong conversion and raises
+    :class:`OutputMismatchError`; int8 past :func:`int8_bound` is quantization
+    error, kept and flagged by the caller, never dropped.
+    """
+    reference = np.asarray(model(inputs, training=False))
+    error = relative_error(run(interpreter, inputs), reference)
+    if converted.mode == "fp32":
+        if not error <= FP32_TOLERANCE:
+            raise OutputMismatchError(
+                f"LiteRT fp32 output of {model.name} is {error:.2e} of its range away from Keras's "
+                f"(tolerance {FP32_TOLERANCE:g})"
+            )
+        return Checked(converted, error, FP32_TOLERANCE)
+    return Checked(converted, error, int8_bound(converted.operators))

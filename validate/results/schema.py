@@ -36,9 +36,12 @@ from typing import Literal
 #: of their own, and network rows are combined over processes too.  Older folders are read with
 #: their columns renamed (:attr:`Column.formerly`).  Version 5: a network row's ``predicted_ratio``
 #: is the whole network's (it was its convolutions' alone), beside the predicted seconds of both
-#: networks and why they extrapolate; older rows keep their conv-only ratio.
-SCHEMA_VERSION = 5
-KNOWN_VERSIONS = (1, 2, 3, 4, 5)
+#: networks and why they extrapolate; older rows keep their conv-only ratio.  Version 6: rows record
+#: their thread count, what a converting runtime (LiteRT) made of each timed model (its operators, the
+#: nodes its delegate took, its output's error against Keras and that error's bound) and the row's
+#: flag when a bound is passed; network rows name their mode.  Older rows have these empty.
+SCHEMA_VERSION = 6
+KNOWN_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 Kind = Literal["text", "int", "float", "bool"]
 Value = str | int | float | bool | None
@@ -276,6 +279,26 @@ def measurement_columns(prefix: str = "") -> list[Column]:
 
 
 CONFIG_KEY = "config_key"
+#: The row's flag when a converted model's output error passes its bound (int8 quantization error).
+OUTPUT_CHECK = "output_check"
+
+
+def runtime_columns(*prefixes: str) -> list[Column]:
+    """The threads a row ran with, and what a converting runtime made of each of its timed models.
+
+    Per timed model (its prefix): the operators it runs (``CONV_2D x4``), the nodes the delegate
+    took (``4/4``), and its output's error against the Keras model's with that error's bound; then
+    the row's :data:`OUTPUT_CHECK` flag.  Empty on a backend that runs the Keras model itself.
+    """
+    per_model = [
+        column
+        for prefix in prefixes
+        for column in (
+            *_text(f"{prefix}operators", f"{prefix}delegated_nodes"),
+            *_floats(f"{prefix}output_error", f"{prefix}output_error_bound"),
+        )
+    ]
+    return [Column("threads", "int"), *per_model, Column(OUTPUT_CHECK, "text")]
 
 
 def process_columns(rerun: tuple[str, str]) -> list[Column]:
@@ -294,6 +317,7 @@ SEED = MeasuredTable(
         *_floats("macs_ratio_vs_conv3x3"),
         *_ints("params", "flops"),
         *_text("flops_checked_by", "error"),
+        *runtime_columns(""),
         *process_columns(("rerun_low_seconds", "rerun_high_seconds")),
     ),
     config_type="SeedConfig",
@@ -329,6 +353,7 @@ FACTORIZATIONS = MeasuredTable(
         *_text("flops_checked_by"),
         *_floats("equivalence_max_error"),
         *_text("error"),
+        *runtime_columns("original_", "factorized_"),
         *process_columns(("rerun_low", "rerun_high")),
     ),
     config_type="FactorizationConfig",
@@ -347,7 +372,7 @@ FACTORIZATIONS = MeasuredTable(
 NETWORKS = MeasuredTable(
     "networks",
     (
-        *_text(CONFIG_KEY, "backend", "device", "model"),
+        *_text(CONFIG_KEY, "backend", "device", "mode", "model"),
         *_ints("input_size"),
         *_floats("alpha"),
         *_text("rules"),
@@ -357,6 +382,7 @@ NETWORKS = MeasuredTable(
         *measurement_columns("original_"),
         *measurement_columns("rewritten_"),
         *_text("macs_checked_by", "extrapolation", "error"),
+        *runtime_columns("original_", "rewritten_"),
         *process_columns(("rerun_low", "rerun_high")),
     ),
     config_type="NetworkConfig",

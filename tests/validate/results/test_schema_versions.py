@@ -50,7 +50,7 @@ def test_opening_a_version_3_folder_renames_its_columns_and_keeps_every_value(tm
     folder = version_3_folder(tmp_path)
     with ResultStore(folder, {"machine": MACHINE, "command": "test"}, resume=True) as store:
         (row,) = store.read("factorizations")
-        assert store.metadata["schema_version"] == schema.SCHEMA_VERSION == 5
+        assert store.metadata["schema_version"] == schema.SCHEMA_VERSION == 6
     assert row["original_geomean_seconds"] == 0.002 and row["options"] == "m=2"
     db = sqlite3.connect(folder / DATABASE_FILE)
     columns = {entry[1] for entry in db.execute('PRAGMA table_info("factorizations")')}

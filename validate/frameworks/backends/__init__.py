@@ -1,17 +1,19 @@
 """The frameworks Keras 3 runs on, behind one small interface (:class:`Backend`).
 
-TensorFlow is the default and the reference: only there can the profiler
-check the cost model's FLOPs.  JAX and PyTorch measure the same Keras models.
+TensorFlow is the default and the reference: only there (and on LiteRT, which
+converts TensorFlow's models) can the profiler check the cost model's FLOPs.
+JAX and PyTorch measure the same Keras models; LiteRT measures them converted
+for deployment (:mod:`validate.frameworks.litert`).
 
 >>> from validate.frameworks import backends
 >>> backends.NAMES
-('tensorflow', 'jax', 'torch')
+('tensorflow', 'jax', 'torch', 'litert')
 >>> backends.spec("jax").natural_mode
 'jit'
 >>> backends.get_backend("mxnet")
 Traceback (most recent call last):
 ...
-ValueError: unknown backend 'mxnet'; known: tensorflow, jax, torch
+ValueError: unknown backend 'mxnet'; known: tensorflow, jax, torch, litert
 
 Importing this package imports no framework; :func:`get_backend` imports the
 one asked for, and says how to install it when it is missing.
@@ -67,6 +69,18 @@ SPECS = {
         natural_mode="eager",
         module="validate.frameworks.backends.torch",
     ),
+    # LiteRT converts the TensorFlow Keras model; tf.lite interprets it where ai-edge-litert is missing.
+    "litert": BackendSpec(
+        "litert",
+        "LiteRT",
+        "tensorflow",
+        "pip install tensorflow-cpu (ai-edge-litert too, for the maintained interpreter)",
+        modes=("fp32", "int8"),
+        natural_mode="fp32",
+        module="validate.frameworks.backends.litert",
+        keras_backend="tensorflow",
+        graph_alias=False,
+    ),
 }
 NAMES = tuple(SPECS)
 #: Every mode of any backend, and ``graph`` (each backend's natural mode).
@@ -83,23 +97,23 @@ def spec(name: str) -> BackendSpec:
 
 
 def select_keras_backend(name: str) -> None:
-    """Make Keras run ``name``: set ``KERAS_BACKEND``, or check an already imported Keras.
+    """Make Keras run ``name``'s models (LiteRT's are TensorFlow's): set ``KERAS_BACKEND``, or check Keras.
 
     Keras reads ``KERAS_BACKEND`` once, when it is first imported, so this
     must run before anything imports ``keras``.  An already imported Keras on
     another backend cannot be switched in the same process: that is an error
     naming both.
     """
-    spec(name)
+    wanted = spec(name).keras_backend
     keras = sys.modules.get("keras")
     if keras is None:
-        os.environ["KERAS_BACKEND"] = name
+        os.environ["KERAS_BACKEND"] = wanted
         return
     running = keras.backend.backend()
-    if running != name:
+    if running != wanted:
         raise BackendUnavailableError(
-            f"keras is already imported on the {running} backend and cannot switch to {name} "
-            f"in the same process; start a new process with KERAS_BACKEND={name}"
+            f"keras is already imported on the {running} backend and cannot switch to {wanted} "
+            f"in the same process; start a new process with KERAS_BACKEND={wanted}"
         )
 
 

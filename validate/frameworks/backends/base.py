@@ -61,6 +61,13 @@ class BackendSpec:
         What ``graph`` means here (one of ``modes``).
     module : str
         The module defining the :class:`Backend` subclass, imported on first use.
+    keras_backend : str
+        The ``KERAS_BACKEND`` its models are built on: its own name, or ``tensorflow`` for a
+        runtime that converts TensorFlow models (LiteRT).
+    graph_alias : bool
+        Whether ``--modes graph`` may name the natural mode.  A runtime whose modes are number
+        formats (LiteRT's ``fp32``, ``int8``) has no graph mode to offer the user; inside the
+        project, ``graph`` still means its natural mode.
     """
 
     name: str
@@ -70,10 +77,18 @@ class BackendSpec:
     modes: tuple
     natural_mode: str
     module: str
+    keras_backend: str = ""
+    graph_alias: bool = True
 
     def __post_init__(self):
         if self.natural_mode not in self.modes:
             raise ValueError(f"natural_mode {self.natural_mode!r} of {self.name} is not one of its modes {self.modes}")
+        if not self.keras_backend:
+            object.__setattr__(self, "keras_backend", self.name)
+
+    def _no_such_mode(self, mode: str) -> ValueError:
+        alias = f" ('{DEFAULT_MODE_ALIAS}' means {self.natural_mode})" if self.graph_alias else ""
+        return ValueError(f"the {self.name} backend has no mode {mode!r}; its modes: {', '.join(self.modes)}{alias}")
 
     def resolve_mode(self, mode: str) -> str:
         """``mode`` as this backend runs it: ``graph`` becomes the natural mode.
@@ -89,10 +104,7 @@ class BackendSpec:
         if mode == DEFAULT_MODE_ALIAS:
             return self.natural_mode
         if mode not in self.modes:
-            raise ValueError(
-                f"the {self.name} backend has no mode {mode!r}; its modes: "
-                f"{', '.join(self.modes)} ('{DEFAULT_MODE_ALIAS}' means {self.natural_mode})"
-            )
+            raise self._no_such_mode(mode)
         return mode
 
     def resolve_modes(self, modes, *, explicit: bool) -> tuple[tuple, list]:
@@ -104,6 +116,8 @@ class BackendSpec:
         """
         resolved, left_out = [], []
         for mode in modes:
+            if explicit and mode == DEFAULT_MODE_ALIAS and not self.graph_alias:
+                raise self._no_such_mode(mode)
             try:
                 resolved.append(self.resolve_mode(mode))
             except ValueError:
@@ -123,6 +137,10 @@ class Backend(abc.ABC):
 
     #: True where TensorFlow's profiler can count the traced graph's FLOPs.
     flops_profiler = False
+    #: True where TensorFlow's profiler traces the kernels the runtime runs (calibration's fusion probe).
+    traces_kernels = False
+    #: The threads a row records: what the backend runs with, or None where the framework sizes its own pools.
+    threads: int | None = None
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
@@ -156,10 +174,11 @@ class Backend(abc.ABC):
         """
         import keras
 
+        wanted = self.spec.keras_backend
         running = keras.backend.backend()
-        if running != self.name:
+        if running != wanted:
             raise BackendUnavailableError(
-                f"keras runs the {running} backend, not {self.name}: set KERAS_BACKEND={self.name} "
+                f"keras runs the {running} backend, not {wanted}: set KERAS_BACKEND={wanted} "
                 "before keras is first imported"
             )
         return {"keras": keras.__version__, "backend": self.name, "backend_version": self.version()}
@@ -195,6 +214,14 @@ class Backend(abc.ABC):
         placed on the current device once, here, so the copy is not timed.
         ``graph`` means the backend's natural mode (:meth:`BackendSpec.resolve_mode`).
         """
+
+    def runtime_checks(self, call: Callable[[], object], prefix: str = "") -> dict:
+        """Row columns on what the runtime made of the model behind ``call`` (a :meth:`compiled_call`).
+
+        Empty here; a runtime that converts the model (LiteRT) says which operators it runs, how
+        many its delegate took, and how far its output is from the Keras model's.
+        """
+        return {}
 
     @abc.abstractmethod
     def matmul_call(self, side: int) -> Callable[[], object]:

@@ -39,6 +39,7 @@ def import_tensorflow():
 
 class TensorFlowBackend(Backend):
     flops_profiler = True
+    traces_kernels = True
 
     def version(self) -> str:
         return import_tensorflow().__version__
@@ -52,6 +53,7 @@ class TensorFlowBackend(Backend):
         tf = import_tensorflow()
         if intra_op is not None:
             tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+            self.threads = intra_op or None  # 0: TensorFlow's own choice
         if inter_op is not None:
             tf.config.threading.set_inter_op_parallelism_threads(inter_op)
         return {

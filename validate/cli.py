@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser(
         "sweep", help="the seed's experiment and the factorization sweep of a preset, in the same worker processes"
     )
+    sweep.add_argument("--modes", type=_modes, help=MODES_HELP + "; both experiments run each")
     add_measuring_options(sweep, device_profile=True)
     calibrate = commands.add_parser("calibrate", help="measure ceilings and overheads, fit the latency model")
     calibrate.add_argument(
@@ -314,7 +315,9 @@ def chosen_preset(args) -> plans.Preset:
     (``full`` lists ``xla``) is left out with a notice.
     """
     overrides = {"budget_seconds": args.budget}
-    if args.experiment in ("calibrate", "sweep"):
+    if args.experiment == "sweep":
+        overrides.update(seed_modes=args.modes, factorization_modes=args.modes)
+    elif args.experiment == "calibrate":
         pass
     elif args.experiment == "seed":
         overrides.update(seed_filters=_tuple(args.filters), seed_modes=args.modes)
@@ -335,7 +338,7 @@ def chosen_preset(args) -> plans.Preset:
         check_calibrated_mode(spec, given)
     resolved: dict[str, Any] = {}
     for field in ("seed_modes", "factorization_modes"):
-        own = field == _MODE_FIELD[args.experiment]
+        own = field in _MODE_FIELDS[args.experiment]
         modes, left_out = spec.resolve_modes(getattr(chosen, field), explicit=own and given is not None)
         if left_out and own:
             print(
@@ -357,7 +360,13 @@ def check_calibrated_mode(spec: backends.BackendSpec, given: tuple) -> None:
         )
 
 
-_MODE_FIELD = {"seed": "seed_modes", "factorizations": "factorization_modes", "calibrate": None, "sweep": None}
+#: The preset's fields that an experiment's --modes sets.
+_MODE_FIELDS = {
+    "seed": ("seed_modes",),
+    "factorizations": ("factorization_modes",),
+    "calibrate": (),
+    "sweep": ("seed_modes", "factorization_modes"),
+}
 
 
 def _tuple(values):

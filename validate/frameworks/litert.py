@@ -26,10 +26,13 @@ already set.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import importlib
+import os
+import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -82,7 +85,7 @@ def convert(model, mode: str, sample_inputs: np.ndarray) -> Converted:
     """
     _check_mode(mode)
     tf = import_tensorflow()
-    with tempfile.TemporaryDirectory(prefix="litert-") as folder:
+    with tempfile.TemporaryDirectory(prefix="litert-") as folder, _native_log_discarded():
         model.export(folder, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         if mode == "int8":
@@ -108,6 +111,26 @@ def convert(model, mode: str, sample_inputs: np.ndarray) -> Converted:
     converted = Converted(content, mode, own, delegated)
     check_operators(converted)
     return converted
+
+
+@contextlib.contextmanager
+def _native_log_discarded() -> Iterator[None]:
+    """Silence the converter's C++ log (a dozen INFO lines per model) while it runs.
+
+    It writes through absl straight to file descriptor 2, which neither
+    TF_CPP_MIN_LOG_LEVEL nor Python's logging reaches, so descriptor 2 points
+    at /dev/null meanwhile.  Nothing of a failure is lost: the converter puts
+    its diagnosis in the exception it raises.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _first_line(error: Exception) -> str:

@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 # PRESET (quick|default|full) says how much to measure; PROFILE is its old name, kept for one release.
 PRESET ?= $(or $(PROFILE),default)
 MEASURED := results/$(PRESET)
+# The same preset in LiteRT (XNNPACK), float32 and int8: its own folder, calibration and profile.
+MEASURED_LITERT := $(MEASURED)-litert
 # GPU (or other machines') results committed under docs/results/ are rendered beside this machine's:
 # one folder per machine, or per machine and backend (scripts/gpu_check.sh writes <gpu>/<backend>/).
 COMMITTED := $(wildcard docs/results/*/metadata.json docs/results/*/*/metadata.json)
@@ -52,16 +54,20 @@ bench: install
 # Measuring resumes whatever is already stored, so a second run measures nothing new.  The seed's
 # experiment and the factorizations run in the same worker processes (validate sweep): one import each.
 measure: install
-	$(if $(FRESH),rm -rf $(MEASURED))
+	$(if $(FRESH),rm -rf $(MEASURED) $(MEASURED_LITERT))
 	test -f $(MEASURED)/device_profile_cpu.json || \
 		$(PY) -m validate calibrate --preset $(PRESET) --device all --out $(MEASURED)
 	$(PY) -m validate sweep --preset $(PRESET) --device all --out $(MEASURED) --resume
 	$(PY) -m validate networks --preset $(PRESET) --out $(MEASURED) --resume
 	$(PY) -m validate network MobileNet --papers --out $(MEASURED)
+	test -f $(MEASURED_LITERT)/device_profile_cpu.json || \
+		$(PY) -m validate calibrate --preset $(PRESET) --backend litert --out $(MEASURED_LITERT)
+	$(PY) -m validate sweep --preset $(PRESET) --backend litert --modes fp32,int8 --out $(MEASURED_LITERT) --resume
 
 ifeq ($(RESULTS),)
 report: measure
-	$(PY) -m validate.report --results $(MEASURED) $(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
+	$(PY) -m validate.report --results $(MEASURED) --results $(MEASURED_LITERT) \
+		$(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
 else
 report: install
 	$(PY) -m validate.report $(foreach r,$(RESULTS),--results $(r)) --out report
@@ -72,7 +78,8 @@ endif
 retest: install
 	test -f $(MEASURED)/metadata.json || { echo "no results in $(MEASURED): run make report first"; exit 2; }
 	$(PY) -m validate retest $(MEASURED) --sample $(or $(SAMPLE),12)
-	$(PY) -m validate.report --results $(MEASURED) $(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
+	$(PY) -m validate.report --results $(MEASURED) $(if $(wildcard $(MEASURED_LITERT)/metadata.json),--results $(MEASURED_LITERT)) \
+		$(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
 
 # A look at the page as a reader sees it: headless Chromium (Debian's chromium package).
 report-check:

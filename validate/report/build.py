@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from costmodel.checks import OneLineParser, UsageError
-from validate.report import charts, narrative, networks, tables
+from validate.report import charts, narrative, networks, runtimes, tables
 from validate.report.data import (
     ACCURACY_PATTERN,
     METADATA_FILE,
@@ -60,6 +60,10 @@ class Part:
 
 
 _NO_FACTORIZATIONS = "no measured factorization rows (python -m validate factorizations)"
+_NO_RUNTIMES = (
+    "no configuration measured in two runtimes (python -m validate sweep --backend litert --modes fp32,int8 "
+    "with the same preset as the TensorFlow run, both folders given to the report)"
+)
 _NO_NETWORK_PREDICTIONS = "no measured network with predicted seconds (python -m validate networks --preset quick)"
 CHART_PARTS = {
     "seed": Part(
@@ -104,13 +108,30 @@ CHART_PARTS = {
         networks.has_network_predictions,
         _NO_NETWORK_PREDICTIONS,
     ),
+    "runtimes": Part(
+        "The same factorization in each runtime",
+        "Every configuration measured in two or more runtimes (TensorFlow graph mode, LiteRT with XNNPACK in "
+        "float32 and in int8): the measured time ratio with its 95% interval per runtime, beside the MAC ratio "
+        "(black bar).",
+        runtimes.has_runtime_comparison,
+        _NO_RUNTIMES,
+    ),
 }
 TABLE_PARTS = {
     "literature": Part(
         "The literature's claims against this machine",
         "Quoted figures, the cost model's exact MAC ratio at equal widths of 64 channels, and the "
-        "measured median time ratio of the matching case per device.",
+        "measured median time ratio of the matching case per device and mode (each runtime its own rows).",
         compute=tables.literature_table,
+    ),
+    "runtimes": Part(
+        "Runtimes compared, configuration by configuration",
+        "Per configuration measured in two or more runtimes (a device label and a mode: TensorFlow graph mode, "
+        "LiteRT fp32, LiteRT int8): the MAC ratio, each runtime's measured time ratio with its 95% interval, and "
+        "whether the runtimes disagree in sign (one interval wholly below 1, another wholly above).",
+        runtimes.has_runtime_comparison,
+        _NO_RUNTIMES,
+        compute=runtimes.runtimes_table,
     ),
     "divergence": Part(
         "Divergence, largest first",

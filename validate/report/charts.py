@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from validate.experiments.plans import SEED_LAYER_TYPES
-from validate.report import derived, networks
+from validate.report import derived, networks, runtimes
 from validate.report.data import Results, measured
 from validate.results.divergence import TOLERANCE
 from validate.results.ratios import SEED_REFERENCE
@@ -497,6 +497,54 @@ def network_seconds_chart(results: Results) -> Figure:
     return figure
 
 
+def runtimes_chart(results: Results) -> Figure:
+    """Per configuration, each runtime's measured ratio (95% CI) beside the MAC ratio, on a log axis."""
+    frame = runtimes.compared(results)
+    if frame.empty:
+        raise ValueError("no configuration measured in two runtimes to chart")
+    names = list(dict.fromkeys(frame["runtime"]))
+    colours = palette(names)
+    groups = list(frame.groupby(runtimes.CONFIGURATION, dropna=False, sort=False))
+    figure = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 4.8), layout="constrained")
+    ax = figure.add_subplot()
+    width = 0.7 / len(names)
+    for index, (_, part) in enumerate(groups):
+        mac = part["predicted_ratio"].iloc[0]
+        ax.plot([index - 0.4, index + 0.4], [mac, mac], color="black", linewidth=2, gid="mac-model")
+        for offset, runtime in enumerate(names):
+            rows = part[part["runtime"] == runtime]
+            if rows.empty:
+                continue
+            value = rows["measured_ratio"].to_numpy(float)
+            low = np.nan_to_num(value - rows["ratio_ci_low"].to_numpy(float), nan=0.0).clip(0)
+            high = np.nan_to_num(rows["ratio_ci_high"].to_numpy(float) - value, nan=0.0).clip(0)
+            bars = ax.errorbar(
+                [index - 0.35 + width * (offset + 0.5)],
+                value,
+                yerr=np.vstack([low, high]),
+                fmt="o",
+                color=colours[runtime],
+                capsize=2,
+            )
+            bars.lines[0].set_gid("measured")
+    ax.axhline(1, color="0.5", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([f"{key[0]}\n{key[1]} ch., {key[2]}px, b{key[3]}" for key, _ in groups], fontsize="x-small")
+    ax.set_ylabel("measured time ratio, factorized / original")
+    ax.set_xlabel("configuration: case, channels, input size, batch")
+    ax.set_title("measured ratio per runtime and mode", fontsize="medium")
+    ax.grid(True, axis="y", which="both", linewidth=0.3)
+    handles = [Line2D([], [], color="black", linewidth=2, label="MAC ratio")] + [
+        Line2D([], [], color=colours[runtime], marker="o", linestyle="none", label=runtime) for runtime in names
+    ]
+    ax.yaxis.set_major_formatter(_PLAIN_NUMBERS)
+    ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
+    figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
+    _title(figure, "The same factorization in each runtime (95% CI); under the dotted line it is faster")
+    return figure
+
+
 CHARTS = {
     "seed": seed_chart,
     "ratios": ratio_chart,
@@ -504,6 +552,7 @@ CHARTS = {
     "kernel_savings": kernel_saving_chart,
     "divergence": divergence_heatmaps,
     "network_seconds": network_seconds_chart,
+    "runtimes": runtimes_chart,
 }
 
 

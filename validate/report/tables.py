@@ -106,13 +106,13 @@ SEED_ORDER = ("conv1x1", "conv3x1", "conv1x3", "conv3x3sep", "conv3x3", "conv5x5
 
 
 def literature_table(results: Results) -> pd.DataFrame:
-    """One row per claim and device that measured its case: quoted figure, cost model's, measured median.
+    """One row per claim and runtime (device, mode) that measured its case: quoted, cost model's, measured median.
 
     ``predicted at measured widths`` is the MAC ratio at the channel counts
     actually measured (for depthwise separable it depends on the width).
     """
     frame = measured(results.factorizations)
-    devices = list(dict.fromkeys(frame["device"]))
+    runtimes = list(dict.fromkeys(zip(frame["device"], frame["mode"], strict=True)))
     rows = []
     for claim in CLAIMS:
         ratio = claim.predicted_ratio()
@@ -125,15 +125,16 @@ def literature_table(results: Results) -> pd.DataFrame:
             "cost model saving (%)": 100 * float(1 - ratio),
             "cost model, x fewer MACs": float(1 / ratio),
         }
-        measured_on = [
-            device for device in devices if (frame.loc[frame["device"] == device, "case"] == claim.case.name).any()
-        ]
-        for device in measured_on or [MISSING]:  # a claim nobody measured still shows its figures
-            part = frame[(frame["device"] == device) & (frame["case"] == claim.case.name)]
+        of_case = frame[frame["case"] == claim.case.name]
+        of_runtimes = set(zip(of_case["device"], of_case["mode"], strict=True))
+        measured_in = [runtime for runtime in runtimes if runtime in of_runtimes]
+        for device, mode in measured_in or [(MISSING, MISSING)]:  # a claim nobody measured still shows its figures
+            part = of_case[(of_case["device"] == device) & (of_case["mode"] == mode)]
             rows.append(
                 {
                     **base,
                     "device": device,
+                    "mode": mode,
                     "rows": len(part),
                     "predicted at measured widths": part["predicted_ratio"].median(),
                     "measured ratio (median)": part["measured_ratio"].median(),

@@ -29,7 +29,7 @@ from matplotlib.image import AxesImage
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile
 from validate.experiments.plans import SEED_LAYER_TYPES, Case, FactorizationConfig, SeedConfig
-from validate.report import build_report, charts, load_results, networks, tables
+from validate.report import build_report, charts, load_results, networks, runtimes, tables
 from validate.report.build import CHART_PARTS, TABLE_PARTS, main
 from validate.report.markdown import pipe_table
 from validate.results.divergence import judge
@@ -324,6 +324,28 @@ def loaded(results_folder):
     return load_results(results_folder)
 
 
+@pytest.fixture(scope="module")
+def runtime_folders(results_folder, tmp_path_factory):
+    """The synthetic TensorFlow folder and a LiteRT run of the same configurations (fp32, int8)."""
+    return [results_folder, write_litert_results(tmp_path_factory.mktemp("litert") / "litert", results_folder)]
+
+
+@pytest.fixture(scope="module")
+def loaded_runtimes(runtime_folders):
+    return load_results(*runtime_folders)
+
+
+@pytest.fixture(scope="module")
+def built_runtimes(runtime_folders, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report-runtimes")
+    return out, build_report(runtime_folders, out)
+
+
+def _for_chart(request, name: str, fixture: str):
+    """The runtime comparison (chart or table) needs two runtimes' folders; every other part the one folder."""
+    return request.getfixturevalue(f"{fixture}_runtimes" if name == "runtimes" else fixture)
+
+
 # --- loading -----------------------------------------------------------------------------------
 
 
@@ -411,8 +433,8 @@ def test_each_chart_plots_every_row(loaded, name, gid, expected):
 
 
 @pytest.mark.parametrize("name", list(charts.CHARTS))
-def test_each_chart_is_titled_and_labelled(loaded, name):
-    figure = charts.CHARTS[name](loaded)
+def test_each_chart_is_titled_and_labelled(request, name):
+    figure = charts.CHARTS[name](_for_chart(request, name, "loaded"))
     assert figure.get_suptitle()
     panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
     assert panels
@@ -430,8 +452,8 @@ def test_the_kernel_chart_draws_every_scheme_curve(loaded):
 
 
 @pytest.mark.parametrize("name", list(CHART_PARTS))
-def test_every_chart_is_saved_as_png_and_svg(built, name):
-    out, report = built
+def test_every_chart_is_saved_as_png_and_svg(request, name):
+    out, report = _for_chart(request, name, "built")
     for suffix in ("png", "svg"):
         path = out / "figures" / f"{name}.{suffix}"
         assert path.exists() and path.stat().st_size > 1000
@@ -451,14 +473,15 @@ EXPECTED_TABLE_ROWS = {
     "network_scores": 3,  # seconds, ratios, the advisor
     "network_model": 3,
     "networks_papers": 1,
+    "runtimes": MEASURED_ROWS,  # from the two runtimes' folders: each configuration once
     "reproducibility": 1,
     "model_errors": len({case.scheme for case in CASES}),
 }
 
 
 @pytest.mark.parametrize("name", list(TABLE_PARTS))
-def test_every_table_is_in_html_and_markdown(built, name):
-    out, report = built
+def test_every_table_is_in_html_and_markdown(request, name):
+    out, report = _for_chart(request, name, "built")
     title = TABLE_PARTS[name].title
     html_text = (out / "index.html").read_text()
     markdown = (out / "report.md").read_text()
@@ -557,8 +580,8 @@ class _Links(HTMLParser):
             self.images.append(attrs.get("src", ""))
 
 
-def test_html_is_self_contained(built):
-    out, _ = built
+def test_html_is_self_contained(built_runtimes):  # two runtimes' folders: every chart is drawn
+    out, _ = built_runtimes
     parser = _Links()
     parser.feed((out / "index.html").read_text())
     parser.close()
@@ -569,8 +592,8 @@ def test_html_is_self_contained(built):
     assert not {"script", "link", "iframe"} & set(parser.tags)
 
 
-def test_markdown_references_only_existing_figures(built):
-    out, _ = built
+def test_markdown_references_only_existing_figures(built_runtimes):
+    out, _ = built_runtimes
     references = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (out / "report.md").read_text())
     assert len(references) == len(CHART_PARTS)
     assert all(reference.startswith("figures/") and (out / reference).exists() for reference in references)
@@ -676,3 +699,50 @@ def test_a_folder_with_nothing_but_an_older_profile_is_refused_with_the_way_out(
     profile_file.write_text(json.dumps({**json.loads(profile_file.read_text()), "version": 1}))
     with pytest.raises(ValueError, match="holds only device profiles of an older latency model"):
         load_results(folder)
+
+
+def write_litert_results(folder, tensorflow_folder):
+    """The TensorFlow folder's factorizations as a LiteRT run: fp32 as measured, int8 made 4x slower."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = pd.read_csv(tensorflow_folder / "factorizations.csv", keep_default_na=False, dtype=str)
+    fp32, int8 = rows.assign(mode="fp32"), rows.assign(mode="int8")
+    for column in ("measured_ratio", "ratio_ci_low", "ratio_ci_high"):
+        int8[column] = [str(float(value) * 4) if value else "" for value in int8[column]]
+    pd.concat([fp32, int8]).to_csv(folder / "factorizations.csv", index=False)
+    litert = MACHINE | {"backend": "litert"}
+    (folder / "metadata.json").write_text(json.dumps({"machine": litert, "runs": []}))
+    return folder
+
+
+def test_the_runtime_comparison_sets_each_configuration_beside_itself_and_names_a_sign_disagreement(loaded_runtimes):
+    results = loaded_runtimes
+    table = runtimes.runtimes_table(results)
+    graph, fp32, int8 = (
+        "cpu (Synthetic CPU 9000), graph",
+        "cpu (Synthetic CPU 9000, litert), fp32",
+        "cpu (Synthetic CPU 9000, litert), int8",
+    )
+    assert list(table.columns[-4:]) == [graph, fp32, int8, "sign"]
+    assert len(table) == MEASURED_ROWS  # the failed row has no ratio and is not compared
+    row = table[(table["case"] == "5x5 stack") & (table["channels"] == 64) & (table["size"] == 32)].iloc[0]
+    # The stack measured 0.72 x 1.02 = 0.734 (interval ±3%); int8 4x that: faster in two runtimes, slower in one.
+    assert row[graph] == row[fp32] and row[graph].startswith("0.734 [0.712, 0.756]")
+    assert row[int8].startswith("2.94")
+    assert row["sign"] == f"faster in {graph}, {fp32}; slower in {int8}"
+    literature = tables.literature_table(results)
+    stack = literature[literature["case"] == "5x5 stack"]
+    assert list(zip(stack["device"], stack["mode"], strict=True)) == [
+        ("cpu (Synthetic CPU 9000)", "graph"),
+        ("cpu (Synthetic CPU 9000, litert)", "fp32"),
+        ("cpu (Synthetic CPU 9000, litert)", "int8"),
+    ]
+    figure = charts.runtimes_chart(results)
+    measured_bars = [line for line in figure.axes[0].get_lines() if line.get_gid() == "measured"]
+    assert len(measured_bars) == 3 * MEASURED_ROWS
+
+
+def test_one_runtime_alone_has_no_comparison(results_folder):
+    results = load_results(results_folder)
+    assert not runtimes.has_runtime_comparison(results)
+    with pytest.raises(ValueError, match="two runtimes"):
+        charts.runtimes_chart(results)

@@ -2,6 +2,7 @@
 #   make report                 measure this machine (default profile) and write report/
 #   make report PRESET=quick    a smaller run (under 2 minutes on 2 cores)
 #   make report FRESH=1         measure again instead of re-rendering stored results
+#   make report LITERT=0        TensorFlow only, without the LiteRT fp32 and int8 runs
 #   make report RESULTS=DIR     render results measured elsewhere (no measuring)
 #   make retest                 measure a sample of the stored results again and add the agreement to the report
 #   make test                   lint, types and the whole test suite
@@ -13,7 +14,10 @@ PY := $(VENV)/bin/python
 PRESET ?= $(or $(PROFILE),default)
 MEASURED := results/$(PRESET)
 # The same preset in LiteRT (XNNPACK), float32 and int8: its own folder, calibration and profile.
+# LITERT=0 leaves it out (it doubles make report's time: docs/validate.md#litert-tensorflow-lite-with-xnnpack---backend-litert).
 MEASURED_LITERT := $(MEASURED)-litert
+LITERT ?= 1
+WITH_LITERT := $(filter-out 0,$(LITERT))
 # GPU (or other machines') results committed under docs/results/ are rendered beside this machine's:
 # one folder per machine, or per machine and backend (scripts/gpu_check.sh writes <gpu>/<backend>/).
 COMMITTED := $(wildcard docs/results/*/metadata.json docs/results/*/*/metadata.json)
@@ -60,13 +64,15 @@ measure: install
 	$(PY) -m validate sweep --preset $(PRESET) --device all --out $(MEASURED) --resume
 	$(PY) -m validate networks --preset $(PRESET) --out $(MEASURED) --resume
 	$(PY) -m validate network MobileNet --papers --out $(MEASURED)
+ifneq ($(WITH_LITERT),)
 	test -f $(MEASURED_LITERT)/device_profile_cpu.json || \
 		$(PY) -m validate calibrate --preset $(PRESET) --backend litert --out $(MEASURED_LITERT)
 	$(PY) -m validate sweep --preset $(PRESET) --backend litert --modes fp32,int8 --out $(MEASURED_LITERT) --resume
+endif
 
 ifeq ($(RESULTS),)
 report: measure
-	$(PY) -m validate.report --results $(MEASURED) --results $(MEASURED_LITERT) \
+	$(PY) -m validate.report --results $(MEASURED) $(if $(WITH_LITERT),--results $(MEASURED_LITERT)) \
 		$(foreach m,$(COMMITTED),--results $(dir $(m))) --out report
 else
 report: install

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from validate.frameworks import crosscheck
 from validate.frameworks.backends.tensorflow import import_tensorflow
 
 MODES = ("fp32", "int8")
@@ -298,8 +299,12 @@ class Checked:
         }
 
 
-class OutputMismatchError(ValueError):
-    """The fp32 model computes another function than the Keras model it was converted from."""
+class OutputMismatchError(crosscheck.CrossCheckError):
+    """The fp32 model computes another function than the Keras model it was converted from.
+
+    A failed cross-check like any other (the row says ``cross-check failed: ...``
+    and the run ends with exit status 1), not a measurement to keep.
+    """
 
 
 def check_outputs(model, interpreter, inputs: np.ndarray, converted: Converted) -> Checked:

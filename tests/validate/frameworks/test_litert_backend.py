@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import read, validate
 
-from validate.cli import main
+from validate.cli import build_parser, chosen_preset, main
 from validate.experiments import runner
 from validate.frameworks import litert
 from validate.frameworks.backends import litert as litert_backend
@@ -37,6 +37,15 @@ def test_calibrating_int8_is_refused_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1
     assert "natural mode (fp32) only; int8 rows are measured without a model's prediction" in err
+
+
+def test_a_sweep_runs_each_mode_given_in_both_experiments():
+    args = build_parser().parse_args(["sweep", "--backend", "litert", "--modes", "fp32,int8"])
+    chosen = chosen_preset(args)
+    assert chosen.seed_modes == chosen.factorization_modes == ("fp32", "int8")
+    # Without --modes, the preset's graph is fp32 and its predict, which LiteRT lacks, is left out.
+    chosen = chosen_preset(build_parser().parse_args(["sweep", "--backend", "litert"]))
+    assert chosen.seed_modes == chosen.factorization_modes == ("fp32",)
 
 
 def test_litert_builds_its_models_on_tensorflow():

@@ -16,11 +16,17 @@ Then::
                       + sum over layers of its seconds
 
     convolution or dense layer:  its layer-model seconds + its extra kernels (below)
-    any other layer:             full x (op overhead + bytes in and out / bandwidth) + small x op overhead
+    any other layer:             fixed seconds + full x bytes in and out / bandwidth
+
+    fixed seconds = the signature's measured fixed seconds, where the calibration measured them
+                    (chains at one pixel: validate.experiments.layer_overheads),
+                    else (full + small) x op overhead
 
 where ``full`` and ``small`` are the layer signature's measured kernel counts
 (for a convolution, the kernels besides the convolution itself: an unfused
-bias add or activation).  A signature the profile never measured is taken
+bias add or activation).  The op overhead is a convolution kernel's; an
+element-wise kernel costs a fraction of it, which is why the fixed seconds are
+measured per signature.  A signature the profile never measured is taken
 as one full-tensor kernel, and the prediction says it extrapolates.
 
 Nothing here imports a framework: a network's JSON (:meth:`Network.from_dict`)
@@ -151,9 +157,11 @@ def _layer_time(layer: NetworkLayer, profile: DeviceProfile, elements_in: int, b
         kernels = {"full": 0 if layer.convs else 1, "small": 0}
     conv_seconds = sum(predict_layer(_at_batch(conv, batch), profile).seconds for conv in layer.convs)
     traffic = ELEMENT_BYTES * batch * (elements_in + _elements(layer.output_shape))
-    full = kernels["full"] * (profile.op_overhead_seconds + traffic / profile.bandwidth_bytes_per_second)
-    small = kernels["small"] * profile.op_overhead_seconds
-    return LayerTime(layer, conv_seconds, full + small, kernels["full"], kernels["small"], measured)
+    fixed = kernels.get("fixed_seconds")
+    if fixed is None:  # not measured: every kernel costs the op overhead (a convolution kernel's)
+        fixed = (kernels["full"] + kernels["small"]) * profile.op_overhead_seconds
+    streamed = kernels["full"] * traffic / profile.bandwidth_bytes_per_second
+    return LayerTime(layer, conv_seconds, fixed + streamed, kernels["full"], kernels["small"], measured)
 
 
 def _at_batch(conv, batch: int):

@@ -31,7 +31,8 @@ from costmodel.latency.kernel_factors import GridFactor, KernelFactor, factor_fr
 
 # 2: relative calibration, kernel factors chosen by cross-validation, the calibrated range.
 # 3: the kernels each layer signature runs (layer_kernels), for whole networks; a peak that is a ceiling.
-PROFILE_VERSION = 3
+# 4: a layer signature's measured fixed seconds (layer_kernels[...]["fixed_seconds"]); network-regime cells.
+PROFILE_VERSION = 4
 KINDS = ("dense", "pointwise", "depthwise", "asymmetric")
 # The model forms cross-validation chooses between, and the kernel factor form each uses.
 MODELS = {"roofline": None, "roofline x constant kernel factor": "constant",
@@ -153,7 +154,8 @@ MAX_KERNELS_PER_LAYER = 1000  # a layer of a real network runs a handful of kern
 def _layer_kernels(kernels: Any) -> dict[str, dict]:
     """{signature: {"full": n, "small": m}}: the kernels a layer runs over its tensor and over small vectors.
 
-    Means over the probe's layers of that signature, so not always whole numbers.
+    Means over the probe's layers of that signature, so not always whole numbers.  Where the
+    calibration measured it, ``fixed_seconds`` is one such layer's fixed cost (its kernels at one pixel).
     """
     if not isinstance(kernels, dict):
         raise TypeError(f"device profile field layer_kernels must be an object, got {type(kernels).__name__}")
@@ -168,6 +170,11 @@ def _layer_kernels(kernels: Any) -> dict[str, dict]:
             counts[field] = check_real(
                 f"device profile layer_kernels[{name!r}].{field}", value, minimum=0, allow_minimum=True,
                 sane=(0, MAX_KERNELS_PER_LAYER),
+            )  # fmt: skip
+        if "fixed_seconds" in entry:
+            counts["fixed_seconds"] = check_real(
+                f"device profile layer_kernels[{name!r}].fixed_seconds", entry["fixed_seconds"], minimum=0,
+                allow_minimum=True, sane=SANE["op_overhead_seconds"],
             )  # fmt: skip
         table[name] = {**entry, **counts}
     return table

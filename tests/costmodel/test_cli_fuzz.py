@@ -121,7 +121,7 @@ def test_any_arguments_give_an_answer_or_one_line(argv):
 
 
 PROFILE = {
-    "version": 3,
+    "version": 4,
     "layer_kernels": {},
     "model": "roofline",
     "kernel_factors": {},

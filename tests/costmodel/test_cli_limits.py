@@ -21,7 +21,7 @@ from helpers import restore_sigint
 from costmodel.cli import main
 
 PROFILE = {
-    "version": 3,
+    "version": 4,
     "layer_kernels": {},
     "model": "roofline",
     "kernel_factors": {},

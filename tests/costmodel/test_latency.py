@@ -116,7 +116,7 @@ def test_explain_names_overhead_for_tiny_layers():
 
 def valid_document():
     return {
-        "version": 3,
+        "version": 4,
         "layer_kernels": {},
         "device": "cpu",
         "efficiency": EFFICIENCY,

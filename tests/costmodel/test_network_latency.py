@@ -84,14 +84,30 @@ def test_the_network_json_round_trip_predicts_the_same_without_a_framework():
 
 
 def test_an_older_profile_is_refused_with_one_line_saying_to_recalibrate(tmp_path):
-    document = profile({}).as_dict() | {"version": 2}
+    document = profile({}).as_dict() | {"version": 3}  # before measured fixed seconds per signature
     path = tmp_path / "old.json"
     path.write_text(json.dumps(document))
     with pytest.raises(ProfileVersionError, match="recalibrate: python -m validate calibrate"):
         DeviceProfile.load(path)
 
 
-@pytest.mark.parametrize("entry", [{"full": -1, "small": 0}, {"full": 1}, {"full": "2", "small": 0}])
+def test_a_measured_fixed_cost_replaces_the_op_overheads_and_the_bytes_still_count():
+    counted = {"Conv2D": {"full": 0, "small": 0}, "BatchNormalization": {"full": 2, "small": 4},
+               "ReLU": {"full": 1, "small": 0}}  # fmt: skip
+    measured = counted | {"BatchNormalization": {"full": 2, "small": 4, "fixed_seconds": 3e-6}}
+    before, after = (predict_network(chain(), profile(kernels)).layers[1] for kernels in (counted, measured))
+    streamed = 2 * 4 * 2 * TENSOR / BANDWIDTH  # two full kernels, each reading and writing the tensor
+    assert before.seconds == pytest.approx(6 * OP + streamed)
+    assert after.seconds == pytest.approx(3e-6 + streamed)
+    # A measured cost of nothing is a cost of nothing, not a missing measurement.
+    free = counted | {"ReLU": {"full": 1, "small": 0, "fixed_seconds": 0.0}}
+    assert predict_network(chain(), profile(free)).layers[2].seconds == pytest.approx(streamed / 2)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"full": -1, "small": 0}, {"full": 1}, {"full": "2", "small": 0}, {"full": 1, "small": 0, "fixed_seconds": -1e-6}],
+)
 def test_nonsense_kernel_counts_are_refused(entry):
     with pytest.raises((TypeError, ValueError), match="layer_kernels"):
         profile({"ReLU": entry})

@@ -207,7 +207,7 @@ def test_factorizations_with_a_profile_score_both_models(tmp_path):
     from costmodel.latency import DeviceProfile
 
     profile = {
-        "version": 3,
+        "version": 4,
         "layer_kernels": {},
         "model": "roofline",
         "kernel_factors": {},

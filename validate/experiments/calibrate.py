@@ -49,7 +49,7 @@ from costmodel import ConvLayer
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile, channel_width, layer_kind, tensor_bytes
 from costmodel.latency.calibration import Observation, fit_call_overhead, fit_profile, fit_seconds_per_mac, residuals
-from validate.experiments import fusion_probe, plans
+from validate.experiments import fusion_probe, layer_overheads, plans
 from validate.frameworks import keras_build
 from validate.frameworks.backends import Backend
 from validate.harness.relative import RelativeTime, RelativeTimer, RelativeTimes
@@ -83,20 +83,44 @@ CALIBRATION_KERNELS = {
 }
 
 
-def calibration_layers(profile_name: str) -> list[ConvLayer]:
-    """The calibration set: every kind x kernel x the preset's channel widths x held-out sizes."""
-    name = profile_name if profile_name in CALIBRATION_SIZES else "default"
+# The network regime: a network runs at batch 1, and its last stages hold hundreds of channels on a
+# few pixels, where a layer's weights outweigh its activations and the matrix kernel has a handful of
+# rows.  The layer sweep's cells never go there, and the model predicted such layers at 0.47-0.82 of
+# their measured time (benchmarks/bench_network_regime.py, docs/networks.md).  These cells measure the
+# kernel shapes networks and their rewrites run, at widths no benchmark network has (200, 400 and 720
+# channels: checked by tests/validate/experiments/test_network_regime_held_out.py), so the kernel
+# factors interpolate there instead of clamping at the layer sweep's edge.
+NETWORK_REGIME_BATCH = 1
+NETWORK_REGIME_WIDTHS = (200, 400, 720)
+NETWORK_REGIME_SIZES = (3, 5, 9)
+NETWORK_REGIME_KERNELS = {
+    "dense": [(3, 3)],
+    "pointwise": [(1, 1)],
+    "depthwise": [(3, 3)],
+    "asymmetric": [(1, 3), (3, 1)],
+}
+
+
+def _grid(kernels: dict, widths, sizes, batch: int) -> list[ConvLayer]:
+    """Every kind x kernel x width x size, at one batch, 'same' padded, channels in = channels out."""
     layers = []
-    for (kind, kernels), channels, size in itertools.product(
-        CALIBRATION_KERNELS.items(), plans.PRESETS[name].channels, CALIBRATION_SIZES[name]
-    ):
-        for kernel_h, kernel_w in kernels:
-            common: dict[str, Any] = {"height": size, "width": size, "batch": CALIBRATION_BATCH, "padding": "same"}
+    for (kind, shapes), channels, size in itertools.product(kernels.items(), widths, sizes):
+        for kernel_h, kernel_w in shapes:
+            common: dict[str, Any] = {"height": size, "width": size, "batch": batch, "padding": "same"}
             if kind == "depthwise":
                 layers.append(ConvLayer.depthwise(kernel_h, kernel_w, channels, **common))
             else:
                 layers.append(ConvLayer(kernel_h, kernel_w, c_in=channels, c_out=channels, **common))
     return layers
+
+
+def calibration_layers(profile_name: str) -> list[ConvLayer]:
+    """The calibration set: every kind x kernel x the preset's channel widths x held-out sizes,
+    then the network regime's cells."""
+    name = profile_name if profile_name in CALIBRATION_SIZES else "default"
+    sweep_regime = _grid(CALIBRATION_KERNELS, plans.PRESETS[name].channels, CALIBRATION_SIZES[name], CALIBRATION_BATCH)
+    network_regime = _grid(NETWORK_REGIME_KERNELS, NETWORK_REGIME_WIDTHS, NETWORK_REGIME_SIZES, NETWORK_REGIME_BATCH)
+    return sweep_regime + network_regime
 
 
 def assert_held_out(layers: list[ConvLayer]) -> None:
@@ -116,6 +140,10 @@ def _time_microbenchmarks(timer: RelativeTimer, backend: Backend) -> None:
         timer.time(f"scale {elements}", backend.scale_call(elements))
     for repeats in TINY_STACKS:
         timer.time(f"tiny stack {repeats}", stack_call(backend, TINY, repeats))
+    if backend.traces_kernels:  # what a network's other layers cost: TensorFlow's kernels (layer_overheads)
+        for name, (signature, links) in layer_overheads.chains().items():
+            model = layer_overheads.chain_model(signature, links)
+            timer.time(name, backend.compiled_call(model, layer_overheads.chain_input(), "graph", 1))
 
 
 def compute_rate(times: RelativeTimes) -> dict:
@@ -280,6 +308,9 @@ def calibrate(
     if backend.traces_kernels:  # the kernel trace reads TensorFlow's profiler: what TensorFlow runs
         with backend.device_scope(device):
             layer_kernels = fusion_probe.measure_layer_kernels()
+        for signature, fixed in layer_overheads.fixed_seconds(times.seconds).items():
+            if signature in layer_kernels:
+                layer_kernels[signature]["fixed_seconds"] = fixed
     else:
         layer_kernels = {}
     fitted = dataclasses.replace(fitted, layer_kernels=layer_kernels)

@@ -6,6 +6,10 @@ from costmodel.latency import kernel_shape
 from validate.experiments import plans
 from validate.experiments.calibrate import (
     CALIBRATION_KERNELS,
+    NETWORK_REGIME_BATCH,
+    NETWORK_REGIME_KERNELS,
+    NETWORK_REGIME_SIZES,
+    NETWORK_REGIME_WIDTHS,
     assert_held_out,
     calibration_layers,
     cell_anchor,
@@ -19,7 +23,7 @@ def test_every_presets_calibration_is_held_out_and_covers_its_widths(preset):
     assert_held_out(layers)  # raises if a layer has the width and size of a scored one
     calibrated = {layer.c_in for layer in layers}
     expected = plans.PRESETS[preset if preset != "full" else "default"].channels
-    assert calibrated == set(expected)
+    assert calibrated == set(expected) | set(NETWORK_REGIME_WIDTHS)
     shapes = {kernel_shape(layer) for layer in layers}
     assert len(shapes) == sum(len(kernels) for kernels in CALIBRATION_KERNELS.values())
 
@@ -33,10 +37,15 @@ def test_a_layer_sharing_a_scored_shape_is_refused():
 
 def test_each_cell_holds_every_shape_and_is_anchored_on_its_dense_3x3():
     grouped = cells(calibration_layers("default"))
-    assert len(grouped) == 3 * 3  # widths x sizes
-    for members in grouped.values():
-        assert len({kernel_shape(layer) for layer in members}) == len(members) == 12
-        assert kernel_shape(cell_anchor(members)) == "dense 3x3"
+    network_regime = {key: members for key, members in grouped.items() if key[-1] == NETWORK_REGIME_BATCH}
+    sweep_regime = {key: members for key, members in grouped.items() if key not in network_regime}
+    assert len(sweep_regime) == 3 * 3  # widths x sizes
+    assert len(network_regime) == len(NETWORK_REGIME_WIDTHS) * len(NETWORK_REGIME_SIZES)
+    for regime, kernels in ((sweep_regime, CALIBRATION_KERNELS), (network_regime, NETWORK_REGIME_KERNELS)):
+        for members in regime.values():
+            shapes = sum(len(shapes) for shapes in kernels.values())
+            assert len({kernel_shape(layer) for layer in members}) == len(members) == shapes
+            assert kernel_shape(cell_anchor(members)) == "dense 3x3"
 
 
 def test_the_calls_cost_comes_from_the_anchor_alone_against_its_stack():

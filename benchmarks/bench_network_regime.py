@@ -10,6 +10,11 @@ timed in graph mode as the calibration times it (the median of 7 rounds of
 the profile's prediction for the same stack, call included.  A ratio under 1:
 the model predicts the layer too fast.
 
+Last, MobileNetV2 with ``fuse``: each inverted residual becomes a 1x1 expansion
+(narrow to 6x wider) and a 3x3 convolution back to narrow, whose input is six
+times wider than its output; no calibration cell has that shape.  Each pair is
+timed as a stack of 4 pairs the same way.
+
 This is a benchmark, not a test: it asserts nothing, and means something
 only when nothing else runs on the machine.
 """
@@ -20,6 +25,7 @@ import argparse
 import statistics
 import time
 
+from costmodel.block import Block, layers_of
 from costmodel.latency import DeviceProfile
 from costmodel.latency.predict import predict_seconds
 from costmodel.layer import ConvLayer
@@ -32,6 +38,8 @@ ROUNDS, ROUND_SECONDS, WARMUP_CALLS = 7, 0.3, 20
 DENSE = [(8, 24, 64, 3), (1, 24, 64, 3), (1, 16, 128, 3), (1, 8, 256, 3), (1, 4, 512, 3), (1, 2, 512, 3)]
 POINTWISE = [(1, 16, 128, 1), (1, 8, 512, 1), (1, 4, 1024, 1), (1, 2, 2048, 1)]
 DEPTHWISE = [(1, 32, 96), (1, 12, 384), (1, 6, 768)]
+# (size, narrow, wide): MobileNetV2 alpha 1 at 96 pixels with fuse, its last three stages.
+FUSED_INVERTED_RESIDUALS = [(12, 32, 192), (6, 96, 576), (3, 160, 960)]
 
 
 def layers() -> list[ConvLayer]:
@@ -44,6 +52,18 @@ def layers() -> list[ConvLayer]:
         for batch, size, channels in DEPTHWISE
     ]
     return chosen
+
+
+def fused_pairs() -> list[Block]:
+    """1x1 narrow -> wide, then 3x3 wide -> narrow: a fused inverted residual, shape-preserving."""
+    common = {"batch": 1, "padding": "same"}
+    return [
+        Block.of(
+            ConvLayer(1, 1, c_in=narrow, c_out=wide, height=size, width=size, **common),
+            ConvLayer(3, 3, c_in=wide, c_out=narrow, height=size, width=size, **common),
+        )
+        for size, narrow, wide in FUSED_INVERTED_RESIDUALS
+    ]
 
 
 def seconds_per_call(call) -> list[float]:
@@ -67,12 +87,14 @@ def main() -> None:
     backend = get_backend("tensorflow")
     backend.configure_threads(None, None)
     print(f"stacks of {CALIBRATION_REPEATS}, graph mode; predicted by {args.device_profile}")
-    for layer in layers():
-        rounds = seconds_per_call(stack_call(backend, layer, CALIBRATION_REPEATS))
+    for unit in [*layers(), *fused_pairs()]:
+        rounds = seconds_per_call(stack_call(backend, unit, CALIBRATION_REPEATS))
         measured = statistics.median(rounds)
-        predicted = predict_seconds(layer, profile, repeats=CALIBRATION_REPEATS)
+        predicted = predict_seconds(unit, profile, repeats=CALIBRATION_REPEATS)
+        layer = layers_of(unit)[-1]
+        name = " + ".join(part.describe() for part in layers_of(unit))
         print(
-            f"{layer.describe():24s} {layer.height:3d} px b{layer.batch}: measured {measured * 1e6:8.1f} us "
+            f"{name:24s} {layer.height:3d} px b{layer.batch}: measured {measured * 1e6:8.1f} us "
             f"({min(rounds) * 1e6:.0f}-{max(rounds) * 1e6:.0f}), predicted {predicted * 1e6:8.1f} us, "
             f"predicted / measured {predicted / measured:.2f}",
             flush=True,

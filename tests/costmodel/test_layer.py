@@ -233,7 +233,7 @@ NUMERIC_QUERIES = {
     "predict": (
         "import json, sys, tempfile\n"
         "from costmodel.cli import main\n"
-        "profile = {'version': 3, 'model': 'roofline', 'kernel_factors': {}, 'calibrated_range': None,\n"
+        "profile = {'version': 4, 'model': 'roofline', 'kernel_factors': {}, 'calibrated_range': None,\n"
         "           'layer_kernels': {},\n"
         "           'call_seconds_per_byte': 0.0,\n"
         "           'device': 'cpu', 'peak_flops_per_second': 1e11,\n"

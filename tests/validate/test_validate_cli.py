@@ -158,6 +158,7 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
 
     from costmodel.cli import main as costmodel_main
     from costmodel.latency import KINDS, MODELS, DeviceProfile
+    from validate.experiments.calibrate import NETWORK_REGIME_WIDTHS
 
     done = validate("calibrate", "--preset", "quick", "--device", "cpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -169,7 +170,11 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
     # Relative calibration: each cell's anchor against the reference, the others against their anchor.
     anchors = {time["relative_to"] for time in profile.extra["relative_times"]}
     assert "reference" in anchors and any(anchor.startswith("3x3 conv 32->32") for anchor in anchors)
-    assert profile.calibrated_range["channels"] == [32.0, 32.0]  # the quick preset's one width
+    # The quick preset's one width, then the network regime's (batch 1, a few pixels, hundreds of channels).
+    assert profile.calibrated_range["channels"] == [32.0, float(max(NETWORK_REGIME_WIDTHS))]
+    assert profile.calibrated_range["batches"] == [1.0, 8.0]
+    measured = {name for name, entry in profile.layer_kernels.items() if "fixed_seconds" in entry}
+    assert {"BatchNormalization", "Add", "ReLU"} <= measured
     assert set(profile.extra["cross_validation"]) == set(MODELS)
     argv = [
         "predict",
@@ -177,9 +182,9 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
         "--scheme",
         "depthwise-separable",
         "--c-in",
-        "64",
+        "1024",
         "--c-out",
-        "64",
+        "1024",
         "--height",
         "32",
         "--width",
@@ -196,8 +201,9 @@ def test_calibrate_quick_writes_a_profile_the_cost_model_reads(tmp_path):
         assert costmodel_main(argv) == 0
     answer = json.loads(out.getvalue())
     assert answer["predicted_seconds_after"] > 0 and answer["predicted_seconds_before"] > 0
-    assert answer["extrapolated"] is True  # 64 channels, calibrated at 32 only
-    assert any("channel width 64 outside the calibrated 32 to 32" in reason for reason in answer["extrapolation"])
+    assert answer["extrapolated"] is True  # 1024 channels, calibrated up to the network regime's widest
+    wider = f"channel width 1024 outside the calibrated 32 to {max(NETWORK_REGIME_WIDTHS)}"
+    assert any(wider in reason for reason in answer["extrapolation"])
 
 
 @pytest.mark.tensorflow

@@ -46,6 +46,7 @@ import itertools
 from typing import Any
 
 from costmodel import ConvLayer
+from costmodel.block import Block, layers_of
 from costmodel.counts import count_layer
 from costmodel.latency import DeviceProfile, channel_width, layer_kind, tensor_bytes
 from costmodel.latency.calibration import Observation, fit_call_overhead, fit_profile, fit_seconds_per_mac, residuals
@@ -176,11 +177,11 @@ def overheads(times: RelativeTimes) -> dict:
     return {"op_overhead_seconds": op_seconds, "call_overhead_seconds": max(0.0, short - TINY_STACKS[0] * op_seconds)}
 
 
-def stack_call(backend: Backend, layer: ConvLayer, repeats: int):
-    """A compiled graph-mode call of ``repeats`` copies of ``layer``, as the calibration times it."""
-    model = keras_build.build_model(layer, repeats=repeats)
-    inputs = keras_build.random_input(layer, int(layer.batch))
-    return backend.compiled_call(model, inputs, "graph", int(layer.batch))
+def stack_call(backend: Backend, unit: ConvLayer | Block, repeats: int):
+    """A compiled graph-mode call of ``repeats`` copies of a layer or block, as the calibration times it."""
+    model = keras_build.build_model(unit, repeats=repeats)
+    batch = int(layers_of(unit)[0].batch)
+    return backend.compiled_call(model, keras_build.random_input(unit, batch), "graph", batch)
 
 
 def layer_name(layer: ConvLayer) -> str:

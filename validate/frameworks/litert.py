@@ -32,6 +32,7 @@ import importlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -173,7 +174,13 @@ def make_interpreter(content: bytes, threads: int | None, input_shape: tuple[int
     ``input_shape`` sets the batch (a Keras model converts with batch 1 where its batch was left open).
     """
     interpreter_class, _, _ = interpreter_module()
-    interpreter = interpreter_class(model_content=content, num_threads=threads)
+    with warnings.catch_warnings():
+        # tf.lite.Interpreter warns at every construction that it is deprecated for ai-edge-litert: a
+        # sweep builds hundreds, and the metadata already records which interpreter ran (interpreter_info).
+        warnings.filterwarnings(
+            "ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated", category=UserWarning
+        )
+        interpreter = interpreter_class(model_content=content, num_threads=threads)
     if input_shape is not None:
         (detail,) = interpreter.get_input_details()
         if tuple(detail["shape"]) != tuple(input_shape):

@@ -124,6 +124,14 @@ TABLE_PARTS = {
         "measured median time ratio of the matching case per device and mode (each runtime its own rows).",
         compute=tables.literature_table,
     ),
+    "claims_runtimes": Part(
+        "The literature's claims in each runtime",
+        "Each claim's case at 64 channels, per size measured: the quoted figure, the MAC ratio, and each "
+        "runtime's measured time ratio with its 95% interval (a column per runtime).",
+        runtimes.has_runtime_comparison,
+        _NO_RUNTIMES,
+        compute=runtimes.claims_table,
+    ),
     "runtimes": Part(
         "Runtimes compared, configuration by configuration",
         "Per configuration measured in two or more runtimes (a device label and a mode: TensorFlow graph mode, "

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from validate.report.data import MISSING, Results, measured
+from validate.report.tables import CLAIM_WIDTH, CLAIMS
 
 #: What must match for two rows to be the same block measured in two runtimes.
 CONFIGURATION = ["case", "channels", "size", "batch", "activation", "repeats"]
@@ -78,3 +79,24 @@ def runtimes_table(results: Results) -> pd.DataFrame:
         row["sign"] = f"faster in {', '.join(faster)}; slower in {', '.join(slower)}" if faster and slower else "agrees"
         rows.append(row)
     return pd.DataFrame(rows).drop(columns=["repeats"])
+
+
+def claims_table(results: Results) -> pd.DataFrame:
+    """The literature's claims per runtime: each claim's case at the claims' width, every size measured.
+
+    One row per claim and size (channels = :data:`validate.report.tables.CLAIM_WIDTH`), with the
+    quoted figure, the MAC ratio and each runtime's measured ratio with its 95% interval.
+    """
+    frame = compared(results)
+    runtimes = list(dict.fromkeys(frame["runtime"]))
+    rows = []
+    for claim in CLAIMS:
+        of_claim = frame[(frame["case"] == claim.case.name) & (frame["channels"] == CLAIM_WIDTH)]
+        for (size, batch), part in of_claim.groupby(["size", "batch"], sort=True):
+            by_runtime = {entry["runtime"]: entry for _, entry in part.iterrows()}
+            row = {"claim": claim.claim, "quoted": claim.quoted, "case": claim.case.name, "size": size, "batch": batch}
+            row["MAC ratio"] = part["predicted_ratio"].iloc[0]
+            for runtime in runtimes:
+                row[runtime] = _cell(by_runtime[runtime]) if runtime in by_runtime else MISSING
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -343,7 +343,7 @@ def built_runtimes(runtime_folders, tmp_path_factory):
 
 def _for_chart(request, name: str, fixture: str):
     """The runtime comparison (chart or table) needs two runtimes' folders; every other part the one folder."""
-    return request.getfixturevalue(f"{fixture}_runtimes" if name == "runtimes" else fixture)
+    return request.getfixturevalue(f"{fixture}_runtimes" if name in ("runtimes", "claims_runtimes") else fixture)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -474,6 +474,7 @@ EXPECTED_TABLE_ROWS = {
     "network_model": 3,
     "networks_papers": 1,
     "runtimes": MEASURED_ROWS,  # from the two runtimes' folders: each configuration once
+    "claims_runtimes": 2 * len(SIZES),  # the two claims whose cases were measured, at 64 channels, per size
     "reproducibility": 1,
     "model_errors": len({case.scheme for case in CASES}),
 }
@@ -739,6 +740,21 @@ def test_the_runtime_comparison_sets_each_configuration_beside_itself_and_names_
     figure = charts.runtimes_chart(results)
     measured_bars = [line for line in figure.axes[0].get_lines() if line.get_gid() == "measured"]
     assert len(measured_bars) == 3 * MEASURED_ROWS
+
+
+def test_the_claims_per_runtime_give_each_runtime_a_column_with_its_interval(loaded_runtimes):
+    table = runtimes.claims_table(loaded_runtimes)
+    graph, fp32, int8 = (
+        "cpu (Synthetic CPU 9000), graph",
+        "cpu (Synthetic CPU 9000, litert), fp32",
+        "cpu (Synthetic CPU 9000, litert), int8",
+    )
+    assert list(table.columns) == ["claim", "quoted", "case", "size", "batch", "MAC ratio", graph, fp32, int8]
+    assert list(table["case"]) == ["5x5 stack"] * 2 + ["3x3 depthwise-separable"] * 2
+    row = table[(table["case"] == "5x5 stack") & (table["size"] == 32)].iloc[0]
+    assert row["quoted"] == "28% saving" and row["MAC ratio"] == pytest.approx(18 / 25)
+    assert row[graph] == row[fp32] and row[graph].startswith("0.734 [0.712, 0.756]")
+    assert row[int8].startswith("2.94")
 
 
 def test_one_runtime_alone_has_no_comparison(results_folder):

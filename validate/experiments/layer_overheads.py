@@ -3,10 +3,10 @@
 The whole-network model (:mod:`costmodel.latency.network`) charges a layer
 that is not a convolution its kernels' fixed cost plus its bytes at the
 measured bandwidth.  The fixed cost of a kernel is not one number: the
-calibration's op overhead is that of a convolution kernel (7-10 us on this
+calibration's op overhead is that of a convolution kernel (8.5-11 us on this
 project's AMD EPYC), while an element-wise kernel on a small tensor costs
-under 1 us, and a Keras batch norm, two full-tensor kernels and five small
-ones, about 15 us in all (docs/networks.md).  Charging every kernel a
+0-2 us, and a Keras batch norm, two full-tensor kernels and five small
+ones, 12-19 us in all (docs/networks.md).  Charging every kernel a
 convolution's overhead put a batch norm at 60-70 us and made it a third of
 MobileNetV2's predicted time.
 

@@ -1,6 +1,6 @@
 # Everything runs inside .venv, created from nothing on first use.
 #   make report                 measure this machine (default profile) and write report/
-#   make report PRESET=quick    a smaller run (about 4 minutes on 2 cores, LiteRT included)
+#   make report PRESET=quick    a smaller run (about 5.5 minutes on 2 cores, LiteRT included)
 #   make report FRESH=1         measure again instead of re-rendering stored results
 #   make report LITERT=0        TensorFlow only, without the LiteRT fp32 and int8 runs
 #   make report RESULTS=DIR     render results measured elsewhere (no measuring)

@@ -94,7 +94,7 @@ def main() -> None:
         layer = layers_of(unit)[-1]
         name = " + ".join(part.describe() for part in layers_of(unit))
         print(
-            f"{name:24s} {layer.height:3d} px b{layer.batch}: measured {measured * 1e6:8.1f} us "
+            f"{name:40s} {layer.height:3d} px b{layer.batch}: measured {measured * 1e6:8.1f} us "
             f"({min(rounds) * 1e6:.0f}-{max(rounds) * 1e6:.0f}), predicted {predicted * 1e6:8.1f} us, "
             f"predicted / measured {predicted / measured:.2f}",
             flush=True,

@@ -64,6 +64,7 @@ SANE = {
     "op_overhead_seconds": (0.0, 10.0),
     "call_overhead_seconds": (0.0, 10.0),
     "call_seconds_per_byte": (0.0, 1e-3),
+    "fixed_seconds": (0.0, 1.0),  # one layer's fixed cost: microseconds on a CPU, never a second
     "efficiency.max": (1e-6, 100.0),
     "efficiency.half_channels": (0.0, 1e9),
 }
@@ -174,7 +175,7 @@ def _layer_kernels(kernels: Any) -> dict[str, dict]:
         if "fixed_seconds" in entry:
             counts["fixed_seconds"] = check_real(
                 f"device profile layer_kernels[{name!r}].fixed_seconds", entry["fixed_seconds"], minimum=0,
-                allow_minimum=True, sane=SANE["op_overhead_seconds"],
+                allow_minimum=True, sane=SANE["fixed_seconds"],
             )  # fmt: skip
         table[name] = {**entry, **counts}
     return table

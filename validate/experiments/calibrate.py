@@ -34,7 +34,12 @@ layer has the width and size of a layer the factorization sweep scores: the
 sweep never scores a configuration the model was fitted on (checked in
 :func:`assert_held_out`).
 
-Last, for whole networks, the probe network of :mod:`validate.experiments.fusion_probe`
+For whole networks, the calibration set also holds cells in the network regime
+(:data:`NETWORK_REGIME_WIDTHS`: batch 1, a few pixels, hundreds of channels,
+where a network's last stages run and the sweep's cells never go), and the
+microbenchmarks time chains of batch norms, activations and element-wise
+layers (:mod:`validate.experiments.layer_overheads`): each signature's fixed
+seconds.  Last, the probe network of :mod:`validate.experiments.fusion_probe`
 is traced once with TensorFlow's profiler: which kernels each kind of layer
 runs after Grappler's and oneDNN's fusions (the profile's ``layer_kernels``).
 """
@@ -310,8 +315,9 @@ def calibrate(
         with backend.device_scope(device):
             layer_kernels = fusion_probe.measure_layer_kernels()
         for signature, fixed in layer_overheads.fixed_seconds(times.seconds).items():
-            if signature in layer_kernels:
-                layer_kernels[signature]["fixed_seconds"] = fixed
+            if signature not in layer_kernels:  # a chain's cost is only used with the probe's kernel counts
+                raise RuntimeError(f"the layer chain {signature!r} is no signature of the fusion probe")
+            layer_kernels[signature]["fixed_seconds"] = fixed
     else:
         layer_kernels = {}
     fitted = dataclasses.replace(fitted, layer_kernels=layer_kernels)

@@ -17,12 +17,13 @@ next to nothing), each interleaved with the calibration's reference.  Each
 link is the signature's layer followed by a sigmoid: Grappler folds chains
 of some layers on their own (``Relu(Relu(x))`` is removed, a chain of adds
 becomes one ``AddN``), never across a sigmoid.  A binary signature (``Add``,
-``Multiply``) takes the chain and the model's input.  With ``S`` a sigmoid's
-cost per link, from a chain of sigmoids alone, and ``c`` the call's::
+``Multiply``) takes the chain and the model's input.  With ``c`` the call's
+cost and ``S`` a sigmoid's::
 
-    t(sigmoid chain of n) = c + n S            (n = 1 and n = N give c and S)
-    t(chain of N links)   = c + N (fixed + S)
+    t(sigmoid chain of n) = c + n S            so S = (t(64 sigmoids) - t(1 sigmoid)) / 63
+    t(chain of N links)   = c + N (fixed + S)  so fixed = (t(N links) - t(N sigmoids)) / N
 
+A difference at or below 0 (a cost below what the timing resolves) is kept as 0.
 Signatures not measured here keep the kernel counts times the op overhead.
 """
 
@@ -84,14 +85,9 @@ def fixed_seconds(seconds: Callable[[str], float]) -> dict[str, float]:
     >>> table = fixed_seconds(lambda name: times.get(name, times["chain 64"]))
     >>> {name: round(table[name] * 1e6, 3) for name in ("Activation:sigmoid", "Add", "BatchNormalization", "ReLU")}
     {'Activation:sigmoid': 0.5, 'Add': 1.0, 'BatchNormalization': 15.0, 'ReLU': 0.0}
-
-    A negative difference (noise around a cost of nearly nothing) is kept as 0.
     """
-    one, many = seconds("chain 1"), seconds(f"chain {CHAIN_LINKS}")
-    separator = (many - one) / (CHAIN_LINKS - 1)
-    call = one - separator
-    table = {SEPARATOR: max(0.0, separator)}
+    sigmoids = seconds(f"chain {CHAIN_LINKS}")
+    table = {SEPARATOR: max(0.0, (sigmoids - seconds("chain 1")) / (CHAIN_LINKS - 1))}
     for signature in PROBES:
-        link = (seconds(f"chain {CHAIN_LINKS} {signature}") - call) / CHAIN_LINKS
-        table[signature] = max(0.0, link - separator)
+        table[signature] = max(0.0, (seconds(f"chain {CHAIN_LINKS} {signature}") - sigmoids) / CHAIN_LINKS)
     return table

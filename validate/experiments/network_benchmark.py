@@ -6,7 +6,8 @@ MobileNetV2 (inverted residuals), EfficientNetB0 (squeeze-and-excite,
 swish, 5x5 depthwise), ResNet50 (residual) and DenseNet121 (dense
 connections).  None is the calibration's probe network
 (:mod:`validate.experiments.fusion_probe`) and no layer of theirs is a
-calibration stack: they run at batch 1 and at sizes up to 160.  Each
+calibration stack: the calibration's batch-1 cells have widths no benchmark
+network has (tests/validate/experiments/test_network_regime_held_out.py).  Each
 configuration is one ``validate network --apply RULES --measure`` row of the
 ``networks`` table, measured in worker processes and pooled like the sweep,
 with the latency model's predicted seconds of both networks and their ratio

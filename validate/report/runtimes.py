@@ -92,9 +92,11 @@ def claims_table(results: Results) -> pd.DataFrame:
     rows = []
     for claim in CLAIMS:
         of_claim = frame[(frame["case"] == claim.case.name) & (frame["channels"] == CLAIM_WIDTH)]
-        for (size, batch), part in of_claim.groupby(["size", "batch"], sort=True):
+        # The configuration but its case and width, which the claim fixes: one block per row.
+        for (size, batch, activation, _), part in of_claim.groupby(CONFIGURATION[2:], dropna=False, sort=True):
             by_runtime = {entry["runtime"]: entry for _, entry in part.iterrows()}
-            row = {"claim": claim.claim, "quoted": claim.quoted, "case": claim.case.name, "size": size, "batch": batch}
+            row = {"claim": claim.claim, "quoted": claim.quoted, "case": claim.case.name, "size": size, "batch": batch,
+                   "activation": activation}  # fmt: skip
             row["MAC ratio"] = part["predicted_ratio"].iloc[0]
             for runtime in runtimes:
                 row[runtime] = _cell(by_runtime[runtime]) if runtime in by_runtime else MISSING

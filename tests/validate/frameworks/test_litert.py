@@ -80,3 +80,23 @@ def test_the_timed_call_is_invoke_alone_on_inputs_set_once():
     assert interpreter.invoked == 3 and len(interpreter.set) == 1
     index, value = interpreter.set[0]
     assert index == 3 and value.dtype == np.int8 and value.tolist() == [[-1, -5]]  # x / 0.5 - 3
+
+
+def test_the_tf_lite_deprecation_warning_is_silenced_and_no_other(monkeypatch):
+    import warnings
+
+    class WarningInterpreter:
+        def __init__(self, model_content, num_threads):
+            # As tf.lite.Interpreter.__init__ warns in TensorFlow 2.21 (its text starts with spaces).
+            deprecated = "    Warning: tf.lite.Interpreter is deprecated and is scheduled for deletion"
+            warnings.warn(deprecated, UserWarning, stacklevel=2)
+            warnings.warn("something else the interpreter says", UserWarning, stacklevel=2)
+
+        def allocate_tensors(self):
+            pass
+
+    monkeypatch.setattr(litert, "interpreter_module", lambda: (WarningInterpreter, "tf.lite", "test"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        litert.make_interpreter(b"", threads=1)
+    assert [str(warning.message) for warning in caught] == ["something else the interpreter says"]

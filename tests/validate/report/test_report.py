@@ -749,7 +749,9 @@ def test_the_claims_per_runtime_give_each_runtime_a_column_with_its_interval(loa
         "cpu (Synthetic CPU 9000, litert), fp32",
         "cpu (Synthetic CPU 9000, litert), int8",
     )
-    assert list(table.columns) == ["claim", "quoted", "case", "size", "batch", "MAC ratio", graph, fp32, int8]
+    assert list(table.columns) == [
+        "claim", "quoted", "case", "size", "batch", "activation", "MAC ratio", graph, fp32, int8
+    ]  # fmt: skip
     assert list(table["case"]) == ["5x5 stack"] * 2 + ["3x3 depthwise-separable"] * 2
     row = table[(table["case"] == "5x5 stack") & (table["size"] == 32)].iloc[0]
     assert row["quoted"] == "28% saving" and row["MAC ratio"] == pytest.approx(18 / 25)

@@ -43,6 +43,24 @@ def test_fp32_matches_keras_and_int8_stays_within_its_bound(stack):
 
 
 @pytest.mark.tensorflow
+def test_an_int8_softmax_over_many_classes_is_measured_over_what_its_output_can_represent():
+    """A softmax's int8 output has a fixed step of 1/256: 1000 near-equal classes round to 0, within a step."""
+    from validate.frameworks.keras_build import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((CHANNELS,))
+    model = keras.Model(inputs, keras.layers.Dense(1000, activation="softmax")(inputs))
+    sample = np.random.default_rng(0).standard_normal((1, CHANNELS)).astype(np.float32) * 0.01
+    converted = litert.convert(model, "int8", sample)
+    interpreter = litert.make_interpreter(converted.content, 1, sample.shape)
+    reference = np.asarray(model(sample, training=False))
+    assert litert.int8_output_half_range(interpreter) == pytest.approx(127.5 / 256)
+    assert litert.relative_error(litert.run(interpreter, sample), reference) > 0.5  # over the values' spread
+    checked = litert.check_outputs(model, interpreter, sample, converted)
+    assert checked.within_bound and checked.output_error < checked.error_bound  # over what the output can hold
+
+
+@pytest.mark.tensorflow
 def test_a_concrete_function_conversion_is_refused_by_name():
     """The pitfall the issue measured: a concrete function keeps resource variables (READ_VARIABLE)."""
     converted = litert.Converted(b"", "fp32", ("VAR_HANDLE", "READ_VARIABLE", "CONV_2D"))

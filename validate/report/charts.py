@@ -498,48 +498,60 @@ def network_seconds_chart(results: Results) -> Figure:
 
 
 def runtimes_chart(results: Results) -> Figure:
-    """Per configuration, each runtime's measured ratio (95% CI) beside the MAC ratio, on a log axis."""
+    """Per configuration, each runtime's measured ratio (95% CI) beside the MAC ratio, on a log axis.
+
+    One panel per case (small multiples, a shared ratio axis), its configurations side by side: a
+    chart of every configuration in one row was some 5000 pixels wide for the default preset.
+    """
     frame = runtimes.compared(results)
     if frame.empty:
         raise ValueError("no configuration measured in two runtimes to chart")
     names = list(dict.fromkeys(frame["runtime"]))
     colours = palette(names)
-    groups = list(frame.groupby(runtimes.CONFIGURATION, dropna=False, sort=False))
-    figure = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 4.8), layout="constrained")
-    ax = figure.add_subplot()
+    cases = list(frame.groupby("case", sort=False))
+    columns = min(4, len(cases))
+    rows = -(-len(cases) // columns)
+    widest = max(part.groupby(runtimes.CONFIGURATION, dropna=False).ngroups for _, part in cases)
+    figure = Figure(figsize=(columns * max(3.0, 0.55 * widest + 1), 3.0 * rows + 1.2), layout="constrained")
+    axes = figure.subplots(rows, columns, sharey=True, squeeze=False).ravel()
     width = 0.7 / len(names)
-    for index, (_, part) in enumerate(groups):
-        mac = part["predicted_ratio"].iloc[0]
-        ax.plot([index - 0.4, index + 0.4], [mac, mac], color="black", linewidth=2, gid="mac-model")
-        for offset, runtime in enumerate(names):
-            rows = part[part["runtime"] == runtime]
-            if rows.empty:
-                continue
-            value = rows["measured_ratio"].to_numpy(float)
-            low = np.nan_to_num(value - rows["ratio_ci_low"].to_numpy(float), nan=0.0).clip(0)
-            high = np.nan_to_num(rows["ratio_ci_high"].to_numpy(float) - value, nan=0.0).clip(0)
-            bars = ax.errorbar(
-                [index - 0.35 + width * (offset + 0.5)],
-                value,
-                yerr=np.vstack([low, high]),
-                fmt="o",
-                color=colours[runtime],
-                capsize=2,
-            )
-            bars.lines[0].set_gid("measured")
-    ax.axhline(1, color="0.5", linestyle=":", linewidth=1)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"{key[0]}\n{key[1]} ch., {key[2]}px, b{key[3]}" for key, _ in groups], fontsize="x-small")
-    ax.set_ylabel("measured time ratio, factorized / original")
-    ax.set_xlabel("configuration: case, channels, input size, batch")
-    ax.set_title("measured ratio per runtime and mode", fontsize="medium")
-    ax.grid(True, axis="y", which="both", linewidth=0.3)
+    for ax, (case, part) in zip(axes, cases, strict=False):
+        groups = list(part.groupby(runtimes.CONFIGURATION, dropna=False, sort=False))
+        for index, (_, configuration) in enumerate(groups):
+            mac = configuration["predicted_ratio"].iloc[0]
+            ax.plot([index - 0.4, index + 0.4], [mac, mac], color="black", linewidth=2, gid="mac-model")
+            for offset, runtime in enumerate(names):
+                measured_rows = configuration[configuration["runtime"] == runtime]
+                if measured_rows.empty:
+                    continue
+                value = measured_rows["measured_ratio"].to_numpy(float)
+                low = np.nan_to_num(value - measured_rows["ratio_ci_low"].to_numpy(float), nan=0.0).clip(0)
+                high = np.nan_to_num(measured_rows["ratio_ci_high"].to_numpy(float) - value, nan=0.0).clip(0)
+                bars = ax.errorbar(
+                    [index - 0.35 + width * (offset + 0.5)],
+                    value,
+                    yerr=np.vstack([low, high]),
+                    fmt="o",
+                    color=colours[runtime],
+                    capsize=2,
+                )
+                bars.lines[0].set_gid("measured")
+        ax.axhline(1, color="0.5", linestyle=":", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([f"{key[1]} ch.\n{key[2]}px b{key[3]}" for key, _ in groups], fontsize="x-small")
+        ax.set_title(str(case), fontsize="medium")
+        ax.grid(True, axis="y", which="both", linewidth=0.3)
+        ax.yaxis.set_major_formatter(_PLAIN_NUMBERS)
+        ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
+    for ax in axes[len(cases) :]:
+        figure.delaxes(ax)
+    for ax in axes[: len(cases)]:
+        ax.set_ylabel("factorized / original")
+        ax.set_xlabel("channels, input size, batch", fontsize="small")
     handles = [Line2D([], [], color="black", linewidth=2, label="MAC ratio")] + [
         Line2D([], [], color=colours[runtime], marker="o", linestyle="none", label=runtime) for runtime in names
     ]
-    ax.yaxis.set_major_formatter(_PLAIN_NUMBERS)
-    ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor_log_label))
     figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
     _title(figure, "The same factorization in each runtime (95% CI); under the dotted line it is faster")
     return figure

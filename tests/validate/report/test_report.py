@@ -738,8 +738,9 @@ def test_the_runtime_comparison_sets_each_configuration_beside_itself_and_names_
         ("cpu (Synthetic CPU 9000, litert)", "int8"),
     ]
     figure = charts.runtimes_chart(results)
-    measured_bars = [line for line in figure.axes[0].get_lines() if line.get_gid() == "measured"]
+    measured_bars = [line for ax in figure.axes for line in ax.get_lines() if line.get_gid() == "measured"]
     assert len(measured_bars) == 3 * MEASURED_ROWS
+    assert [ax.get_title() for ax in figure.axes] == [case.name for case in CASES]  # a panel each
 
 
 def test_the_claims_per_runtime_give_each_runtime_a_column_with_its_interval(loaded_runtimes):

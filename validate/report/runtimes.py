@@ -84,21 +84,15 @@ def runtimes_table(results: Results) -> pd.DataFrame:
 def claims_table(results: Results) -> pd.DataFrame:
     """The literature's claims per runtime: each claim's case at the claims' width, every size measured.
 
-    One row per claim and size (channels = :data:`validate.report.tables.CLAIM_WIDTH`), with the
-    quoted figure, the MAC ratio and each runtime's measured ratio with its 95% interval.
+    One row per claim and configuration at :data:`validate.report.tables.CLAIM_WIDTH` channels: the
+    quoted figure, then :func:`runtimes_table`'s MAC ratio and each runtime's measured ratio with its 95% CI.
     """
-    frame = compared(results)
-    runtimes = list(dict.fromkeys(frame["runtime"]))
-    rows = []
+    table = runtimes_table(results)
+    parts = []
     for claim in CLAIMS:
-        of_claim = frame[(frame["case"] == claim.case.name) & (frame["channels"] == CLAIM_WIDTH)]
-        # The configuration but its case and width, which the claim fixes: one block per row.
-        for (size, batch, activation, _), part in of_claim.groupby(CONFIGURATION[2:], dropna=False, sort=True):
-            by_runtime = {entry["runtime"]: entry for _, entry in part.iterrows()}
-            row = {"claim": claim.claim, "quoted": claim.quoted, "case": claim.case.name, "size": size, "batch": batch,
-                   "activation": activation}  # fmt: skip
-            row["MAC ratio"] = part["predicted_ratio"].iloc[0]
-            for runtime in runtimes:
-                row[runtime] = _cell(by_runtime[runtime]) if runtime in by_runtime else MISSING
-            rows.append(row)
-    return pd.DataFrame(rows)
+        part = table[(table["case"] == claim.case.name) & (table["channels"] == CLAIM_WIDTH)]
+        part = part.sort_values("size", kind="stable").drop(columns=["channels", "sign"])
+        parts.append(part.assign(claim=claim.claim, quoted=claim.quoted))
+    claims = pd.concat(parts, ignore_index=True)
+    first = ["claim", "quoted"]
+    return claims[first + [column for column in claims.columns if column not in first]]
